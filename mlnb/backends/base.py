@@ -1,0 +1,79 @@
+"""The contract between the LoadGen harness and an inference engine.
+
+The harness hands a backend ``Request`` objects and a ``ResponseSink``; the backend calls
+``sink.first_token`` once per streaming request as soon as the first token exists, and
+``sink.complete`` once per request with every generated token id (EOS included, as vLLM reports
+it). Backends never import LoadGen: the harness owns that.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from mlnb.config import StageParams
+from mlnb.registry import Registry
+
+
+@dataclass
+class Request:
+    request_id: int  # LoadGen's response id
+    sample_index: int  # QSL index
+    prompt_ids: Sequence[int]
+    stream: bool  # True: report the first token separately (every scenario but Offline)
+    max_new_tokens: int
+    min_new_tokens: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ResponseSink(Protocol):
+    def first_token(self, request: Request, token_ids: Sequence[int]) -> None: ...
+
+    def complete(self, request: Request, token_ids: Sequence[int], error: str | None = None) -> None: ...
+
+
+class Backend(abc.ABC):
+    """One inference engine. Subclasses register themselves in ``BACKENDS``."""
+
+    simulated: bool = False  # True: every number it produces is labelled simulated
+
+    def __init__(self, params: StageParams):
+        self.params = params
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Load weights and warm up; runs before LoadGen starts, so it is not measured."""
+
+    @abc.abstractmethod
+    def start(self, sink: ResponseSink) -> None:
+        """Start worker threads that will report to ``sink``."""
+
+    @abc.abstractmethod
+    def submit(self, requests: list[Request]) -> None:
+        """Queue requests; must return quickly (it runs on LoadGen's issue thread)."""
+
+    def flush(self) -> None:
+        """LoadGen's flush_queries: no more queries are coming for now."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Finish or abandon outstanding work and join threads."""
+
+    def describe(self) -> dict[str, Any]:
+        """Engine facts for summary.json (device, dtype, versions, concurrency model)."""
+        return {"backend": type(self).__name__, "simulated": self.simulated}
+
+    def tokenizer(self):
+        """A tokenizer for prompts and decoding, or None."""
+        return None
+
+
+BACKENDS: Registry[type[Backend]] = Registry("backend")
+
+
+def get_backend(name: str, where: str | None = None) -> type[Backend]:
+    # Importing the modules registers them; kept lazy so `mlnb list` does not import torch.
+    from mlnb.backends import hf, sim  # noqa: F401
+
+    return BACKENDS.get(name, where)

@@ -1,0 +1,218 @@
+"""Hugging Face transformers backend: CUDA when present, else CPU.
+
+Concurrency model (README, "How the hf backend batches"): one worker thread runs batched
+greedy ``generate`` calls. Each call takes up to ``batch_size`` waiting requests: Offline
+requests are taken shortest-prompt-first so padding stays small, streaming requests in
+arrival order. A request that arrives while a batch decodes waits for the next batch (dynamic
+batching, not continuous batching). Within a batch every row is reported the moment it ends:
+its first token as soon as prefill produces it, its completion when it emits EOS or reaches
+``max_new_tokens``, not when the slowest row of the batch finishes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Sequence
+
+from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.models.embedded import resolve_model
+from mlnb.secrets import export_hf_token
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(requested: str, device: str):
+    import torch
+
+    if requested == "auto":
+        # bf16 is the MLPerf reference dtype; on these CPUs (AVX-512) it is also faster than fp32.
+        return torch.bfloat16
+    try:
+        return getattr(torch, requested)
+    except AttributeError:
+        from mlnb.errors import InputError
+
+        raise InputError(f"dtype {requested!r}", "expected auto, bfloat16, float16 or float32") from None
+
+
+class _RowStreamer:
+    """A transformers streamer that sees each decode step of a batch and reports rows as they end."""
+
+    def __init__(self, sink: ResponseSink, batch: list[Request], eos_ids: set[int]):
+        self.sink = sink
+        self.batch = batch
+        self.eos_ids = eos_ids
+        self.tokens: list[list[int]] = [[] for _ in batch]
+        self.finished = [False] * len(batch)
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() first passes the prompt ids
+            self._prompt_seen = True
+            return
+        step = value.reshape(-1).tolist()
+        for row, token in enumerate(step):
+            if self.finished[row]:
+                continue
+            request = self.batch[row]
+            self.tokens[row].append(int(token))
+            if len(self.tokens[row]) == 1 and request.stream:
+                self.sink.first_token(request, self.tokens[row][:1])
+            if int(token) in self.eos_ids or len(self.tokens[row]) >= request.max_new_tokens:
+                self._finish(row)
+
+    def end(self) -> None:
+        for row in range(len(self.batch)):
+            if not self.finished[row]:
+                self._finish(row)
+
+    def _finish(self, row: int) -> None:
+        self.finished[row] = True
+        self.sink.complete(self.batch[row], self.tokens[row])
+
+
+@BACKENDS.register("hf")
+class HFBackend(Backend):
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        export_hf_token()
+        p = self.params
+        self.model_path = resolve_model(p.model)
+        self.device = pick_device(p.device)
+        self.dtype = pick_dtype(p.dtype, self.device)
+        torch.manual_seed(p.seed)
+        started = time.monotonic()
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype).to(self.device)
+        self.model.eval()
+        self.load_seconds = time.monotonic() - started
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self._tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.pad_id = self._tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = min(self.eos_ids)
+        self._pending: list[Request] = []
+        self._cv = threading.Condition()
+        self._stopping = False
+        self.batches_run = 0
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        # One tiny generate so first-call costs (allocations, kernel selection) are not measured.
+        self._generate([Request(-1, -1, [self.pad_id] * 8, False, 2, 1)], _NullSink())
+
+    def tokenizer(self):
+        return self._tokenizer
+
+    def start(self, sink: ResponseSink) -> None:
+        self.sink = sink
+        self._thread = threading.Thread(target=self._worker, name="hf-backend", daemon=True)
+        self._thread.start()
+
+    def submit(self, requests: list[Request]) -> None:
+        with self._cv:
+            self._pending.extend(requests)
+            self._cv.notify()
+
+    def _take_batch(self) -> list[Request]:
+        streaming = [r for r in self._pending if r.stream]
+        if streaming:  # arrival order: a Server query must not be overtaken indefinitely
+            batch = streaming[: self.params.batch_size]
+        else:
+            self._pending.sort(key=lambda r: len(r.prompt_ids))
+            batch = self._pending[: self.params.batch_size]
+        taken = {id(r) for r in batch}
+        self._pending = [r for r in self._pending if id(r) not in taken]
+        return batch
+
+    def _worker(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._stopping:
+                    self._cv.wait()
+                if self._stopping and not self._pending:
+                    return
+                batch = self._take_batch()
+            self._generate(batch, self.sink)
+
+    def _generate(self, batch: list[Request], sink: ResponseSink) -> None:
+        import torch
+
+        width = max(len(r.prompt_ids) for r in batch)
+        # Left padding keeps every row's last prompt token in the last column, as generate expects.
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, request in enumerate(batch):
+            n = len(request.prompt_ids)
+            ids[row, width - n :] = torch.tensor(list(request.prompt_ids), dtype=torch.long)
+            mask[row, width - n :] = 1
+        streamer = _RowStreamer(sink, batch, self.eos_ids)
+        try:
+            with torch.inference_mode():
+                self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=max(r.max_new_tokens for r in batch),
+                    min_new_tokens=min(r.min_new_tokens for r in batch),
+                    do_sample=False,
+                    pad_token_id=self.pad_id,
+                    eos_token_id=sorted(self.eos_ids),
+                    streamer=streamer,
+                )
+        except Exception as err:  # report every unfinished request so LoadGen can end the run
+            for row, request in enumerate(batch):
+                if not streamer.finished[row]:
+                    streamer.finished[row] = True
+                    sink.complete(request, streamer.tokens[row], error=f"{type(err).__name__}: {err}")
+        self.batches_run += 1
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout=self.params.timeout_s)
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+        import transformers
+
+        info: dict[str, Any] = {
+            "backend": "hf",
+            "simulated": False,
+            "engine": f"transformers {transformers.__version__}",
+            "torch": torch.__version__,
+            "model_path": self.model_path,
+            "device": self.device,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "batch_size": self.params.batch_size,
+            "load_seconds": round(self.load_seconds, 2),
+            "eos_token_ids": sorted(self.eos_ids),
+            "concurrency": (
+                f"dynamic batching: up to {self.params.batch_size} requests per generate call; "
+                "requests arriving during a batch wait for the next one"
+            ),
+        }
+        if self.device.startswith("cuda"):
+            info["gpu"] = torch.cuda.get_device_name(torch.device(self.device))
+        else:
+            info["cpu_threads"] = torch.get_num_threads()
+        return info
+
+
+class _NullSink:
+    def first_token(self, request: Request, token_ids: Sequence[int]) -> None:
+        pass
+
+    def complete(self, request: Request, token_ids: Sequence[int], error: str | None = None) -> None:
+        pass

@@ -1,0 +1,99 @@
+"""The LoadGen side of a run: SUT callbacks, response buffers and per-query timestamps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from mlnb.backends.base import Backend, Request
+
+
+@dataclass
+class QueryRecord:
+    """One sample's life as the SUT saw it; times in ms since the first issue."""
+
+    sample_index: int
+    prompt_tokens: int
+    issued_ms: float
+    first_token_ms: float | None = None
+    done_ms: float | None = None
+    output_tokens: int = 0
+    error: str | None = None
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+class LoadgenSUT:
+    """Bridges LoadGen's issue/flush callbacks to a backend and the backend's results back."""
+
+    def __init__(self, backend: Backend, prompts: Sequence[Sequence[int]], streaming: bool, max_new: int, min_new: int):
+        self.backend = backend
+        self.prompts = prompts
+        self.streaming = streaming
+        self.max_new = max_new
+        self.min_new = min_new
+        self.records: dict[int, QueryRecord] = {}
+        self._first_sent: set[int] = set()
+        self._lock = threading.Lock()
+        self._t0: int | None = None
+        self.completed = 0
+        self.tokens = 0
+        self.errors = 0
+
+    def _now_ms(self) -> float:
+        now = time.monotonic_ns()
+        if self._t0 is None:
+            self._t0 = now
+        return (now - self._t0) / 1e6
+
+    # LoadGen callbacks -------------------------------------------------------------------
+    def issue_queries(self, query_samples) -> None:
+        requests = []
+        with self._lock:
+            issued = self._now_ms()
+            for qs in query_samples:
+                prompt = self.prompts[qs.index]
+                self.records[qs.id] = QueryRecord(qs.index, len(prompt), issued)
+                requests.append(Request(qs.id, qs.index, prompt, self.streaming, self.max_new, self.min_new))
+        self.backend.submit(requests)
+
+    def flush_queries(self) -> None:
+        self.backend.flush()
+
+    # Backend sink ------------------------------------------------------------------------
+    def first_token(self, request: Request, token_ids: Sequence[int]) -> None:
+        import mlperf_loadgen as lg
+
+        data = np.asarray(token_ids, dtype=np.int32)
+        with self._lock:
+            self.records[request.request_id].first_token_ms = self._now_ms()
+            self._first_sent.add(request.request_id)
+        # The buffer must stay alive until the call returns; `data` does.
+        lg.FirstTokenComplete([lg.QuerySampleResponse(request.request_id, data.ctypes.data, data.nbytes)])
+
+    def complete(self, request: Request, token_ids: Sequence[int], error: str | None = None) -> None:
+        import mlperf_loadgen as lg
+
+        data = np.asarray(token_ids, dtype=np.int32)
+        if self.streaming and request.request_id not in self._first_sent:
+            # LoadGen needs a first token before completion; an errored request still ends.
+            self.first_token(request, token_ids[:1])
+        with self._lock:
+            record = self.records[request.request_id]
+            record.done_ms = self._now_ms()
+            record.output_tokens = len(data)
+            record.error = error
+            self.completed += 1
+            self.tokens += len(data)
+            self.errors += error is not None
+        response = lg.QuerySampleResponse(request.request_id, data.ctypes.data, data.nbytes, len(data))
+        lg.QuerySamplesComplete([response])
+
+    def rows(self) -> list[dict]:
+        with self._lock:
+            return [r.as_row() for r in self.records.values()]
