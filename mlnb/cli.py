@@ -1,0 +1,144 @@
+"""The ``mlnb`` command: run pipelines, prepare the embedded model, fetch data, list things."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from mlnb.errors import InputError
+
+
+class _Group(click.Group):
+    """Turns InputError into one line and exit code 2; ``--debug`` keeps the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """MLPerf-Inference-style LLM benchmarks with the real LoadGen, reported as HTML."""
+    from mlnb.secrets import load_dotenv_file
+
+    ctx.obj = {"debug": debug}
+    load_dotenv_file()
+
+
+@main.command()
+@click.option("--preset", default="smoke", show_default=True, help="Preset name in parameters/ or a YAML path.")
+@click.option("--stages", default=None, help="Comma-separated stage names (default: the preset's list).")
+@click.option("--samples", type=int, default=None, help="Shortcut for --set samples=N.")
+@click.option("--model", default=None, help="Shortcut for --set model=...")
+@click.option("--backend", default=None, help="Shortcut for --set backend=...")
+@click.option("--dataset", default=None, help="Shortcut for --set dataset=...")
+@click.option("--set", "sets", multiple=True, metavar="[STAGE.]KEY=VALUE", help="Override a parameter (repeatable).")
+@click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
+@click.option("--run-id", default=None, help="Run folder name (default: date_preset).")
+@click.option("--continue-on-error", is_flag=True, help="Go on with the next stage after a failure.")
+def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id, continue_on_error) -> None:
+    """Run the benchmark pipeline: one notebook per stage, HTML reports, an index page."""
+    from mlnb.config import parse_set_option
+    from mlnb.paths import default_outputs_dir
+    from mlnb.pipeline import execute_run, plan_run
+
+    overrides = [parse_set_option(text) for text in sets]
+    for name, value in (("samples", samples), ("model", model), ("backend", backend), ("dataset", dataset)):
+        if value is not None:
+            overrides.insert(0, (None, name, value))
+    stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+    plan = plan_run(preset, stage_list, overrides)
+    _prepare_models(plan)
+    outcome = execute_run(plan, outputs or default_outputs_dir(), run_id, continue_on_error, echo=click.echo)
+    click.echo(f"report: {outcome.run_dir / 'index.html'}")
+    click.echo(f"latest: {(outcome.run_dir.parent / 'latest' / 'index.html')}")
+    sys.exit(0 if outcome.ok else 1)
+
+
+def _prepare_models(plan) -> None:
+    from mlnb.models.embedded import is_prepared, prepare_embedded_model
+
+    if any(p is not None and p.model == "embedded" and p.backend != "sim" for p in plan.stage_params.values()):
+        if not is_prepared():
+            click.echo("preparing the embedded model (once) ...")
+            prepare_embedded_model()
+
+
+@main.group()
+def model() -> None:
+    """Models: prepare the embedded default."""
+
+
+@model.command("prepare")
+@click.option("--force", is_flag=True, help="Convert again even if the folder exists.")
+def model_prepare(force: bool) -> None:
+    """Convert the embedded SmolLM2-135M-Instruct GGUF into a Hugging Face folder (idempotent)."""
+    from mlnb.models.embedded import embedded_model_dir, is_prepared, prepare_embedded_model
+
+    if is_prepared() and not force:
+        click.echo(f"already prepared: {embedded_model_dir()}")
+        return
+    click.echo(f"prepared: {prepare_embedded_model(force=force)}")
+
+
+@main.group()
+def data() -> None:
+    """Datasets."""
+
+
+@data.command("fetch")
+@click.argument("name", type=click.Choice(["cnndm"]))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("data/cnn_eval.json"), show_default=True)
+@click.option("--tokenizer", default="meta-llama/Llama-3.1-8B-Instruct", show_default=True)
+@click.option("--limit", type=int, default=None, help="Only the first N validation articles.")
+def data_fetch(name: str, out: Path, tokenizer: str, limit: Optional[int]) -> None:
+    """Build cnn_eval.json from Hugging Face cnn_dailymail 3.0.0 validation (needs internet)."""
+    from mlnb.data.cnndm import fetch_cnndm
+    from mlnb.secrets import hf_token
+
+    click.echo(f"wrote {fetch_cnndm(out, tokenizer, limit=limit, token=hf_token())}")
+
+
+@main.command("list")
+@click.option("--params", "show_params", is_flag=True, help="List every stage parameter.")
+def list_things(show_params: bool) -> None:
+    """List presets, stages, backends (and parameters)."""
+    from mlnb.backends.base import BACKENDS, get_backend
+    from mlnb.config import StageParams
+    from mlnb.paths import available_presets
+    from mlnb.stages.registry import STAGES
+
+    get_backend("sim")  # registers the built-in backends
+    click.echo("presets:  " + ", ".join(available_presets()))
+    click.echo("stages:   " + ", ".join(STAGES.names()))
+    click.echo("backends: " + ", ".join(BACKENDS.names()))
+    if show_params:
+        for name, field in StageParams.model_fields.items():
+            click.echo(f"  {name:26} {field.default!r:>14}  {field.description or ''}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(run_dir: Path) -> None:
+    """Rebuild a run's HTML reports, rollup and index without re-running anything."""
+    from mlnb.report.html import export_notebook_html
+    from mlnb.report.run_index import write_index, write_rollup
+
+    for notebook in sorted(run_dir.glob("*/*.ipynb")):
+        export_notebook_html(notebook)
+    write_rollup(run_dir)
+    click.echo(f"report: {write_index(run_dir)}")
+
+
+if __name__ == "__main__":
+    main()

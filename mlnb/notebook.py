@@ -1,0 +1,25 @@
+"""The few calls a stage notebook makes, so notebooks stay a parameters cell and three lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlnb.config import StageParams
+from mlnb.results import StageSummary
+
+
+def stage_params(namespace: dict[str, Any]) -> StageParams:
+    """Validate the notebook's parameters (its parameters cell plus papermill's injected cell)."""
+    return StageParams.from_namespace(namespace)
+
+
+def run(params: StageParams) -> StageSummary:
+    from mlnb.stages.loadgen_stage import run_stage
+
+    return run_stage(params)
+
+
+def show(summary: StageSummary) -> None:
+    from mlnb.report.stage_view import show_stage
+
+    show_stage(summary.model_dump(mode="json"))

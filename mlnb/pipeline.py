@@ -1,0 +1,211 @@
+"""Run the stage notebooks in order with papermill, export HTML, and write the run's index.
+
+Everything a run needs is validated before its folder is created, so a bad preset, dataset
+or model leaves nothing behind that could be mistaken for a run. A failed stage keeps its
+partial notebook, logs and HTML next to ``failure.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from mlnb.backends.base import get_backend
+from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params
+from mlnb.errors import InputError
+from mlnb.fileio import write_json_atomic
+from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
+from mlnb.stages.registry import STAGES
+
+KERNEL = "python3"
+
+
+@dataclass
+class RunPlan:
+    preset_name: str
+    preset: Preset
+    stages: list[str]
+    stage_params: dict[str, Optional[StageParams]]  # None for the summary stage
+    overrides: list[tuple[Optional[str], str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    stage_status: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return all(status == "finished" for status in self.stage_status.values())
+
+
+def plan_run(
+    preset: str,
+    stages: Optional[list[str]] = None,
+    overrides: Optional[list[tuple[Optional[str], str, Any]]] = None,
+) -> RunPlan:
+    """Load and validate everything; raises InputError with one line on the first problem."""
+    path = preset_path(preset)
+    loaded = load_preset(path)
+    for name in loaded.stages:
+        STAGES.get(name, f"{path} field 'stages'")
+    chosen = stages or loaded.stages
+    for name in chosen:
+        STAGES.get(name, "--stages")
+    overrides = overrides or []
+    for target, _, _ in overrides:
+        if target is not None:
+            STAGES.get(target, "--set")
+    params: dict[str, Optional[StageParams]] = {}
+    for name in chosen:
+        spec = STAGES.get(name)
+        if spec.kind != "loadgen":
+            params[name] = None
+            continue
+        stage_params = resolve_stage_params(loaded, name, spec.defaults, overrides, str(path))
+        check_stage_inputs(stage_params)
+        params[name] = stage_params
+    return RunPlan(path.stem, loaded, chosen, params, overrides)
+
+
+def check_stage_inputs(p: StageParams) -> None:
+    """Fail before the run starts on anything a stage would trip over minutes later."""
+    from mlnb.data.cnndm import load_cnndm
+    from mlnb.harness.run import dataset_path
+    from mlnb.harness.settings import check_user_conf
+    from mlnb.models.embedded import resolve_model
+
+    get_backend(p.backend, f"stage {p.stage} backend")
+    resolve_model(p.model, prepare=False) if p.model != "embedded" else None
+    records = load_cnndm(dataset_path(p))
+    if p.samples is not None and p.samples > len(records):
+        raise InputError(
+            f"stage {p.stage} samples={p.samples}", f"the dataset {dataset_path(p).name} has only {len(records)} records"
+        )
+    if p.user_conf:
+        check_user_conf(p.user_conf)
+
+
+def _export_html(notebook: Path) -> Path:
+    from mlnb.report.html import export_notebook_html
+
+    return export_notebook_html(notebook)
+
+
+def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any], execution_timeout: float | None) -> str:
+    """Execute one stage notebook; returns "finished" or "failed" (with failure.json written)."""
+    import papermill as pm
+
+    spec = STAGES.get(spec_name)
+    stage_dir = run_dir / spec_name
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    output = stage_dir / f"{spec_name}.ipynb"
+    status = "finished"
+    started = time.time()
+    with open(stage_dir / "stage.log", "w", encoding="utf-8") as log:
+        try:
+            pm.execute_notebook(
+                str(NOTEBOOKS_DIR / spec.notebook),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL,
+                progress_bar=False,
+                stdout_file=log,
+                stderr_file=log,
+                cwd=os.getcwd(),
+                execution_timeout=execution_timeout,
+                start_timeout=180,
+            )
+        except pm.PapermillExecutionError as err:
+            status = "failed"
+            write_json_atomic(
+                stage_dir / "failure.json",
+                {
+                    "stage": spec_name,
+                    "cell_index": err.cell_index,
+                    "execution_count": err.exec_count,
+                    "ename": err.ename,
+                    "evalue": err.evalue,
+                    "elapsed_s": round(time.time() - started, 1),
+                },
+            )
+        except Exception as err:  # dead kernel, timeout, missing kernel: still leave a failure.json
+            status = "failed"
+            write_json_atomic(
+                stage_dir / "failure.json",
+                {"stage": spec_name, "cell_index": None, "ename": type(err).__name__, "evalue": str(err)[:2000]},
+            )
+    if output.exists():
+        _export_html(output)
+    return status
+
+
+def execute_run(
+    plan: RunPlan,
+    outputs: Path,
+    run_id: Optional[str] = None,
+    continue_on_error: bool = False,
+    echo=print,
+) -> RunOutcome:
+    from mlnb.report.run_index import write_index, write_rollup
+
+    run_dir = create_run_dir(outputs, plan.preset_name, run_id)
+    run_info: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "preset": plan.preset_name,
+        "preset_description": plan.preset.description,
+        "stages": plan.stages,
+        "overrides": [{"stage": s, "key": k, "value": v} for s, k, v in plan.overrides],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": "running",
+    }
+    write_json_atomic(run_dir / "run.json", run_info)
+    status: dict[str, str] = {}
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for name in plan.stages:
+        params = plan.stage_params[name]
+        if params is None:
+            parameters = {"run_dir": str(run_dir)}
+            timeout = 600.0
+        else:
+            params = params.model_copy(update={"run_dir": str(run_dir)})
+            parameters = params.model_dump(mode="json")
+            timeout = params.timeout_s + 600
+        echo(f"[{name}] running ...")
+        t0 = time.monotonic()
+        status[name] = run_stage_notebook(name, run_dir, parameters, timeout)
+        echo(f"[{name}] {status[name]} in {time.monotonic() - t0:.0f}s: {_stage_line(run_dir / name)}")
+        write_rollup(run_dir)
+        write_index(run_dir)
+        if status[name] != "finished" and not continue_on_error:
+            break
+    run_info.update(
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        status="finished" if all(s == "finished" for s in status.values()) and len(status) == len(plan.stages) else "failed",
+        stage_status=status,
+    )
+    write_json_atomic(run_dir / "run.json", run_info)
+    write_rollup(run_dir)
+    write_index(run_dir)
+    point_latest(outputs, run_dir)
+    return RunOutcome(run_dir, status)
+
+
+def _stage_line(stage_dir: Path) -> str:
+    from mlnb.fileio import read_json
+
+    if (stage_dir / "failure.json").is_file():
+        failure = read_json(stage_dir / "failure.json")
+        return f"FAILED {failure.get('ename')}: {str(failure.get('evalue'))[:200]}"
+    if (stage_dir / "summary.json").is_file():
+        s = read_json(stage_dir / "summary.json")
+        metrics = s.get("metrics", {})
+        tps = metrics.get("tokens_per_second")
+        sim = " (simulated)" if s.get("simulated") else ""
+        tps_text = f", {tps:.1f} tokens/s" if isinstance(tps, (int, float)) else ""
+        return f"{s.get('verdict')}{sim}{tps_text}"
+    return "done"

@@ -1,0 +1,27 @@
+"""Executed notebook -> self-contained HTML report (code hidden, nothing fetched from the network)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mlnb.fileio import write_text_atomic
+
+# The lab template can link MathJax/RequireJS and import Mermaid from a CDN; reports must open
+# offline and hold no math, widgets or diagrams, so any script that reaches the network is dropped.
+_REMOTE_SCRIPT = re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?https?://(?:(?!</script>).)*?</script>|<script[^>]+src=\"https?://[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE | re.DOTALL)
+_REMOTE_LINK = re.compile(r"<link[^>]+href=\"https?://[^\"]*\"[^>]*>", re.IGNORECASE)
+
+
+def export_notebook_html(notebook: Path, html_path: Path | None = None) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    # Cells tagged remove-cell (interactive-only helpers) never reach the report.
+    exporter.register_preprocessor("nbconvert.preprocessors.TagRemovePreprocessor", enabled=True)
+    exporter.config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
+    body, _ = exporter.from_notebook_node(nb)
+    body = _REMOTE_LINK.sub("", _REMOTE_SCRIPT.sub("", body))
+    return write_text_atomic(html_path or notebook.with_suffix(".html"), body)

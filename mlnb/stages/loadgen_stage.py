@@ -1,0 +1,177 @@
+"""Run one LoadGen stage: launch the harness subprocess, then parse, score and summarise.
+
+This is the one call a stage notebook makes. The LoadGen test itself runs in a child process
+(``python -m mlnb.harness``) because LoadGen allows one test per process; this side streams the
+child's output, parses LoadGen's logs, computes ROUGE in accuracy mode and writes summary.json.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from mlnb.config import StageParams
+from mlnb.errors import StageFailed
+from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
+from mlnb.logs.mlperf_log import parse_loadgen_dir
+from mlnb.results import StageSummary, describe, load_queries, query_latencies, save_summary
+from mlnb.secrets import redact
+from mlnb.stages.registry import STAGES
+from mlnb.versions import environment
+
+PRINT_PROGRESS_EVERY_S = 15.0  # papermill turns a flood of small outputs into an IOPub error
+
+
+def stage_dir_for(params: StageParams) -> Path:
+    return Path(params.run_dir) / params.stage
+
+
+def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(stage_dir / "params.json", params.model_dump(mode="json"))
+    env = dict(os.environ, TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error")
+    tail: deque[str] = deque(maxlen=30)
+    last_print = 0.0
+    with open(stage_dir / "harness.log", "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlnb.harness", str(stage_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        deadline = time.monotonic() + params.timeout_s
+        for line in proc.stdout:
+            line = redact(line)
+            log.write(line)
+            log.flush()
+            tail.append(line.rstrip())
+            now = time.monotonic()
+            if not line.startswith("progress ") or now - last_print >= PRINT_PROGRESS_EVERY_S:
+                print(line.rstrip(), flush=True)
+                last_print = now if line.startswith("progress ") else last_print
+            if now > deadline:
+                proc.kill()
+                raise StageFailed(f"harness exceeded timeout_s={params.timeout_s}")
+        code = proc.wait()
+    if code != 0:
+        last = "\n".join(tail)
+        raise StageFailed(f"harness exited with code {code}; last lines of harness.log:\n{last}")
+
+
+def _tokenizer_for(params: StageParams):
+    from transformers import AutoTokenizer
+
+    from mlnb.models.embedded import resolve_model
+
+    return AutoTokenizer.from_pretrained(resolve_model(params.model))
+
+
+def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
+    from mlnb.accuracy.rouge import check_targets, evaluate_rouge, format_accuracy_txt
+    from mlnb.data.cnndm import load_cnndm
+    from mlnb.harness.run import dataset_path
+
+    records = load_cnndm(dataset_path(params))
+    if params.samples is not None:
+        records = records[: params.samples]
+    result = evaluate_rouge(stage_dir / "loadgen" / "mlperf_log_accuracy.json", [r["output"] for r in records], _tokenizer_for(params))
+    benchmark = "llama3.1-8b-edge" if params.effective_model_key.endswith("edge") else "llama3.1-8b"
+    checks = check_targets(result, benchmark)
+    write_text_atomic(stage_dir / "accuracy.txt", format_accuracy_txt(result) + "\n")
+    data = result.model_dump() if hasattr(result, "model_dump") else dict(vars(result))
+    return {
+        **data,
+        "benchmark": benchmark,
+        "targets": [c.model_dump() if hasattr(c, "model_dump") else dict(vars(c)) for c in checks],
+        "passed": all(c.passed for c in checks),
+        "targets_note": "MLPerf targets are defined for Llama-3.1-8B-Instruct on the full CNN/DailyMail set; "
+        "on another model or dataset the comparison only shows the distance to the reference.",
+    }
+
+
+def _verdict(params: StageParams, loadgen, sut_errors: int, accuracy: dict | None) -> tuple[str, list[str]]:
+    reasons: list[str] = []
+    if params.mode == "accuracy":
+        assert accuracy is not None
+        for check in accuracy["targets"]:
+            if not check["passed"]:
+                reasons.append(f"{check['metric']} {check['value']} outside target {check['lower']} .. {check['upper']}")
+        if loadgen.num_errors:
+            reasons.append(f"LoadGen logged {loadgen.num_errors} errors")
+        if sut_errors:
+            reasons.append(f"{sut_errors} queries failed in the SUT")
+        return ("PASS" if not reasons else "FAIL"), reasons
+    reasons.extend(loadgen.invalid_reasons)
+    if loadgen.num_errors:
+        reasons.append(f"LoadGen logged {loadgen.num_errors} errors: {'; '.join(loadgen.errors[:3])}")
+    if sut_errors:
+        reasons.append(f"{sut_errors} queries failed in the SUT")
+    valid = loadgen.validity == "VALID" and not loadgen.num_errors and not sut_errors
+    return ("VALID" if valid else "INVALID"), reasons
+
+
+def run_stage(params: StageParams) -> StageSummary:
+    """Run the stage described by ``params`` and write ``summary.json`` in its folder."""
+    stage_dir = stage_dir_for(params)
+    started = time.monotonic()
+    run_harness_subprocess(params, stage_dir)
+    harness = read_json(stage_dir / "harness.json")
+    loadgen = parse_loadgen_dir(stage_dir / "loadgen")
+    accuracy = score_accuracy(params, stage_dir) if params.mode == "accuracy" else None
+    verdict, reasons = _verdict(params, loadgen, harness["sut_errors"], accuracy)
+    lat = query_latencies(load_queries(stage_dir))
+    spec_title = STAGES.get(params.stage).title if params.stage in STAGES else params.stage
+    summary = StageSummary(
+        stage=params.stage,
+        title=spec_title,
+        status="finished",
+        scenario=params.scenario,
+        mode=params.mode,
+        model_key=params.effective_model_key,
+        backend=params.backend,
+        simulated=harness["simulated"],
+        model=params.model,
+        dataset=harness["dataset"],
+        verdict=verdict,
+        verdict_reasons=reasons,
+        submittable=not harness["relaxed_rules"],
+        relaxed_rules=harness["relaxed_rules"],
+        metrics={
+            "samples_per_second": loadgen.samples_per_second,
+            "tokens_per_second": loadgen.tokens_per_second,
+            "query_count": loadgen.query_count,
+            "latency_ms": _stats(loadgen.latency),
+            "ttft_ms": _stats(loadgen.ttft),
+            "tpot_ms": _stats(loadgen.tpot),
+        },
+        loadgen=loadgen.model_dump(mode="json", exclude={"raw"}),
+        accuracy=accuracy,
+        sut={
+            "source": "SUT timestamps from the moment each query reached the SUT",
+            "errors": harness["sut_errors"],
+            "error_examples": harness["sut_error_examples"],
+            "output_tokens": describe(lat["output_tokens"]),
+            "prompt_tokens": describe(lat["prompt_tokens"]),
+            "ttft_ms": describe(lat["ttft_ms"]),
+            "tpot_ms": describe(lat["tpot_ms"]),
+            "e2e_ms": describe(lat["e2e_ms"]),
+        },
+        engine=harness["engine"],
+        timings_s={**harness["timings_s"], "stage": round(time.monotonic() - started, 3)},
+        environment=environment(),
+        params=params.model_dump(mode="json"),
+    )
+    save_summary(summary, stage_dir)
+    return summary
+
+
+def _stats(stats) -> dict | None:
+    if stats is None:
+        return None
+    return stats.model_dump(mode="json") if hasattr(stats, "model_dump") else dict(stats)

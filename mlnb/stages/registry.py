@@ -1,0 +1,30 @@
+"""The pipeline's stages, in order. A preset picks a subset; it cannot invent new ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlnb.registry import Registry
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    notebook: str  # file name under notebooks/
+    kind: str  # "loadgen": one LoadGen test; "summary": reads the other stages
+    defaults: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+
+
+STAGES: Registry[StageSpec] = Registry("stage")
+
+for _spec in (
+    StageSpec("01_offline_perf", "01_offline_perf.ipynb", "loadgen", {"scenario": "Offline", "mode": "performance"}, "Offline performance"),
+    StageSpec("02_offline_accuracy", "02_offline_accuracy.ipynb", "loadgen", {"scenario": "Offline", "mode": "accuracy"}, "Offline accuracy (ROUGE)"),
+    StageSpec("03_server_perf", "03_server_perf.ipynb", "loadgen", {"scenario": "Server", "mode": "performance"}, "Server performance"),
+    StageSpec("04_server_accuracy", "04_server_accuracy.ipynb", "loadgen", {"scenario": "Server", "mode": "accuracy"}, "Server accuracy (ROUGE)"),
+    StageSpec("05_singlestream_perf", "05_singlestream_perf.ipynb", "loadgen", {"scenario": "SingleStream", "mode": "performance"}, "SingleStream performance"),
+    StageSpec("99_run_summary", "99_run_summary.ipynb", "summary", {}, "Run summary"),
+):
+    STAGES.add(_spec.name, _spec)
