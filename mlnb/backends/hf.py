@@ -117,6 +117,7 @@ class HFBackend(Backend):
 
     def start(self, sink: ResponseSink) -> None:
         self.sink = sink
+        self._stopping = False  # a backend can be started again after stop()
         self._thread = threading.Thread(target=self._worker, name="hf-backend", daemon=True)
         self._thread.start()
 

@@ -36,6 +36,7 @@ class SimBackend(Backend):
 
     def start(self, sink: ResponseSink) -> None:
         self._sink = sink
+        self._stopping = False  # a backend can be started again after stop()
         self._thread = threading.Thread(target=self._loop, name="sim-backend", daemon=True)
         self._thread.start()
 

@@ -1,0 +1,103 @@
+"""Offline harness efficiency: does LoadGen + the SUT wrapper cost throughput?
+
+    python tests/benchmarks/harness_efficiency.py [--backend hf] [--samples 32] [--batch-size 8]
+
+1. Direct: load the backend, submit the same prompts with no LoadGen, and time from submit
+   to the last completion (tokens/s).
+2. Through LoadGen: the same backend and prompts in an Offline performance test run by the
+   real harness subprocess; tokens/s as LoadGen reports it (token count / last completion).
+
+Efficiency = LoadGen tokens/s / direct tokens/s (target: at least 0.95). Each measurement
+is repeated and the median reported, because a 2-core machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from mlnb.backends.base import Request, get_backend
+from mlnb.config import StageParams
+from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
+from mlnb.stages.loadgen_stage import run_stage
+
+
+class _CountingSink:
+    def __init__(self, expected: int):
+        self.expected = expected
+        self.tokens = 0
+        self.done = 0
+        self.finished = threading.Event()
+
+    def first_token(self, request, token_ids) -> None:
+        pass
+
+    def complete(self, request, token_ids, error=None) -> None:
+        self.tokens += len(token_ids)
+        self.done += 1
+        if self.done == self.expected:
+            self.finished.set()
+
+
+def direct_tokens_per_second(params: StageParams, repeats: int) -> list[float]:
+    backend = get_backend(params.backend)(params)
+    backend.load()
+    prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: params.samples], backend.tokenizer()).token_ids
+    results = []
+    for _ in range(repeats):
+        sink = _CountingSink(len(prompts))
+        backend.start(sink)
+        started = time.monotonic()
+        backend.submit(
+            [Request(i, i, p, False, params.max_new_tokens, params.min_new_tokens) for i, p in enumerate(prompts)]
+        )
+        sink.finished.wait()
+        results.append(sink.tokens / (time.monotonic() - started))
+        backend.stop()
+    return results
+
+
+def loadgen_tokens_per_second(params: StageParams, repeats: int) -> list[float]:
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            p = params.model_copy(update={"run_dir": tmp, "stage": f"offline_{i}"})
+            results.append(run_stage(p).metrics["tokens_per_second"])
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default="hf")
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    params = StageParams(
+        stage="bench",
+        scenario="Offline",
+        backend=args.backend,
+        samples=args.samples,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        min_query_count=args.samples,
+        min_duration_ms=0,
+    )
+    direct = direct_tokens_per_second(params, args.repeats)
+    through = loadgen_tokens_per_second(params, args.repeats)
+    d, t = statistics.median(direct), statistics.median(through)
+    print(f"backend={args.backend} samples={args.samples} batch_size={args.batch_size} max_new_tokens={args.max_new_tokens}")
+    print(f"direct   tokens/s: {', '.join(f'{x:.1f}' for x in direct)}  median {d:.1f}")
+    print(f"LoadGen  tokens/s: {', '.join(f'{x:.1f}' for x in through)}  median {t:.1f}")
+    print(f"efficiency (LoadGen / direct): {t / d:.3f}  target >= 0.95")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
