@@ -8,6 +8,8 @@ partial notebook, logs and HTML next to ``failure.json``.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,23 @@ from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
 from mlnb.stages.registry import STAGES
 
 KERNEL = "python3"
+
+
+def _kernel_manager_class(socket_dir: str):
+    """Kernels on IPC sockets in a private folder: no TCP ports opened, no plain-text TCP warning."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self):
+            return os.path.join(socket_dir, "kernel")
+
+    return LocalKernelManager
 
 
 @dataclass
@@ -105,6 +124,7 @@ def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any]
     output = stage_dir / f"{spec_name}.ipynb"
     status = "finished"
     started = time.time()
+    socket_dir = tempfile.mkdtemp(prefix="mlnb-kernel-")
     with open(stage_dir / "stage.log", "w", encoding="utf-8") as log:
         try:
             pm.execute_notebook(
@@ -118,6 +138,7 @@ def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any]
                 cwd=os.getcwd(),
                 execution_timeout=execution_timeout,
                 start_timeout=180,
+                kernel_manager_class=_kernel_manager_class(socket_dir),
             )
         except pm.PapermillExecutionError as err:
             status = "failed"
@@ -138,6 +159,8 @@ def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any]
                 stage_dir / "failure.json",
                 {"stage": spec_name, "cell_index": None, "ename": type(err).__name__, "evalue": str(err)[:2000]},
             )
+        finally:
+            shutil.rmtree(socket_dir, ignore_errors=True)
     if output.exists():
         _export_html(output)
     return status

@@ -50,6 +50,17 @@ def _tokenizer_name(tokenizer: Any) -> str:
     return str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
 
 
+def _json_type(value: Any) -> str:
+    """JSON's own name for a parsed value's type, for messages a user can match to the file."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
+
+
 def load_cnndm(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Load an MLPerf-schema CNN/DailyMail file (official or embedded), unchanged.
 
@@ -68,7 +79,7 @@ def load_cnndm(path: str | os.PathLike) -> list[dict[str, Any]]:
     except json.JSONDecodeError as exc:
         raise InputError(where, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); expected a JSON list of records") from None
     if not isinstance(data, list):
-        raise InputError(where, f"top level is a JSON {type(data).__name__}; expected a list of records")
+        raise InputError(where, f"top level is a JSON {_json_type(data)}; expected a list of records")
     if not data:
         raise InputError(where, "holds no records; expected a non-empty list of records")
     for index, record in enumerate(data):
@@ -79,13 +90,13 @@ def load_cnndm(path: str | os.PathLike) -> list[dict[str, Any]]:
 def _check_record(where: str, index: int, record: Any) -> None:
     at = f"{where} record {index}"
     if not isinstance(record, dict):
-        raise InputError(at, f"is a JSON {type(record).__name__}; expected an object with {', '.join(REQUIRED_FIELDS)}")
+        raise InputError(at, f"is a JSON {_json_type(record)}; expected an object with {', '.join(REQUIRED_FIELDS)}")
     for field in REQUIRED_FIELDS:
         if field not in record:
             raise InputError(f"{at} field '{field}'", f"missing; each record needs {', '.join(REQUIRED_FIELDS)}")
     for field in ("input", "output"):
         if not isinstance(record[field], str):
-            raise InputError(f"{at} field '{field}'", f"is a {type(record[field]).__name__}; expected a string")
+            raise InputError(f"{at} field '{field}'", f"is a JSON {_json_type(record[field])}; expected a string")
     tok = record["tok_input"]
     # bool is a subclass of int in Python, so test the exact type.
     if not isinstance(tok, list) or not tok or not all(type(t) is int for t in tok):
