@@ -58,7 +58,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def load_cnndm(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -70,14 +71,16 @@ def load_cnndm(path: str | os.PathLike) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         problem = "is a folder" if p.is_dir() else "file not found"
-        raise InputError(where, f"{problem}; expected MLPerf's CNN/DailyMail JSON (a list of records, like cnn_eval.json)")
+        expected = "expected MLPerf's CNN/DailyMail JSON (a list of records, like cnn_eval.json)"
+        raise InputError(where, f"{problem}; {expected}")
     try:
         with open(p, encoding="utf-8") as handle:
             data = json.load(handle)
     except UnicodeDecodeError as exc:
         raise InputError(where, f"not UTF-8 text ({exc.reason}); expected a JSON list of records") from None
     except json.JSONDecodeError as exc:
-        raise InputError(where, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); expected a JSON list of records") from None
+        at = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise InputError(where, f"not valid JSON ({at}); expected a JSON list of records") from None
     if not isinstance(data, list):
         raise InputError(where, f"top level is a JSON {_json_type(data)}; expected a list of records")
     if not data:
@@ -126,12 +129,16 @@ def prompt_token_ids(records: Sequence[Mapping[str, Any]], tokenizer: Any = None
     template rather than silently feeding it foreign ids.
     """
     if tokenizer is None:
-        return PromptTokens([list(r["tok_input"]) for r in records], False, "tok_input used as given (no tokenizer to check it against)")
+        note = "tok_input used as given (no tokenizer to check it against)"
+        return PromptTokens([list(r["tok_input"]) for r in records], False, note)
     name = _tokenizer_name(tokenizer)
     if tokenizer_reproduces(records, tokenizer):
         return PromptTokens([list(r["tok_input"]) for r in records], False, f"tok_input matches {name}; used as given")
     ids = [_encode(tokenizer, build_prompt(r["input"])) for r in records]
-    note = f"tok_input was made by another tokenizer; prompts re-tokenized with {name} using MLPerf's template, no chat template"
+    note = (
+        f"tok_input was made by another tokenizer; prompts re-tokenized with {name} "
+        "using MLPerf's template, no chat template"
+    )
     return PromptTokens(ids, True, note)
 
 
@@ -141,7 +148,8 @@ def records_from_articles(articles: Iterable[Mapping[str, Any]], tokenizer: Any)
     for index, item in enumerate(articles):
         for field in ("article", "highlights"):
             if field not in item:
-                raise InputError(f"article {index}", f"missing '{field}'; expected CNN/DailyMail fields article and highlights")
+                problem = f"missing '{field}'; expected CNN/DailyMail fields article and highlights"
+                raise InputError(f"article {index}", problem)
         article = item["article"]
         # Key order follows the official file.
         records.append(
@@ -215,7 +223,8 @@ def fetch_cnndm(
         rows = datasets.load_dataset(HF_DATASET, HF_CONFIG, split=split, token=token)
     except Exception as exc:  # noqa: BLE001 - any failure becomes one line for the user
         if _is_network_error(exc):
-            raise InputError(source, f"the Hugging Face hub could not be reached ({_first_line(exc)}); check the network or copy cnn_eval.json by hand") from None
+            problem = f"the Hugging Face hub could not be reached ({_first_line(exc)})"
+            raise InputError(source, f"{problem}; check the network or copy cnn_eval.json by hand") from None
         raise InputError(source, f"could not be loaded ({_first_line(exc)})") from None
     try:
         tokenizer = _load_tokenizer(tokenizer_name_or_path, token)

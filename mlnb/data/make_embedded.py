@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlnb.data.cnndm import build_prompt, dumps_records, records_from_articles
+from mlnb.data.cnndm import dumps_records, records_from_articles
 from mlnb.fileio import write_json_atomic, write_text_atomic
 
 SEED = 8_150_713
@@ -526,7 +526,7 @@ def _weather_event(p: Pick, town: str, region: str, agency: str, wd: str) -> dic
         "expert": ["Snow this late in the season is unusual but not unheard of. What made this one difficult was how quickly it fell.", "The temperature sat right around freezing, which gave us heavy, wet snow that brings down branches and power lines."],
         "calls": "stranded vehicles and people who had fallen on icy pavements",
         "services": f"More than {p.n(60, 180)} flights were cancelled at {airport}, and bus services across the region were suspended for the day. Every public school in {town} was closed.",
-        "repair": f"The council said its gritting lorries had used more salt in one night than in the whole of the previous winter, and that it had asked neighbouring authorities to lend extra supplies.",
+        "repair": "The council said its gritting lorries had used more salt in one night than in the whole of the previous winter, and that it had asked neighbouring authorities to lend extra supplies.",
         "public": [
             "We'd put the snow shovels away for the year. I had to dig mine out of the back of the garage.",
             "I was in the car for eleven hours. A farmer walked along the line of cars with a flask of tea, and I could have hugged him.",
@@ -906,12 +906,12 @@ def _story_race(p: Pick, town: str, region: str) -> Story:
         (10, "winner", f"{winner.last} said {winner.she} had planned to run conservatively until the final miles. "
          + said(p.one(["I was worried I had gone too early, but the crowd on the seafront carried me home.", "My coach told me to be patient. For once, I listened.", "I've been thinking about this course for a year. To break the record here means a lot."]), f"{winner.she} said")),
         (11, "second", f"{second.name} said {second.she} had no regrets. " + said("I tried to go with the move, but there was nothing left in my legs. The better runner won today", f"{second.she} said")),
-        (20, "course", f"The course starts outside the old town hall, follows the river inland for about ten miles and returns along the coast road. The organisers changed the route this year to remove a steep climb near the halfway mark, "
+        (20, "course", "The course starts outside the old town hall, follows the river inland for about ten miles and returns along the coast road. The organisers changed the route this year to remove a steep climb near the halfway mark, "
          "a decision that some experienced runners had criticised but that may have helped produce the fast times."),
         (21, "local", f"The first local finisher was {local.name}, a {p.one(['nurse', 'secondary school teacher', 'firefighter', 'postal worker'])} from {town}, who finished {ordinal_word(local_place)} in the {race}. "
          + said("I train on these roads every morning before work. To finish that high up with the whole town shouting my name was unbelievable", f"{local.she} said")),
         (22, "medical", f"{medic.name}, the race's medical director, said {p.n(20, 90)} runners were treated by medical teams along the course, mostly for blisters, cramp and exhaustion. {cap(words(p.n(1, 4)))} were taken to hospital as a precaution."),
-        (23, "roads", f"Several roads in the town centre were closed from early morning until mid-afternoon. Bus routes were diverted, and residents along the route were asked to move their cars the night before."),
+        (23, "roads", "Several roads in the town centre were closed from early morning until mid-afternoon. Bus routes were diverted, and residents along the route were asked to move their cars the night before."),
         (30, "history", f"The race was first held in {p.n(1978, 1996)} with fewer than {p.n(2, 6) * 100} runners. It has grown steadily since, and it is now one of the largest sporting events in {region}, bringing thousands of visitors to hotels, cafes and shops."),
         (31, "organiser", f"{director.name}, the race director, said demand for places had never been higher. " + said("We sold out in less than a week. We're looking at whether the town can cope with more runners next year, because we'd love to say yes to everyone", f"{director.she} said")),
         (32, "charity", f"Among the charities to benefit is the {town} hospice, which had {p.n(80, 400)} runners raising money on its behalf. Many wore photographs of relatives on their vests, and some ran in fancy dress, including a team of {words(p.n(6, 12))} dressed as a lighthouse."),
@@ -975,12 +975,12 @@ def story_business(p: Pick, town: str, region: str) -> Story:
         ceo_q = ["We looked at sites across the country, and we kept coming back here. The skills are here, and so is the ambition.", "This is a long-term commitment. We intend to be in this town for decades."]
         specific = [
             (20, "closure", f"Unemployment in {town} has been above the regional average since the closure of the {p.one(['steelworks', 'paper mill', 'car parts plant', 'shipyard'])} in {p.n(2008, 2018)}, which cost about {p.n(8, 25) * 100:,} jobs. Many younger residents have since left to find work elsewhere."),
-            (21, "college", f"The principal of the regional college said it would begin enrolling students on a new course in factory engineering in the autumn. "
+            (21, "college", "The principal of the regional college said it would begin enrolling students on a new course in factory engineering in the autumn. "
              + said("For years we have trained young people for jobs they had to leave town to find. Now they can stay", "she said")),
             (22, "suppliers", f"{supplier.name}, who runs a small engineering firm in {town}, said local suppliers were hoping to win contracts from the new plant. "
              + said("One big employer brings a lot of smaller businesses with it. That's what this town has been missing", f"{supplier.she} said")),
         ]
-        public = [
+        public: list[Quote] = [
             "My son moved away for work three years ago. Maybe this means he can come home.",
             "It's the best news this town has had in a long time.",
             ("former factory worker", "I'll be applying. I worked at the old plant for twenty years and I still know my way around a factory floor."),
@@ -992,7 +992,7 @@ def story_business(p: Pick, town: str, region: str) -> Story:
         core = [
             f"{dateline(town, region)} {company} plans to cut about {jobs} jobs at its plant in {town}, blaming falling orders and rising energy costs, in a blow to one of the town's largest employers.",
             f"The company, which employs about {total:,} people at the site, said the cuts would be made over the next year and that it would try to avoid compulsory redundancies by offering early retirement and voluntary severance.",
-            f"Union officials called the announcement a betrayal and said they would ask the company to delay the cuts while alternatives were discussed.",
+            "Union officials called the announcement a betrayal and said they would ask the company to delay the cuts while alternatives were discussed.",
         ]
         hl = [
             f"{company} plans to cut about {jobs} jobs at its plant in {town}.",
@@ -1082,12 +1082,12 @@ def story_courts(p: Pick, town: str, region: str) -> Story:
     if choice == 0:
         accused = p.person()
         org = p.one([f"{town} Rugby Club", f"the {town} Community Trust", f"{town} Rowing Club", f"the {town} Food Bank"])
-        amount, years, months, sentence = p.n(120, 900) * 1000, p.n(4, 9), p.n(0, 11), p.n(2, 6)
+        amount, years, sentence = p.n(120, 900) * 1000, p.n(4, 9), p.n(2, 6)
         role = p.one(["treasurer", "finance manager", "bookkeeper"])
         core = [
             f"{dateline(town, region)} The former {role} of {org} was sentenced to {words(sentence)} years in prison on {p.workday()} after a jury found {'her' if accused.female else 'him'} guilty of stealing {money(amount / 1e6)} from the organisation over {words(years)} years.",
             f"{accused.name}, {p.n(38, 66)}, transferred the money into {accused.her} own accounts in hundreds of small payments, disguising them as invoices from suppliers that did not exist, the court heard. The jury at {court} reached its verdict after deliberating for {words(jurors_out)} hours.",
-            f"The theft came to light when a new auditor noticed that several suppliers listed in the accounts had no address or telephone number, and alerted police.",
+            "The theft came to light when a new auditor noticed that several suppliers listed in the accounts had no address or telephone number, and alerted police.",
         ]
         hl = [
             f"The former {role} of {org} is jailed for {words(sentence)} years.",
@@ -1108,7 +1108,7 @@ def story_courts(p: Pick, town: str, region: str) -> Story:
             (26, "advice", "Police said the case was a reminder that small organisations were just as vulnerable to fraud as large companies, and urged clubs and charities to make sure that no single person controlled their finances."),
             (22, "controls", f"{org} has since changed its rules so that two people must approve every payment, and its accounts are now checked by an independent firm every quarter. An accountant who advises community groups said such checks were simple and cheap, and that many small organisations still did not have them."),
         ]
-        tagged = [("recovery", f"A separate hearing in the coming months will decide how much money can be recovered.")]
+        tagged = [("recovery", "A separate hearing in the coming months will decide how much money can be recovered.")]
     elif choice == 1:
         firm = p.one(COMPANIES)
         river = p.one(RIVERS)
@@ -1144,7 +1144,7 @@ def story_courts(p: Pick, town: str, region: str) -> Story:
         core = [
             f"{dateline(town, region)} A landlord that owns {flats} flats in {town} has agreed to pay {money(payout)} to settle a lawsuit brought by {tenants} tenants who said they were left for years in homes with damp, mould and broken heating.",
             f"The settlement, approved by a judge at {court} on {p.workday()}, also requires {landlord} to carry out repairs to every flat in the {p.one(['Westgate', 'Riverside', 'Orchard'])} estate within {words(p.n(12, 18))} months, under the supervision of an independent surveyor.",
-            f"The company did not admit any wrongdoing as part of the agreement.",
+            "The company did not admit any wrongdoing as part of the agreement.",
         ]
         hl = [
             f"{landlord} agrees to pay {money(payout)} to settle a lawsuit brought by {tenants} tenants in {town}.",
@@ -1158,7 +1158,7 @@ def story_courts(p: Pick, town: str, region: str) -> Story:
         victim_q = "Every winter the walls went black. We scrubbed them every week, and every week it came back."
         detail = [
             (20, "evidence", f"Court documents included photographs of mould on bedroom walls, ceilings stained by leaking pipes and windows that could not be closed. A surveyor hired by the tenants found problems in {p.n(60, 90)} percent of the flats he inspected."),
-            (21, "council", f"The council, which is responsible for enforcing housing standards, was criticised during the case for failing to act on complaints. A council spokesperson said it had since hired more inspectors and would review how it handles reports about private landlords."),
+            (21, "council", "The council, which is responsible for enforcing housing standards, was criticised during the case for failing to act on complaints. A council spokesperson said it had since hired more inspectors and would review how it handles reports about private landlords."),
             (23, "groups", "Tenants' rights groups said the case was unusual because so few complaints about poor housing ever reach court. Legal aid for housing cases has been cut in recent years, they said, leaving many tenants unable to afford a lawyer."),
             (24, "landlord_bg", f"{landlord} bought the estate about {words(p.n(6, 15))} years ago and owns several other blocks of flats in {region}. It has said that it spends millions of dollars a year on maintenance and that many of the problems date from before its ownership."),
             (25, "timeline", f"Tenants first complained in writing about damp in {p.n(2013, 2017)}, according to court documents. A residents' association was formed two years later, and the lawsuit was filed after a council inspection found that several flats were unfit to live in."),
@@ -1223,10 +1223,10 @@ def story_health(p: Pick, town: str, region: str) -> Story:
         off_q = ["Measles is not a mild illness. It can cause pneumonia and brain swelling, and it spreads faster than almost any other disease we know.", "The vaccine is safe and it works. If your child has missed a dose, it is not too late."]
         specific = [
             (20, "clinics", f"Extra vaccination clinics have been set up at {words(p.n(3, 8))} schools and at the {town} library, and family doctors have been asked to contact parents whose children are overdue. More than {p.n(4, 20) * 100:,} doses were given in the first week."),
-            (21, "schools", f"Children who are not vaccinated and who have been in contact with an infected person have been asked to stay away from school for up to three weeks, a measure some parents have criticised as disruptive."),
+            (21, "schools", "Children who are not vaccinated and who have been in contact with an infected person have been asked to stay away from school for up to three weeks, a measure some parents have criticised as disruptive."),
             (23, "symptoms", "Measles usually begins with a fever, a runny nose and red, watery eyes, followed a few days later by a rash that spreads from the face down the body. Officials asked anyone with symptoms to telephone their doctor before visiting, to avoid infecting others in waiting rooms."),
             (24, "history_m", f"It is the largest outbreak in {region} since {p.n(2011, 2019)}, when more than a hundred people fell ill, most of them in a single school district."),
-            (22, "why", f"Officials said vaccination rates had dropped partly because of disruption to routine appointments in recent years, and partly because of misleading claims about vaccine safety shared on social media."),
+            (22, "why", "Officials said vaccination rates had dropped partly because of disruption to routine appointments in recent years, and partly because of misleading claims about vaccine safety shared on social media."),
         ]
         public = [
             "We booked our youngest in the same day we heard. I'm not taking any chances.",
@@ -1248,14 +1248,14 @@ def story_health(p: Pick, town: str, region: str) -> Story:
             f"It has {beds} beds and will employ about {staff} staff.",
             f"Patients will no longer have to travel up to {words(p.n(3, 5))} hours for some treatments.",
         ]
-        hl[2] = f"Patients previously faced long trips to the regional capital for some treatments."
+        hl[2] = "Patients previously faced long trips to the regional capital for some treatments."
         off_q = [f"For too long, people in {town} have had to choose between travelling for hours and going without. That ends today.", "This building is the result of years of work by staff, patients and the community."]
         specific = [
             (20, "fundraising", f"About {money(cost * p.f(0.04, 0.1, 2))} of the cost was raised by a local appeal, which included sponsored walks, concerts and a {p.one(['charity auction', 'cycle ride along the coast', 'swim across the bay'])}. The rest came from the regional government."),
-            (21, "recruit", f"Recruiting enough staff has been a challenge. The hospital has offered housing support and help with childcare to attract nurses, and it has been working with the regional university to train more people locally."),
+            (21, "recruit", "Recruiting enough staff has been a challenge. The hospital has offered housing support and help with childcare to attract nurses, and it has been working with the regional university to train more people locally."),
             (23, "equipment", "The new building includes a scanner that can produce detailed images of the body in a fraction of the time taken by older machines, and a day unit where patients can receive treatment and go home the same afternoon."),
             (24, "design", "Patients were involved in the design. Rooms face a garden planted by volunteers, and families can stay overnight in a small apartment block next to the hospital."),
-            (22, "delay", f"The opening was delayed by almost a year after problems with the building's ventilation system were found during final checks. The contractor has agreed to pay for the repairs."),
+            (22, "delay", "The opening was delayed by almost a year after problems with the building's ventilation system were found during final checks. The contractor has agreed to pay for the repairs."),
         ]
         public = [
             "I had to travel three hours each way for my treatment last year. This will make such a difference.",
@@ -1274,7 +1274,7 @@ def story_health(p: Pick, town: str, region: str) -> Story:
         hl = [
             f"Patients at {possessive(hospital)} emergency department wait more than {words(waits)} hours on average, a report finds.",
             f"{pct_wait} percent of ambulance patients wait more than an hour to be handed over.",
-            f"The hospital has missed its four-hour target for more than two years.",
+            "The hospital has missed its four-hour target for more than two years.",
         ]
         off_q = ["These waits are not acceptable, and I want to apologise to every patient who has been affected.", "The problem is not just in the emergency department. We cannot admit patients because we cannot discharge others who are well enough to leave but have nowhere safe to go."]
         specific = [
@@ -1367,11 +1367,11 @@ def story_transport(p: Pick, town: str, region: str) -> Story:
         core = [
             f"{dateline(town, region)} The main road bridge over the {river} in {town} will close for {words(months)} months from next week after inspectors found serious corrosion in its steel supports.",
             f"About {cars:,} vehicles cross the bridge every day. Drivers will face a diversion of about {words(detour)} miles, and officials have warned of long delays, especially at rush hour.",
-            f"A temporary footbridge will allow pedestrians and cyclists to keep crossing the river while repairs are carried out.",
+            "A temporary footbridge will allow pedestrians and cyclists to keep crossing the river while repairs are carried out.",
         ]
         hl = [
             f"The main bridge over the {river} in {town} will close for {words(months)} months.",
-            f"Inspectors found serious corrosion in its steel supports.",
+            "Inspectors found serious corrosion in its steel supports.",
             f"About {cars:,} vehicles a day will face a diversion of around {words(detour)} miles.",
         ]
         boss_q = ["Safety has to come first. We would not be closing this bridge if we had any other choice.", "We know this will cause real disruption, and we are doing everything we can to finish the work as quickly as possible."]
@@ -1379,7 +1379,7 @@ def story_transport(p: Pick, town: str, region: str) -> Story:
             (20, "inspection", f"The corrosion was found during a routine inspection in {p.month()}. {engineer.name}, the engineer who led it, said water had been getting into the structure through damaged joints for years, slowly eating away at the steel."),
             (21, "business", f"Business owners on the {town} side of the river said they feared customers would stay away. The council said it would offer temporary relief on business rates to shops most affected by the closure."),
             (23, "age", f"The bridge was built in {p.n(1952, 1974)} and was designed for far fewer and lighter vehicles than use it today. Engineers said heavy lorries had added to the strain, and the council is considering a permanent weight limit once it reopens."),
-            (24, "emergency", f"Ambulance and fire services said they had drawn up plans to make sure that response times did not suffer, including stationing an extra ambulance on the far side of the river during the closure."),
+            (24, "emergency", "Ambulance and fire services said they had drawn up plans to make sure that response times did not suffer, including stationing an extra ambulance on the far side of the river during the closure."),
             (22, "buses", f"Extra buses will run on the diversion route, and the operator said it would add carriages to trains between {town} and {other} to encourage people to leave their cars at home."),
         ]
         public = [
@@ -1395,7 +1395,7 @@ def story_transport(p: Pick, town: str, region: str) -> Story:
         core = [
             f"{dateline(town, region)} Bus drivers in {town} will strike for {words(days)} days next week in a dispute over pay, in a walkout that is expected to halt services on {routes} routes across {region}.",
             f"About {drivers} drivers employed by {operator} voted for the action, which their union said was a last resort after months of talks. The company has offered a pay rise of {offer} percent; the union is asking for {claim} percent, saying wages have fallen behind the cost of living.",
-            f"The operator said it would try to run a limited service on the busiest routes but warned passengers to make other arrangements.",
+            "The operator said it would try to run a limited service on the busiest routes but warned passengers to make other arrangements.",
         ]
         hl = [
             f"Bus drivers in {town} will strike for {words(days)} days in a dispute over pay.",
@@ -1406,7 +1406,7 @@ def story_transport(p: Pick, town: str, region: str) -> Story:
         specific = [
             (20, "union", f"{union.name}, the union's regional secretary, said drivers had not taken the decision lightly. "
              + said("Our members have kept this town moving through everything. They are asking for a wage they can live on, and that is not too much to ask", f"{union.she} said")),
-            (21, "schools", f"Schools said pupils who rely on buses would be allowed to work from home during the strike, and the council urged employers to be flexible with staff who could not get to work."),
+            (21, "schools", "Schools said pupils who rely on buses would be allowed to work from home during the strike, and the council urged employers to be flexible with staff who could not get to work."),
             (23, "pay", f"The union said an experienced driver at {operator} earns about {money(p.f(0.032, 0.041, 3))} a year, less than drivers at neighbouring companies, and that the company had struggled to recruit and keep staff as a result."),
             (24, "previous", f"It would be the first strike by bus drivers in {town} since {p.n(1998, 2016)}, when a week-long walkout ended with a deal brokered by the regional government."),
             (22, "talks", f"Both sides said they were willing to meet again before the strike begins. A mediation service has offered to help, and a meeting has been provisionally arranged for {p.weekday()}."),
@@ -1472,7 +1472,7 @@ def story_culture(p: Pick, town: str, region: str) -> Story:
             (24, "green", "Organisers said they had cut waste by banning single-use cups and running shuttle buses from car parks outside the town, though they admitted that traffic was still heavy on the final weekend."),
             (22, "volunteers", f"The event depends on about {p.n(20, 60) * 10} volunteers. {volunteer.name}, who has helped at every festival since it began, said: \"It's hard work, but there's nothing else like it. For one week a year this town feels like the centre of the world.\""),
         ]
-        public = [
+        public: list[Quote] = [
             "We've come every year since the kids were small. It gets better every time.",
             ("guesthouse owner", "We were fully booked for the whole week. It makes a huge difference to us."),
             "The music was brilliant. The queues for the toilets, less so.",
@@ -1486,14 +1486,14 @@ def story_culture(p: Pick, town: str, region: str) -> Story:
         core = [
             f"{dateline(town, region)} The {museum} reopened on {p.weekday()} after a {money(cost)} renovation that took {words(years)} years, with a new permanent exhibition about {theme}.",
             f"The exhibition brings together {objects} objects, many of them donated by local families and never displayed before, including photographs, letters, tools and recorded interviews with people who remember the period first-hand.",
-            f"Entry to the museum will remain free, and it will open seven days a week during the summer.",
+            "Entry to the museum will remain free, and it will open seven days a week during the summer.",
         ]
         hl = [
             f"The {museum} reopens after a {money(cost)} renovation lasting {words(years)} years.",
             f"A new exhibition about {theme} brings together {objects} objects.",
             "Entry will remain free.",
         ]
-        art_q = [f"These are ordinary people's stories, and they deserve to be told in their own words.", "Some of the families who lent us objects came to the preview and found their grandparents' faces on the walls. That was very moving."]
+        art_q = ["These are ordinary people's stories, and they deserve to be told in their own words.", "Some of the families who lent us objects came to the preview and found their grandparents' faces on the walls. That was very moving."]
         dir_q = ["A museum should be a place where a town can see itself. That is what we have tried to build.", "We want children to come in and realise that history happened on the streets they walk down every day."]
         specific = [
             (20, "building", f"The renovation repaired the roof of the {p.n(1860, 1910)} building, added a lift and a new learning centre for school groups, and created space for temporary exhibitions. The museum had been closed since the roof partly collapsed during a storm."),
@@ -1649,7 +1649,7 @@ def _fit_targets(targets: list[int], capacity: list[int]) -> list[int]:
     return targets
 
 
-def _cycle(items: list[str]):
+def _cycle(items: list[str]) -> Iterator[str]:
     while True:
         yield from items
 
