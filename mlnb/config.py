@@ -50,7 +50,10 @@ class StageParams(StrictModel):
     max_new_tokens: int = Field(128, ge=1, description="MLPerf Llama: 128")
     min_new_tokens: int = Field(1, ge=0, description="MLPerf Llama: 1")
     batch_size: int = Field(8, ge=1, description="hf: Offline batch size and Server maximum batch")
-    dtype: str = Field("auto", description="auto | bfloat16 | float16 | float32")
+    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU) | bfloat16 | float16 | float32")
+    load_format: Literal["auto", "dummy"] = Field(
+        "auto", description="dummy: the model's architecture with random weights (accuracy meaningless)"
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     target_qps: Optional[float] = Field(None, gt=0, description="Offline expected QPS / Server target QPS")
     target_latency_ms: Optional[float] = Field(None, gt=0, description="SingleStream expected latency")

@@ -162,7 +162,13 @@ def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any]
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
     if output.exists():
-        _export_html(output)
+        try:
+            _export_html(output)
+        except Exception as err:  # a missing template must not lose the stage's results
+            write_json_atomic(
+                stage_dir / "report_error.json",
+                {"stage": spec_name, "ename": type(err).__name__, "evalue": str(err)[:2000]},
+            )
     return status
 
 
@@ -219,6 +225,16 @@ def execute_run(
 
 
 def _stage_line(stage_dir: Path) -> str:
+    from mlnb.fileio import read_json
+
+    line = _stage_result_line(stage_dir)
+    if (stage_dir / "report_error.json").is_file():
+        error = read_json(stage_dir / "report_error.json")
+        line += f" (HTML report not written: {error['ename']}: {error['evalue'].splitlines()[0][:160]})"
+    return line
+
+
+def _stage_result_line(stage_dir: Path) -> str:
     from mlnb.fileio import read_json
 
     if (stage_dir / "failure.json").is_file():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
@@ -92,15 +93,23 @@ class HFBackend(Backend):
         self.dtype = pick_dtype(p.dtype, self.device)
         torch.manual_seed(p.seed)
         started = time.monotonic()
-        self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype).to(self.device)
+        self._tokenizer = self._load_tokenizer(AutoTokenizer)
+        if p.load_format == "dummy":
+            # The real architecture from config.json, random weights built on the device (seconds).
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(self.model_path)
+            with torch.device(self.device):
+                self.model = AutoModelForCausalLM.from_config(config, dtype=self.dtype)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype).to(self.device)
         self.model.eval()
         self.load_seconds = time.monotonic() - started
         eos = self.model.generation_config.eos_token_id
-        if eos is None:
+        if eos is None and self._tokenizer is not None:
             eos = self._tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
-        self.pad_id = self._tokenizer.pad_token_id
+        self.pad_id = self._tokenizer.pad_token_id if self._tokenizer is not None else None
         if self.pad_id is None:
             self.pad_id = min(self.eos_ids)
         self._pending: list[Request] = []
@@ -108,6 +117,14 @@ class HFBackend(Backend):
         self._stopping = False
         self.batches_run = 0
         self._warm_up()
+
+    def _load_tokenizer(self, auto_tokenizer):
+        folder = Path(self.model_path)
+        if self.params.load_format == "dummy" and folder.is_dir() and not any(
+            (folder / name).exists() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
+        ):
+            return None  # an architecture-only folder: prompts come from the dataset's tok_input
+        return auto_tokenizer.from_pretrained(self.model_path)
 
     def _warm_up(self) -> None:
         # One tiny generate so first-call costs (allocations, kernel selection) are not measured.
@@ -197,6 +214,7 @@ class HFBackend(Backend):
             "model_path": self.model_path,
             "device": self.device,
             "dtype": str(self.dtype).replace("torch.", ""),
+            "load_format": self.params.load_format,
             "batch_size": self.params.batch_size,
             "load_seconds": round(self.load_seconds, 2),
             "eos_token_ids": sorted(self.eos_ids),

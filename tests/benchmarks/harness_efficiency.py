@@ -74,6 +74,8 @@ def loadgen_tokens_per_second(params: StageParams, repeats: int) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="hf")
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--load-format", default="auto", choices=["auto", "dummy"])
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128)
@@ -83,6 +85,8 @@ def main() -> int:
         stage="bench",
         scenario="Offline",
         backend=args.backend,
+        model=args.model,
+        load_format=args.load_format,
         samples=args.samples,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
@@ -92,7 +96,7 @@ def main() -> int:
     direct = direct_tokens_per_second(params, args.repeats)
     through = loadgen_tokens_per_second(params, args.repeats)
     d, t = statistics.median(direct), statistics.median(through)
-    print(f"backend={args.backend} samples={args.samples} batch_size={args.batch_size} max_new_tokens={args.max_new_tokens}")
+    print(f"backend={args.backend} model={args.model} load_format={args.load_format} samples={args.samples} batch_size={args.batch_size} max_new_tokens={args.max_new_tokens}")
     print(f"direct   tokens/s: {', '.join(f'{x:.1f}' for x in direct)}  median {d:.1f}")
     print(f"LoadGen  tokens/s: {', '.join(f'{x:.1f}' for x in through)}  median {t:.1f}")
     print(f"efficiency (LoadGen / direct): {t / d:.3f}  target >= 0.95")
