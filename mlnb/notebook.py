@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+# tqdm's notebook front-end warns (with a local path) when ipywidgets is absent; progress bars are off anyway.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 from mlnb.config import StageParams
 from mlnb.results import StageSummary

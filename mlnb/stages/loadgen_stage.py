@@ -109,7 +109,7 @@ def _verdict(params: StageParams, loadgen, sut_errors: int, accuracy: dict | Non
         assert accuracy is not None
         for check in accuracy["targets"]:
             if not check["passed"]:
-                reasons.append(f"{check['metric']} {check['value']} outside target {check['lower']} .. {check['upper']}")
+                reasons.append(f"{check['metric']} {check['value']:g} misses the target {_target_range(check)}")
         if loadgen.num_errors:
             reasons.append(f"LoadGen logged {loadgen.num_errors} errors")
         if sut_errors:
@@ -125,6 +125,15 @@ def _verdict(params: StageParams, loadgen, sut_errors: int, accuracy: dict | Non
         reasons.append(f"{sut_errors} queries failed in the SUT")
     valid = loadgen.validity == "VALID" and not loadgen.num_errors and not sut_errors
     return ("VALID" if valid else "INVALID"), reasons
+
+
+def _target_range(check: dict) -> str:
+    lower, upper = check["lower"], check["upper"]
+    if upper is None:
+        return f">= {lower:.4f}"
+    if lower == upper:
+        return f"= {lower:g}"
+    return f"{lower:,.1f} .. {upper:,.1f}"
 
 
 def run_stage(params: StageParams) -> StageSummary:

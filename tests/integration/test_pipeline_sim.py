@@ -11,6 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+FAKE_TOKEN = "hf_" + "Zq7" * 12  # must never reach a log, notebook, report or summary
+
 SIM_FAST = [
     "--backend", "sim",
     "--set", "sim_tpot_ms=1", "--set", "sim_ttft_ms=5",
@@ -22,9 +24,10 @@ SIM_FAST = [
 @pytest.fixture(scope="module")
 def sim_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("outputs")
+    env = dict(os.environ, HF_TOKEN=FAKE_TOKEN)
     result = subprocess.run(
         [sys.executable, "-m", "mlnb.cli", "run", "--preset", "smoke", "--outputs", str(out), *SIM_FAST],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, env=env,
     )
     return out, result
 
@@ -58,8 +61,16 @@ def test_every_stage_has_summary_notebook_and_html(sim_run):
     server = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
     assert server["metrics"]["ttft_ms"]["percentiles"]["99.0"] > 0
     accuracy = json.loads((run_dir / "02_offline_accuracy" / "summary.json").read_text())
-    assert accuracy["accuracy"]["gen_num"] == 8
+    assert accuracy["accuracy"]["gen_num"] == 4
     assert (run_dir / "02_offline_accuracy" / "accuracy.txt").read_text().startswith("{'rouge1': '")
+
+
+def test_the_token_never_reaches_outputs(sim_run):
+    out, result = sim_run
+    assert FAKE_TOKEN not in result.stdout + result.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert FAKE_TOKEN not in path.read_text(errors="ignore"), path
 
 
 def test_rollup_and_index(sim_run):
@@ -98,8 +109,13 @@ def test_papermill_runs_a_stage_notebook_on_its_own(tmp_path):
 
     pm.execute_notebook(
         str(NOTEBOOKS_DIR / "03_server_perf.ipynb"), str(tmp_path / "out.ipynb"),
-        parameters={"backend": "sim", "run_dir": str(tmp_path), "target_qps": 10.0, "sim_tpot_ms": 1.0},
+        parameters={"backend": "sim", "run_dir": str(tmp_path), "target_qps": 10.0, "sim_tpot_ms": 1.0,
+                    "scenario": "Interactive"},
         kernel_name="python3", progress_bar=False,
     )
     summary = json.loads((tmp_path / "03_server_perf" / "summary.json").read_text())
-    assert summary["scenario"] == "Server" and summary["backend"] == "sim"
+    assert summary["scenario"] == "Interactive" and summary["backend"] == "sim"
+    # Interactive is LoadGen's Server scenario under the -interactive key, with its tighter limits.
+    assert summary["model_key"] == "llama3_1-8b-interactive"
+    assert summary["loadgen"]["scenario"] == "Server"
+    assert summary["loadgen"]["settings"]["ttft_limit_ms"] == 500 and summary["loadgen"]["settings"]["tpot_limit_ms"] == 30
