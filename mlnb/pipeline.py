@@ -114,7 +114,7 @@ def _export_html(notebook: Path) -> Path:
     return export_notebook_html(notebook)
 
 
-def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any], execution_timeout: float | None) -> str:
+def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any], execution_timeout: int | None) -> str:
     """Execute one stage notebook; returns "finished" or "failed" (with failure.json written)."""
     import papermill as pm
 
@@ -199,11 +199,11 @@ def execute_run(
         params = plan.stage_params[name]
         if params is None:
             parameters = {"run_dir": str(run_dir)}
-            timeout = 600.0
+            timeout = 600
         else:
             params = params.model_copy(update={"run_dir": str(run_dir)})
             parameters = params.model_dump(mode="json")
-            timeout = params.timeout_s + 600
+            timeout = int(params.timeout_s) + 600  # nbclient wants an int
         echo(f"[{name}] running ...")
         t0 = time.monotonic()
         status[name] = run_stage_notebook(name, run_dir, parameters, timeout)
