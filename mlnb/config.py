@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mlnb.errors import InputError
 
 Scenario = Literal["Offline", "Server", "SingleStream", "Interactive"]
-Mode = Literal["performance", "accuracy"]
+Mode = Literal["performance", "accuracy", "test06"]  # test06: the TEST06 compliance run
 
 # LoadGen model keys (mlperf.conf). "Interactive" is a Server run under the -interactive key.
 DEFAULT_MODEL_KEY: dict[str, str] = {

@@ -6,12 +6,14 @@ Schema version 1. Top-level keys (all present; ``null`` where not applicable):
 - ``scenario``, ``mode``, ``model_key``, ``backend``, ``simulated``, ``model``
 - ``dataset``: path, records_in_file, samples_used, retokenized, tokenization_note
 - ``verdict``: "VALID" | "INVALID" (performance, LoadGen's result plus SUT errors) or
-  "PASS" | "FAIL" (accuracy, against the MLPerf targets); ``verdict_reasons``: why, one line each
+  "PASS" | "FAIL" (accuracy against the MLPerf targets; test06 against its three checks);
+  ``verdict_reasons``: why, one line each
 - ``submittable`` and ``relaxed_rules``: every MLPerf rule this run did not follow
 - ``metrics``: samples_per_second, tokens_per_second, latency_ms / ttft_ms / tpot_ms
   (min, mean, max, percentiles as LoadGen printed them, in ms), query_count
 - ``loadgen``: the parsed LoadGen log (validity flags, settings, errors, warnings)
 - ``accuracy``: ROUGE scores, gen_len, gen_num, target checks (accuracy mode only)
+- ``compliance``: TEST06's three checks (test06 mode only; absent in older files)
 - ``sut``: per-query statistics from the SUT's own timestamps, and SUT error counts
 - ``engine``, ``timings_s``, ``environment``, ``params``
 """
@@ -52,6 +54,7 @@ class StageSummary(BaseModel):
     metrics: dict[str, Any]
     loadgen: dict[str, Any]
     accuracy: Optional[dict[str, Any]]
+    compliance: Optional[dict[str, Any]] = None
     sut: dict[str, Any]
     engine: dict[str, Any]
     timings_s: dict[str, float]

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from mlnb.backends.base import get_backend
+from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.fileio import write_json_atomic, write_text_atomic
@@ -86,7 +87,13 @@ def run_harness(stage_dir: Path) -> int:
     started = time.monotonic()
     threading.Thread(target=_progress, args=(sut, done, started), daemon=True).start()
     try:
-        lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log_settings)
+        if params.mode == "test06":
+            audit = write_audit_config(loadgen_dir)
+            lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log_settings, str(audit))
+        else:
+            # A path that never exists: a stray audit.config in the working directory must not
+            # silently turn a benchmark run into a compliance run.
+            lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log_settings, str(loadgen_dir / "no-audit.config"))
     finally:
         done.set()
         wall_s = time.monotonic() - started

@@ -108,5 +108,6 @@ def build_test_settings(p: StageParams, user_conf: Path):
     # The first FromConfig in a process loads the embedded mlperf.conf, then this file.
     settings.FromConfig(str(user_conf), p.effective_model_key, LOADGEN_SCENARIO[p.scenario])
     settings.scenario = getattr(lg.TestScenario, LOADGEN_SCENARIO[p.scenario])
+    # TEST06 is a performance run; its audit.config turns on accuracy-log sampling.
     settings.mode = lg.TestMode.AccuracyOnly if p.mode == "accuracy" else lg.TestMode.PerformanceOnly
     return settings

@@ -103,8 +103,38 @@ def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
     }
 
 
-def _verdict(params: StageParams, loadgen, sut_errors: int, accuracy: dict | None) -> tuple[str, list[str]]:
+def run_test06_checks(params: StageParams, stage_dir: Path, engine: dict) -> dict:
+    from mlnb.compliance.test06 import verify
+
+    eos_ids = engine.get("eos_token_ids")
+    if not eos_ids:  # the simulator has no model; take the EOS ids of the model's tokenizer
+        tokenizer = _tokenizer_for(params)
+        eos_ids = [tokenizer.eos_token_id]
+    entries = json.loads((stage_dir / "loadgen" / "mlperf_log_accuracy.json").read_text())
+    result = verify(entries, eos_ids, offline=params.scenario == "Offline")
+    write_text_atomic(stage_dir / "verify_accuracy.txt", result.verify_accuracy_txt())
+    return {
+        "test": "TEST06",
+        "samples_checked": result.samples,
+        "eos_token_ids": list(eos_ids),
+        "first_token_check": result.first_token,
+        "eos_check": result.eos,
+        "sample_length_check": result.sample_length,
+        "passed": result.passed,
+        "problems": result.problems,
+    }
+
+
+def _verdict(
+    params: StageParams, loadgen, sut_errors: int, accuracy: dict | None, compliance: dict | None = None
+) -> tuple[str, list[str]]:
     reasons: list[str] = []
+    if params.mode == "test06":
+        assert compliance is not None
+        reasons.extend(compliance["problems"])
+        if loadgen.num_errors:
+            reasons.append(f"LoadGen logged {loadgen.num_errors} errors")
+        return ("PASS" if compliance["passed"] and not loadgen.num_errors else "FAIL"), reasons
     if params.mode == "accuracy":
         assert accuracy is not None
         for check in accuracy["targets"]:
@@ -144,7 +174,8 @@ def run_stage(params: StageParams) -> StageSummary:
     harness = read_json(stage_dir / "harness.json")
     loadgen = parse_loadgen_dir(stage_dir / "loadgen")
     accuracy = score_accuracy(params, stage_dir) if params.mode == "accuracy" else None
-    verdict, reasons = _verdict(params, loadgen, harness["sut_errors"], accuracy)
+    compliance = run_test06_checks(params, stage_dir, harness["engine"]) if params.mode == "test06" else None
+    verdict, reasons = _verdict(params, loadgen, harness["sut_errors"], accuracy, compliance)
     lat = query_latencies(load_queries(stage_dir))
     spec_title = STAGES.get(params.stage).title if params.stage in STAGES else params.stage
     summary = StageSummary(
@@ -172,6 +203,7 @@ def run_stage(params: StageParams) -> StageSummary:
         },
         loadgen=loadgen.model_dump(mode="json", exclude={"raw", "raw_repeated"}),
         accuracy=accuracy,
+        compliance=compliance,
         sut={
             "source": "SUT timestamps from the moment each query reached the SUT",
             "errors": harness["sut_errors"],

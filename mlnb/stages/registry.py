@@ -25,6 +25,8 @@ for _spec in (
     StageSpec("03_server_perf", "03_server_perf.ipynb", "loadgen", {"scenario": "Server", "mode": "performance"}, "Server performance"),
     StageSpec("04_server_accuracy", "04_server_accuracy.ipynb", "loadgen", {"scenario": "Server", "mode": "accuracy"}, "Server accuracy (ROUGE)"),
     StageSpec("05_singlestream_perf", "05_singlestream_perf.ipynb", "loadgen", {"scenario": "SingleStream", "mode": "performance"}, "SingleStream performance"),
+    StageSpec("06_offline_test06", "06_offline_test06.ipynb", "loadgen", {"scenario": "Offline", "mode": "test06"}, "Offline TEST06 compliance"),
+    StageSpec("07_server_test06", "07_server_test06.ipynb", "loadgen", {"scenario": "Server", "mode": "test06"}, "Server TEST06 compliance"),
     StageSpec("99_run_summary", "99_run_summary.ipynb", "summary", {}, "Run summary"),
 ):
     STAGES.add(_spec.name, _spec)
