@@ -140,5 +140,39 @@ def report(run_dir: Path) -> None:
     click.echo(f"report: {write_index(run_dir)}")
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("system.json"), show_default=True,
+              help="Where to write the JSON (a submission keeps it as systems/SYSTEM_NAME.json).")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a field (repeatable).")
+@click.option("--system-name", default=None, help="Shortcut for --set system_name=...")
+@click.option("--submitter", default=None, help="Shortcut for --set submitter=...")
+@click.option("--division", default=None, metavar="[open|closed|network]", help="Shortcut for --set division=...")
+@click.option("--status", default=None, metavar="[available|preview|rdi]", help="Shortcut for --set status=...")
+@click.option("--system-type", default=None, metavar="[datacenter|edge|datacenter,edge]",
+              help="Shortcut for --set system_type=...")
+def sysinfo(out, sets, system_name, submitter, division, status, system_type) -> None:
+    """Write the MLPerf system-description JSON: detected fields filled, the rest listed to fill in."""
+    from mlnb.submission.sysinfo import collect_system_description, render_missing, write_system_description
+
+    overrides: dict[str, str] = {}
+    for text in sets:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--set {text}", "expected FIELD=VALUE")
+        overrides[name.strip()] = value
+    for name, value in (("system_name", system_name), ("submitter", submitter), ("division", division),
+                        ("status", status), ("system_type", system_type)):
+        if value is not None:
+            option = "--" + name.replace("_", "-")
+            if name in overrides and overrides[name].strip() != value.strip():
+                raise InputError(option, f"{value!r} disagrees with --set {name}={overrides[name]}")
+            overrides[name] = value
+    if out.is_dir():
+        raise InputError(f"--out {out}", "is a folder; give a file path such as systems/NAME.json")
+    info = collect_system_description(overrides)
+    click.echo(f"wrote {write_system_description(info, out)}")
+    click.echo(render_missing(info))
+
+
 if __name__ == "__main__":
     main()

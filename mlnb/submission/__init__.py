@@ -1,0 +1,1 @@
+"""MLPerf Inference submission helpers: the system description and what goes with it."""
