@@ -174,5 +174,52 @@ def sysinfo(out, sets, system_name, submitter, division, status, system_type) ->
     click.echo(render_missing(info))
 
 
+@main.group()
+def submission() -> None:
+    """MLPerf submission packages: build one from finished runs, check one."""
+
+
+@submission.command("build")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Package folder to create (must not exist).")
+@click.option("--division", default="closed", show_default=True, metavar="[closed|open|network]")
+@click.option("--submitter", required=True, help="Submitter name (a folder name).")
+@click.option("--system-name", required=True, help="System id: names systems/ID.json and results/ID/.")
+@click.option("--system-json", type=click.Path(path_type=Path), default=None,
+              help="System description JSON (default: describe this machine, see `mlnb sysinfo`).")
+@click.option("--allow-non-submittable", is_flag=True,
+              help="Package stages that relaxed MLPerf rules; the package is marked NOT FOR SUBMISSION.")
+def submission_build(run_dirs, out, division, submitter, system_name, system_json, allow_non_submittable) -> None:
+    """Build {division}/{submitter}/... from RUN_DIRS (later runs win for the same stage kind)."""
+    from mlnb.submission.checks import check_package
+    from mlnb.submission.package import build_package
+
+    root = build_package(
+        list(run_dirs), out, division=division, submitter=submitter, system_name=system_name,
+        system_json=system_json, allow_non_submittable=allow_non_submittable,
+    )
+    click.echo(f"package: {root}")
+    failures = check_package(root)
+    if failures:
+        click.echo(f"check: {len(failures)} problems; `mlnb submission check {root}` lists them")
+    else:
+        click.echo("check: no problems found")
+
+
+@submission.command("check")
+@click.argument("package_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def submission_check(package_dir: Path) -> None:
+    """Check a package against the MLPerf v6.1 rules: one line per problem, exit 1 if any."""
+    from mlnb.submission.checks import check_package
+
+    failures = check_package(package_dir)
+    for failure in failures:
+        click.echo(str(failure))
+    if failures:
+        sys.exit(1)
+    click.echo("no problems found")
+
+
 if __name__ == "__main__":
     main()
