@@ -35,11 +35,11 @@ def mlnb(*args, timeout=120):
     )
 
 
-def complete_system_json(path: Path) -> Path:
-    required, _ = system_field_rules("closed")
+def complete_system_json(path: Path, division: str = "closed") -> Path:
+    required, _ = system_field_rules(division)
     numeric = ("count", "per_node", "number")
     data = {name: "1" if any(word in name for word in numeric) else f"some {name}" for name in required}
-    data.update(division="closed", submitter="acme", status="available", system_type="datacenter",
+    data.update(division=division, submitter="acme", status="available", system_type="datacenter",
                 system_name="one simulated box")
     path.write_text(json.dumps(data, indent=2))
     return path
@@ -55,24 +55,16 @@ def work(tmp_path_factory):
     assert result.returncode == 0, result.stdout + result.stderr
     r1 = root / "outputs" / "r1"
 
-    # A later run holding a second Server accuracy stage and a Server TEST06 stage (as the TEST06
-    # compliance stage writes it: verify_accuracy.txt and loadgen/mlperf_log_accuracy.json).
-    r2 = root / "outputs" / "r2"
-    shutil.copytree(r1 / "04_server_accuracy", r2 / "04_server_accuracy")
-    test06 = r2 / "07_server_test06"
-    shutil.copytree(r1 / "03_server_perf", test06)
-    summary = json.loads((test06 / "summary.json").read_text())
-    summary.update(stage="07_server_test06", mode="test06")
-    (test06 / "summary.json").write_text(json.dumps(summary))
-    (test06 / "verify_accuracy.txt").write_text(
-        "First token check pass: True\nEOS check pass: True\nSample length check pass: True\n"
-        "TEST06 verification complete\n"
+    # A later run with a second Server accuracy stage and a real Server TEST06 compliance stage
+    # (Offline gets none, so the check must report it missing).
+    result = mlnb(
+        "run", "--preset", "smoke", "--outputs", root / "outputs", "--run-id", "r2",
+        "--stages", "04_server_accuracy,07_server_test06", "--samples", SAMPLES, *SIM_FAST,
+        "--set", "07_server_test06.target_qps=50", timeout=900,
     )
-    shutil.copyfile(r1 / "04_server_accuracy" / "loadgen" / "mlperf_log_accuracy.json",
-                    test06 / "loadgen" / "mlperf_log_accuracy.json")
-    run = json.loads((r1 / "run.json").read_text())
-    run.update(run_id="r2", started="2999-01-01T00:00:00+0000", stages=["04_server_accuracy", "07_server_test06"])
-    (r2 / "run.json").write_text(json.dumps(run))
+    assert result.returncode == 0, result.stdout + result.stderr
+    r2 = root / "outputs" / "r2"
+    assert "TEST06 verification complete" in (r2 / "07_server_test06" / "verify_accuracy.txt").read_text()
     return {"root": root, "r1": r1, "r2": r2, "system_json": complete_system_json(root / "system.json")}
 
 
@@ -350,3 +342,28 @@ def test_truncate_a_synthetic_big_log(tmp_path):
     assert hash_in_accuracy_txt(text) == sha
     with pytest.raises(ValueError):
         accuracy_txt_with_hash(line, "not-a-hash")
+
+
+def test_package_from_an_embedded_model_run(tmp_path):
+    """The same build and check on runs of the real embedded model (short answers to keep CI quick)."""
+    result = mlnb(
+        "run", "--preset", "smoke", "--outputs", tmp_path / "outputs", "--run-id", "real",
+        "--stages", "01_offline_perf,02_offline_accuracy", "--set", "max_new_tokens=32", timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "pkg"
+    built = mlnb(
+        "submission", "build", tmp_path / "outputs" / "real", "--out", out, "--division", "open",
+        "--submitter", "acme", "--system-name", "cpu-box", "--allow-non-submittable",
+        "--system-json", complete_system_json(tmp_path / "system.json", division="open"),
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    offline = out / "open/acme/results/cpu-box/llama3.1-8b/Offline"
+    accuracy_txt = (offline / "accuracy" / "accuracy.txt").read_text()
+    assert re.search(r"'rouge1': '[\d.]+'", accuracy_txt) and hash_in_accuracy_txt(accuracy_txt)
+    measurements = json.loads((offline / "measurements.json").read_text())
+    assert measurements["starting_weights_filename"] and "simulated" not in json.dumps(measurements)
+    checked = mlnb("submission", "check", out)
+    assert checked.returncode == 1
+    rules = {LINE.match(line)["rule"] for line in checked.stdout.splitlines()}
+    assert {"min-duration", "accuracy-target", "not-for-submission", "required-scenarios"} <= rules, checked.stdout
