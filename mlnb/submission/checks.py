@@ -18,7 +18,6 @@ benchmarks mlnb runs, not a replacement for the official checker.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mlnb.errors import InputError
+from mlnb.submission.sysinfo import MEANINGFUL_FIELDS, VALID_STATUSES, required_fields_for
 from mlnb.submission.truncate import ACCURACY_LOG_LIMIT, file_sha256, hash_in_accuracy_txt
 
 __all__ = [
@@ -126,63 +126,8 @@ ACCURACY_VALUE = {
     "gen_len": re.compile(r".*'gen_len':\s([\d.]+).*"),
 }
 
-SYSTEM_STATUS = ("available", "preview", "rdi")
+SYSTEM_STATUS = VALID_STATUSES
 SYSTEM_TYPES = ("datacenter", "edge")
-# Used only when mlnb.submission.sysinfo (which owns the lists) is not installed: fields that
-# must hold a value, not just be present (the rest may be empty strings) ...
-SYSTEM_NON_EMPTY = (
-    "division",
-    "submitter",
-    "status",
-    "system_type",
-    "system_name",
-    "number_of_nodes",
-    "host_processor_model_name",
-    "host_processors_per_node",
-    "host_processor_core_count",
-    "host_memory_capacity",
-    "accelerators_per_node",
-    "framework",
-    "operating_system",
-)
-# ... and the fields that must be present.
-_FALLBACK_SYSTEM_FIELDS = (
-    "division",
-    "submitter",
-    "status",
-    "system_type",
-    "system_type_detail",
-    "system_name",
-    "number_of_nodes",
-    "host_processor_model_name",
-    "host_processors_per_node",
-    "host_processor_core_count",
-    "host_processor_frequency",
-    "host_processor_caches",
-    "host_processor_interconnect",
-    "host_memory_capacity",
-    "host_memory_configuration",
-    "host_storage_type",
-    "host_storage_capacity",
-    "host_networking",
-    "host_networking_topology",
-    "host_network_card_count",
-    "accelerators_per_node",
-    "accelerator_model_name",
-    "accelerator_frequency",
-    "accelerator_host_interconnect",
-    "accelerator_interconnect",
-    "accelerator_interconnect_topology",
-    "accelerator_memory_capacity",
-    "accelerator_memory_configuration",
-    "accelerator_on-chip_memories",
-    "cooling",
-    "hw_notes",
-    "framework",
-    "operating_system",
-    "other_software_stack",
-    "sw_notes",
-)
 
 NOT_FOR_SUBMISSION = "NOT_FOR_SUBMISSION.txt"
 
@@ -203,18 +148,8 @@ def format_failures(failures: Iterable[CheckFailure]) -> str:
 
 
 def system_field_rules(division: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """(fields that must be present, fields that must not be empty) for a division.
-
-    From :mod:`mlnb.submission.sysinfo`, which owns the lists; a built-in copy otherwise.
-    """
-    try:
-        sysinfo = importlib.import_module("mlnb.submission.sysinfo")  # written alongside
-    except ImportError:
-        return _FALLBACK_SYSTEM_FIELDS, frozenset(SYSTEM_NON_EMPTY)
-    required_for = getattr(sysinfo, "required_fields_for", None)
-    required = tuple(required_for(division)) if required_for else tuple(getattr(sysinfo, "REQUIRED_FIELDS", ()))
-    non_empty = frozenset(getattr(sysinfo, "MEANINGFUL_FIELDS", SYSTEM_NON_EMPTY))
-    return (required or _FALLBACK_SYSTEM_FIELDS), non_empty
+    """(fields that must be present, fields that must not be empty) for a division; sysinfo owns the lists."""
+    return tuple(required_fields_for(division)), frozenset(MEANINGFUL_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ rule per stage, and every README.md in it starts with a bold warning line.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import shlex
@@ -345,19 +344,14 @@ def _system_description(
             raise InputError(where, "expected a JSON object (the MLPerf system description)")
     else:
         where = "--system-json"
-        try:
-            sysinfo = importlib.import_module("mlnb.submission.sysinfo")  # written alongside
-        except ImportError as err:
-            raise InputError(
-                where, f"required: this mlnb cannot describe the system itself ({err}); pass a system description JSON"
-            ) from None
+        from mlnb.submission import sysinfo
+
         info = sysinfo.collect_system_description(
             {"division": division, "submitter": submitter, "system_name": system_name}
         )
         data = dict(info.description)
         # Only the fields the checker rejects when empty stop a build; the others may stay "".
-        must = getattr(sysinfo, "MEANINGFUL_FIELDS", None)
-        missing = [str(name) for name in info.missing if must is None or name in must]
+        missing = [str(name) for name in info.missing if name in sysinfo.MEANINGFUL_FIELDS]
         if missing and not allow_incomplete:
             raise InputError(
                 where, f"required: mlnb could not detect {', '.join(missing)}; write a description with "

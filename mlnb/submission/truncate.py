@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from mlnb.fileio import write_bytes_atomic
 
 ACCURACY_LOG_LIMIT = 10 * 1024  # bytes a packaged accuracy log may have
 ACCURACY_LOG_KEEP = 4 * 1024  # bytes kept from each end of a longer log
@@ -36,20 +37,6 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def truncate_accuracy_log(
@@ -77,7 +64,7 @@ def truncate_accuracy_log(
             head = handle.read(keep)
             handle.seek(size - keep)
             data = head + SEPARATOR + handle.read(keep)
-    _write_bytes_atomic(dst, data)
+    write_bytes_atomic(dst, data)
     return sha
 
 

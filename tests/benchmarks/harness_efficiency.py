@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from mlnb.backends.base import Request, get_backend
 from mlnb.config import StageParams
