@@ -201,15 +201,6 @@ def test_out_is_never_overwritten(package, work):
     assert sorted(str(p) for p in package.rglob("*")) == before
 
 
-def test_without_sysinfo_a_system_json_is_required(work, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mlnb.submission.sysinfo", None)  # import fails as if not installed
-    with pytest.raises(InputError) as err:
-        build_package([work["r1"]], tmp_path / "pkg", division="closed", submitter="acme", system_name="sys1",
-                      system_json=None, allow_non_submittable=True)
-    assert "--system-json" in str(err.value) and "\n" not in str(err.value)
-    assert not (tmp_path / "pkg").exists()
-
-
 def test_bad_names_are_refused(work, tmp_path):
     with pytest.raises(InputError, match="--division"):
         build_package([work["r1"]], tmp_path / "p", division="closedd", submitter="acme", system_name="sys1",
