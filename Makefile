@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlnb-installed
 
-.PHONY: smoke test test-fast install model clean-venv
+.PHONY: smoke test test-fast install model browser clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,15 @@ model: install
 smoke: model
 	$(BIN)/mlnb run --preset smoke
 
-test: model
+# tests/browser drive JupyterLab through Debian's chromium (Playwright never downloads a browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		sudo=""; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi; \
+		$$sudo apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: model browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install

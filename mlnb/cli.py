@@ -20,8 +20,13 @@ class _Group(click.Group):
         except InputError as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {err}", err=True)
+            click.echo(error_line(err), err=True)
             sys.exit(2)
+
+
+def error_line(err: InputError) -> str:
+    """The one line the CLI prints for bad input (the launcher form shows the same)."""
+    return f"error: {err}"
 
 
 @click.group(cls=_Group)
@@ -46,23 +51,55 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
 @click.option("--run-id", default=None, help="Run folder name (default: date_preset).")
 @click.option("--continue-on-error", is_flag=True, help="Go on with the next stage after a failure.")
-def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id, continue_on_error) -> None:
-    """Run the benchmark pipeline: one notebook per stage, HTML reports, an index page."""
-    from mlnb.config import parse_set_option
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="A progress bar per stage: queries, tokens/s, elapsed time (default: on when stdout is a terminal).")
+@click.option("--progress-lines", is_flag=True,
+              help="Print machine-readable '[STAGE] progress issued=.. completed=.. tokens=.. tok/s=.. elapsed=..s' lines.")
+def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id, continue_on_error,
+        progress, progress_lines) -> None:
+    """Run the benchmark pipeline: one notebook per stage, HTML reports, an index page.
+
+    Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: it is marked interrupted, its logs are kept,
+    and the exit code is 130.
+    """
     from mlnb.paths import default_outputs_dir
-    from mlnb.pipeline import execute_run, plan_run
+    from mlnb.pipeline import RunInterrupted, execute_run
+    from mlnb.ui.progress import make_progress
+
+    plan = build_plan(preset, stages, sets, samples=samples, model=model, backend=backend, dataset=dataset)
+    _prepare_models(plan)
+    reporter = make_progress(progress, progress_lines, echo=click.echo)
+    try:
+        outcome = execute_run(
+            plan, outputs or default_outputs_dir(), run_id, continue_on_error, echo=click.echo, progress=reporter
+        )
+    except RunInterrupted as stopped:
+        if stopped.run_dir is not None:
+            click.echo(f"report: {stopped.run_dir / 'index.html'}")
+        click.echo("interrupted: the run is marked interrupted in run.json; its logs are kept", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    click.echo(f"report: {outcome.run_dir / 'index.html'}")
+    click.echo(f"latest: {(outcome.run_dir.parent / 'latest' / 'index.html')}")
+    sys.exit(0 if outcome.ok else 1)
+
+
+def build_plan(preset: str, stages: Optional[str], sets, samples=None, model=None, backend=None, dataset=None):
+    """What `mlnb run` validates before a run folder exists; the launcher form calls it too.
+
+    Raises InputError (shown by :func:`error_line`) on the first problem.
+    """
+    from mlnb.config import parse_set_option
+    from mlnb.pipeline import plan_run
 
     overrides = [parse_set_option(text) for text in sets]
     for name, value in (("samples", samples), ("model", model), ("backend", backend), ("dataset", dataset)):
         if value is not None:
             overrides.insert(0, (None, name, value))
     stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-    plan = plan_run(preset, stage_list, overrides)
-    _prepare_models(plan)
-    outcome = execute_run(plan, outputs or default_outputs_dir(), run_id, continue_on_error, echo=click.echo)
-    click.echo(f"report: {outcome.run_dir / 'index.html'}")
-    click.echo(f"latest: {(outcome.run_dir.parent / 'latest' / 'index.html')}")
-    sys.exit(0 if outcome.ok else 1)
+    return plan_run(preset, stage_list, overrides)
 
 
 def _prepare_models(plan) -> None:

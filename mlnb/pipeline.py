@@ -3,14 +3,21 @@
 Everything a run needs is validated before its folder is created, so a bad preset, dataset
 or model leaves nothing behind that could be mistaken for a run. A failed stage keeps its
 partial notebook, logs and HTML next to ``failure.json``.
+
+A run stopped by Ctrl-C, SIGINT or SIGTERM (the launcher's Stop button) ends cleanly: the running
+stage's kernel and harness are stopped, run.json says ``"status": "interrupted"``, the rollup and
+index are written, every log stays, and :class:`RunInterrupted` is raised (the CLI exits 130).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -25,12 +32,20 @@ from mlnb.stages.registry import STAGES
 KERNEL = "python3"
 
 
-def _kernel_manager_class(socket_dir: str):
-    """Kernels on IPC sockets in a private folder: no TCP ports opened, no plain-text TCP warning."""
+def _kernel_manager_class(socket_dir: str, started: Optional[list] = None):
+    """Kernels on IPC sockets in a private folder: no TCP ports opened, no plain-text TCP warning.
+
+    Each manager created is appended to ``started`` (when given), so an interrupted run can stop it.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
     class LocalKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            if started is not None:
+                started.append(self)
+
         @default("transport")
         def _default_transport(self):
             return "ipc"
@@ -114,8 +129,19 @@ def _export_html(notebook: Path) -> Path:
     return export_notebook_html(notebook)
 
 
-def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any], execution_timeout: int | None) -> str:
-    """Execute one stage notebook; returns "finished" or "failed" (with failure.json written)."""
+def run_stage_notebook(
+    spec_name: str,
+    run_dir: Path,
+    parameters: dict[str, Any],
+    execution_timeout: int | None,
+    kernels: Optional[list] = None,
+    cancel: Optional[threading.Event] = None,
+) -> str:
+    """Execute one stage notebook; returns "finished" or "failed" (with failure.json written).
+
+    ``kernels`` collects the kernel managers started; when ``cancel`` is set (the run was
+    interrupted) an error ends the stage as "interrupted", without a failure.json.
+    """
     import papermill as pm
 
     spec = STAGES.get(spec_name)
@@ -138,7 +164,7 @@ def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any]
                 cwd=os.getcwd(),
                 execution_timeout=execution_timeout,
                 start_timeout=180,
-                kernel_manager_class=_kernel_manager_class(socket_dir),
+                kernel_manager_class=_kernel_manager_class(socket_dir, kernels),
             )
         except pm.PapermillExecutionError as err:
             status = "failed"
@@ -161,6 +187,10 @@ def run_stage_notebook(spec_name: str, run_dir: Path, parameters: dict[str, Any]
             )
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
+    if status == "failed" and cancel is not None and cancel.is_set():
+        # Stopped on purpose, not broken: no failure.json; the partial notebook and logs stay.
+        status = "interrupted"
+        (stage_dir / "failure.json").unlink(missing_ok=True)
     if output.exists():
         try:
             _export_html(output)
@@ -178,7 +208,13 @@ def execute_run(
     run_id: Optional[str] = None,
     continue_on_error: bool = False,
     echo=print,
+    progress=None,
 ) -> RunOutcome:
+    """Run the plan's stages into a new run folder.
+
+    ``progress`` is an optional :class:`mlnb.ui.progress.PipelineProgress` (bars, progress lines).
+    Raises :class:`RunInterrupted` after marking the run "interrupted" when SIGINT or SIGTERM arrives.
+    """
     from mlnb.report.run_index import write_index, write_rollup
 
     run_dir = create_run_dir(outputs, plan.preset_name, run_id)
@@ -192,36 +228,176 @@ def execute_run(
         "status": "running",
     }
     write_json_atomic(run_dir / "run.json", run_info)
+    echo(f"run: {run_dir}")
     status: dict[str, str] = {}
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    for name in plan.stages:
-        params = plan.stage_params[name]
-        if params is None:
-            parameters = {"run_dir": str(run_dir)}
-            timeout = 600
-        else:
-            params = params.model_copy(update={"run_dir": str(run_dir)})
-            parameters = params.model_dump(mode="json")
-            timeout = int(params.timeout_s) + 600  # nbclient wants an int
-        echo(f"[{name}] running ...")
-        t0 = time.monotonic()
-        status[name] = run_stage_notebook(name, run_dir, parameters, timeout)
-        echo(f"[{name}] {status[name]} in {time.monotonic() - t0:.0f}s: {_stage_line(run_dir / name)}")
-        write_rollup(run_dir)
-        write_index(run_dir)
-        if status[name] != "finished" and not continue_on_error:
-            break
-    run_info.update(
-        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        status="finished" if all(s == "finished" for s in status.values()) and len(status) == len(plan.stages) else "failed",
-        stage_status=status,
-    )
+    current: Optional[str] = None
+    t0 = time.monotonic()
+    with _interrupt_signals():
+        try:
+            if progress is not None:
+                progress.start(run_dir, plan.stages)
+            for name in plan.stages:
+                params = plan.stage_params[name]
+                if params is None:
+                    parameters = {"run_dir": str(run_dir)}
+                    timeout = 600
+                else:
+                    params = params.model_copy(update={"run_dir": str(run_dir)})
+                    parameters = params.model_dump(mode="json")
+                    timeout = int(params.timeout_s) + 600  # nbclient wants an int
+                echo(f"[{name}] running ...")
+                current, t0 = name, time.monotonic()
+                if progress is not None:
+                    progress.stage_started(name, run_dir / name)
+                status[name] = _run_stage_interruptibly(name, run_dir, parameters, timeout, progress)
+                current = None
+                if progress is not None:
+                    progress.stage_finished(name, status[name])
+                echo(f"[{name}] {status[name]} in {time.monotonic() - t0:.0f}s: {_stage_line(run_dir / name)}")
+                write_rollup(run_dir)
+                write_index(run_dir)
+                if status[name] != "finished" and not continue_on_error:
+                    break
+        except KeyboardInterrupt:  # RunInterrupted too (SIGTERM)
+            if current is not None:
+                status[current] = "interrupted"
+                if progress is not None:
+                    progress.stage_finished(current, "interrupted")
+                echo(f"[{current}] interrupted in {time.monotonic() - t0:.0f}s: stopped; logs kept in {run_dir / current}")
+            _close_progress(progress)
+            _finish_run(outputs, run_dir, run_info, status, "interrupted")
+            raise RunInterrupted(run_dir) from None
+        _close_progress(progress)
+    finished = all(s == "finished" for s in status.values()) and len(status) == len(plan.stages)
+    _finish_run(outputs, run_dir, run_info, status, "finished" if finished else "failed")
+    return RunOutcome(run_dir, status)
+
+
+def _finish_run(outputs: Path, run_dir: Path, run_info: dict[str, Any], status: dict[str, str], run_status: str) -> None:
+    from mlnb.report.run_index import write_index, write_rollup
+
+    run_info.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status=run_status, stage_status=status)
     write_json_atomic(run_dir / "run.json", run_info)
     write_rollup(run_dir)
     write_index(run_dir)
     point_latest(outputs, run_dir)
-    return RunOutcome(run_dir, status)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interruption: SIGINT/SIGTERM end a run cleanly (run.json "interrupted", logs kept)
+# ---------------------------------------------------------------------------------------------
+
+PROGRESS_POLL_S = 0.5
+KERNEL_TERM_GRACE_S = 10.0  # SIGTERM to the stage's kernel group, then SIGKILL
+STOP_WAIT_S = 120.0  # at most this long for the stage to wind down (partial HTML included)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by SIGINT or SIGTERM; ``run_dir`` holds it, marked "interrupted"."""
+
+    def __init__(self, run_dir: Optional[Path] = None):
+        super().__init__(str(run_dir) if run_dir else "interrupted")
+        self.run_dir = run_dir
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise RunInterrupted()
+
+
+@contextmanager
+def _interrupt_signals():
+    """SIGINT and SIGTERM raise RunInterrupted in the main thread while the run goes on.
+
+    SIGINT is set explicitly because a process started in the background may inherit it ignored.
+    Outside the main thread (where handlers cannot be set) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _close_progress(progress) -> None:
+    if progress is not None:
+        try:
+            progress.close()
+        except Exception:
+            pass
+
+
+def _run_stage_interruptibly(name: str, run_dir: Path, parameters: dict[str, Any], timeout: int, progress) -> str:
+    """run_stage_notebook in a worker thread, so that the main thread can take signals and poll progress.
+
+    (nbclient replaces the SIGINT/SIGTERM handlers of the thread it runs in with its own, which
+    shut the kernel down quietly; in a worker thread it cannot, and the signals reach the run.)
+    """
+    kernels: list = []
+    cancel = threading.Event()
+    done = threading.Event()  # not Thread.join: on Python < 3.13 a join interrupted by a signal marks a live thread dead
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["status"] = run_stage_notebook(name, run_dir, parameters, timeout, kernels=kernels, cancel=cancel)
+        except BaseException as err:  # handed to the main thread below
+            result["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name=f"mlnb-stage-{name}", daemon=True).start()
+    try:
+        while not done.wait(PROGRESS_POLL_S):
+            if progress is not None:
+                try:
+                    progress.poll()
+                except Exception:
+                    pass  # progress display must never stop a run
+    except KeyboardInterrupt:
+        cancel.set()
+        _stop_stage(done, kernels)
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["status"]
+
+
+def _stop_stage(done: threading.Event, kernels: list) -> None:
+    """Stop the stage's kernels (and the harness in their process group), then wait for the stage to end."""
+    started = time.monotonic()
+    sent: dict[int, int] = {}  # pgid -> last signal sent
+    while not done.is_set() and time.monotonic() - started < STOP_WAIT_S:
+        wanted = signal.SIGTERM if time.monotonic() - started < KERNEL_TERM_GRACE_S else signal.SIGKILL
+        for manager in list(kernels):
+            pgid = _kernel_pgid(manager)
+            if pgid is None or sent.get(pgid) == wanted:
+                continue
+            try:
+                os.killpg(pgid, wanted)
+            except OSError:
+                pass
+            sent[pgid] = wanted
+        done.wait(PROGRESS_POLL_S)
+
+
+def _kernel_pgid(manager) -> Optional[int]:
+    """The process group of a kernel started in its own session, if it is still running."""
+    provisioner = getattr(manager, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    pgid = getattr(provisioner, "pgid", None)
+    if process is None or pgid is None or process.poll() is not None:
+        return None
+    if pgid == os.getpgrp():  # never signal our own group
+        return None
+    return pgid
 
 
 def _stage_line(stage_dir: Path) -> str:

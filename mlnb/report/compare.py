@@ -1,0 +1,257 @@
+"""Finished runs side by side: the runs in an outputs folder, and their key metrics compared.
+
+Everything is read from the run folders (``run.json`` and each stage's ``summary.json``, through
+:func:`mlnb.report.run_index.collect_run`); nothing is re-run or recomputed. The numbers are the
+ones every other view shows (:func:`mlnb.report.plots.key_metrics`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from mlnb.report import plots
+from mlnb.report.run_index import collect_run
+from mlnb.report.stage_view import esc, fmt_value, simulated_tag, style_tag, verdict_pill
+
+__all__ = [
+    "METRICS",
+    "compare_runs",
+    "comparison_figure",
+    "comparison_html",
+    "format_date",
+    "list_runs",
+    "run_label",
+    "runs_table_html",
+]
+
+# (key in plots.key_metrics, label, True if higher is better)
+METRICS: list[tuple[str, str, bool]] = [
+    ("tokens_per_second", "tokens/s", True),
+    ("samples_per_second", "samples/s", True),
+    ("ttft_p99_ms", "TTFT p99 ms", False),
+    ("tpot_p99_ms", "TPOT p99 ms", False),
+    ("latency_p90_ms", "latency p90 ms", False),
+    ("latency_p99_ms", "latency p99 ms", False),
+    ("rouge1", "ROUGE-1", True),
+    ("rouge2", "ROUGE-2", True),
+    ("rougeL", "ROUGE-L", True),
+]
+
+
+def format_date(stamp: Optional[str]) -> str:
+    """``2026-01-31T14:05:09+0000`` -> ``2026-01-31 14:05``; anything else unchanged."""
+    if not stamp:
+        return ""
+    for pattern in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return _dt.datetime.strptime(str(stamp), pattern).strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            continue
+    return str(stamp)
+
+
+def _run_record(run_dir: Path) -> dict[str, Any]:
+    rollup, _ = collect_run(run_dir)
+    stages = [
+        {"stage": r["stage"], "status": r.get("status"), "verdict": r.get("verdict"), "kind": r.get("kind")}
+        for r in rollup.get("stages") or []
+    ]
+    return {
+        "run_id": rollup["run_id"],
+        "path": str(run_dir),
+        "preset": rollup.get("preset"),
+        "model": rollup.get("model"),
+        "backend": rollup.get("backend"),
+        "started": rollup.get("started"),
+        "date": format_date(rollup.get("started")),
+        "status": rollup.get("status"),
+        "simulated": bool(rollup.get("any_simulated")),
+        "stages": stages,
+        "rollup": rollup,
+    }
+
+
+def list_runs(outputs: str | Path) -> list[dict[str, Any]]:
+    """Every run folder in ``outputs`` (newest first); ``latest`` and scratch folders are skipped."""
+    outputs = Path(outputs)
+    if not outputs.is_dir():
+        return []
+    runs = []
+    for child in outputs.iterdir():
+        if child.is_symlink() or not child.is_dir() or child.name.startswith("."):
+            continue
+        if not (child / "run.json").is_file():
+            continue
+        try:
+            runs.append(_run_record(child))
+        except Exception:  # a half-written folder must not hide the others
+            continue
+    runs.sort(key=lambda r: (str(r.get("started") or ""), r["run_id"]), reverse=True)
+    return runs
+
+
+def run_label(run: Mapping[str, Any]) -> str:
+    parts = [run["run_id"], run.get("preset") or "", run.get("model") or "", run.get("backend") or "",
+             run.get("date") or "", run.get("status") or ""]
+    return " \u00b7 ".join(p for p in parts if p)
+
+
+def _verdicts_html(run: Mapping[str, Any]) -> str:
+    cells = []
+    for s in run.get("stages") or []:
+        if s.get("kind") == "summary":
+            continue
+        shown = s.get("verdict") or (s.get("status") or "").upper() or "n/a"
+        pill = verdict_pill(s.get("verdict")) if s.get("verdict") else f'<span class="muted">{esc(shown)}</span>'
+        cells.append(f'<span title="{esc(s["stage"])}">{esc(s["stage"][:2])}&nbsp;{pill}</span>')
+    return " ".join(cells) or '<span class="muted">\u2014</span>'
+
+
+def runs_table_html(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The runs as a table: id, date, preset, model, backend, status and each stage's verdict."""
+    if not runs:
+        return style_tag() + '<div class="mlnb"><p class="muted">No runs yet.</p></div>'
+    head = "".join(f"<th>{h}</th>" for h in ("Run", "Date", "Preset", "Model", "Backend", "Status", "Verdicts"))
+    rows = []
+    for run in runs:
+        sim = f" {simulated_tag()}" if run.get("simulated") else ""
+        rows.append(
+            "<tr>"
+            f"<td><b>{esc(run['run_id'])}</b>{sim}</td><td>{esc(run.get('date'))}</td><td>{esc(run.get('preset'))}</td>"
+            f"<td>{esc(run.get('model'))}</td><td>{esc(run.get('backend'))}</td><td>{esc(run.get('status'))}</td>"
+            f"<td>{_verdicts_html(run)}</td>"
+            "</tr>"
+        )
+    return style_tag() + f'<div class="mlnb"><table class="t runs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
+    """Key metrics of each stage, one column per run.
+
+    Returns ``{"runs": [run records], "rows": [...]}``; a row is ``{"stage", "metric", "label",
+    "values": [one per run, None where missing], "change_pct": [vs. the first run],
+    "higher_is_better"}``. The first row of each stage is its verdict. Metrics no run has are left out.
+    """
+    runs = [_run_record(Path(d)) for d in run_dirs]
+    per_run: list[dict[str, dict]] = []
+    stage_order: list[str] = []
+    for run in runs:
+        stages = {}
+        for record in run["rollup"].get("stages") or []:
+            if record.get("kind") == "summary":
+                continue
+            stages[record["stage"]] = record
+            if record["stage"] not in stage_order:
+                stage_order.append(record["stage"])
+        per_run.append(stages)
+    rows: list[dict[str, Any]] = []
+    for stage in stage_order:
+        records = [stages.get(stage) for stages in per_run]
+        rows.append({
+            "stage": stage, "metric": "verdict", "label": "verdict",
+            "values": [(r.get("verdict") or r.get("status")) if r else None for r in records],
+            "change_pct": [None] * len(records), "higher_is_better": None,
+        })
+        for key, label, higher in METRICS:
+            values = [_number((r.get("metrics") or {}).get(key)) if r else None for r in records]
+            if all(v is None for v in values):
+                continue
+            base = values[0]
+            change = [
+                None if (v is None or base in (None, 0) or i == 0) else 100.0 * (v - base) / abs(base)
+                for i, v in enumerate(values)
+            ]
+            rows.append({"stage": stage, "metric": key, "label": label, "values": values,
+                         "change_pct": change, "higher_is_better": higher})
+    for run in runs:
+        run.pop("rollup", None)
+    return {"runs": runs, "rows": rows}
+
+
+def _change_html(change: Optional[float], higher: Optional[bool]) -> str:
+    if change is None or higher is None:
+        return ""
+    better = change > 0 if higher else change < 0
+    color = plots.COLORS["good"] if better else plots.COLORS["bad"]
+    if abs(change) < 0.05:
+        color = plots.COLORS["muted"]
+    return f' <span style="color:{color};font-size:0.85em">({change:+.1f}%)</span>'
+
+
+def comparison_html(comparison: Mapping[str, Any]) -> str:
+    """The comparison as an HTML table: stage and metric down, runs across, change vs. the first run."""
+    runs = comparison.get("runs") or []
+    if len(runs) < 2:
+        return style_tag() + '<div class="mlnb"><p class="muted">Pick two or more runs to compare.</p></div>'
+    dot = " \u00b7 "
+    head = "<th>Stage</th><th>Metric</th>" + "".join(
+        f'<th class="n">{esc(r["run_id"])}<br><span class="muted">'
+        + esc(dot.join(str(x) for x in (r.get("model"), r.get("backend"), "SIMULATED" if r.get("simulated") else None) if x))
+        + "</span></th>"
+        for r in runs
+    )
+    body = []
+    last_stage = None
+    for row in comparison.get("rows") or []:
+        stage_cell = f"<b>{esc(row['stage'])}</b>" if row["stage"] != last_stage else ""
+        last_stage = row["stage"]
+        cells = []
+        for value, change in zip(row["values"], row["change_pct"]):
+            if row["metric"] == "verdict":
+                cells.append(f'<td class="n">{verdict_pill(value) if value in plots.VERDICT_COLORS else esc(value or "—")}</td>')
+            else:
+                digits = 4 if row["metric"].startswith("rouge") else None
+                cells.append(f'<td class="n">{fmt_value(value, digits)}{_change_html(change, row["higher_is_better"])}</td>')
+        body.append(f"<tr><td>{stage_cell}</td><td>{esc(row['label'])}</td>{''.join(cells)}</tr>")
+    note = (
+        '<p class="muted">Change in brackets: against the first run (green: better, red: worse). '
+        "Simulated runs say nothing about any system's performance.</p>"
+    )
+    return style_tag() + (
+        f'<div class="mlnb"><table class="t compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{note}</div>'
+    )
+
+
+def comparison_figure(comparison: Mapping[str, Any], metric: str = "tokens_per_second"):
+    """Grouped bars: one group per stage, one bar per run, for one metric."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    rows = [r for r in comparison.get("rows") or [] if r["metric"] == metric]
+    runs = comparison.get("runs") or []
+    label = next((lab for key, lab, _ in METRICS if key == metric), metric)
+    with plots.house_style():
+        fig = Figure(figsize=(max(6.0, 1.6 * max(len(rows), 1) + 3), 3.6))
+        ax = fig.subplots()
+        ax.set_title(f"{label} by stage")
+        if not rows:
+            ax.text(0.5, 0.5, f"no stage reports {label}", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            return fig
+        x = np.arange(len(rows))
+        width = 0.8 / max(len(runs), 1)
+        palette = [plots.COLORS["primary"], plots.COLORS["secondary"], plots.COLORS["good"], plots.COLORS["simulated"],
+                   plots.COLORS["muted"], plots.COLORS["bad"]]
+        for i, run in enumerate(runs):
+            values = [r["values"][i] if r["values"][i] is not None else 0.0 for r in rows]
+            ax.bar(x + (i - (len(runs) - 1) / 2) * width, values, width * 0.95, label=run["run_id"],
+                   color=palette[i % len(palette)], hatch="//" if run.get("simulated") else None)
+        ax.set_xticks(x)
+        ax.set_xticklabels([r["stage"] for r in rows])
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+    return fig

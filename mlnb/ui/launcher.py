@@ -1,0 +1,384 @@
+"""The launcher notebook's widget: a parameter form, Run and Stop, live progress, the results.
+
+``notebooks/00_launcher.ipynb`` calls :func:`launcher`. Run starts ``mlnb run`` as a separate
+process (:class:`RunProcess`), so the kernel stays free and the form keeps working while the run
+goes on. The process prints its stages' progress as ``[stage] progress ...`` lines
+(``--progress-lines``); they drive one progress bar per stage, and every other line goes to the
+log area. Stop sends SIGINT to the run's process group: the pipeline stops the running stage,
+marks the run "interrupted" in run.json and keeps its logs (SIGTERM, then SIGKILL, follow only if
+it does not end). When the run ends, the widget links its index and stage reports and shows
+their key numbers.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from mlnb.ui.progress import CliEvent, StageProgress, parse_cli_line
+
+__all__ = ["Launcher", "RunProcess", "launcher", "resolve_outputs_dir", "run_links_html"]
+
+STOP_SIGTERM_AFTER_S = 90.0  # after SIGINT; the pipeline needs seconds, not minutes
+STOP_SIGKILL_AFTER_S = 30.0  # after SIGTERM
+EXIT_MEANING = {0: "finished", 1: "failed", 2: "refused (bad input)", 130: "interrupted"}
+
+
+def resolve_outputs_dir(outputs_dir: str | os.PathLike = "outputs") -> Path:
+    """The outputs folder for a notebook's ``outputs_dir`` parameter.
+
+    A relative path is taken from the kernel's folder, except in the project's own ``notebooks/``
+    folder, where it is taken from the project root (so runs land in the project's ``outputs/``).
+    """
+    from mlnb.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+
+    path = Path(outputs_dir).expanduser()
+    if path.is_absolute():
+        return path
+    cwd = Path.cwd()
+    if cwd.resolve() == NOTEBOOKS_DIR.resolve():
+        return PROJECT_ROOT / path
+    return cwd / path
+
+
+def link_path(target: Path, base: Optional[Path] = None) -> str:
+    """``target`` relative to ``base`` (the notebook's folder), as a URL path."""
+    base = Path.cwd() if base is None else base
+    try:
+        rel = os.path.relpath(Path(target).resolve(), Path(base).resolve())
+    except ValueError:  # another drive
+        rel = str(Path(target).resolve())
+    return Path(rel).as_posix()
+
+
+# ---------------------------------------------------------------------------------------------
+# The run as a process
+# ---------------------------------------------------------------------------------------------
+
+
+class RunProcess:
+    """``python -m mlnb.cli run ARGS --outputs OUT --progress-lines`` in its own process group.
+
+    ``on_line(line)`` gets every output line, ``on_event(CliEvent)`` the ones that mean something
+    (stage start and end, progress, run folder), ``on_exit(returncode)`` the end; all are called
+    from a reader thread.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        outputs: Path,
+        cwd: Optional[Path] = None,
+        on_line: Optional[Callable[[str], None]] = None,
+        on_event: Optional[Callable[[CliEvent], None]] = None,
+        on_exit: Optional[Callable[[int], None]] = None,
+    ):
+        self.argv = [
+            sys.executable, "-m", "mlnb.cli", "run", *args,
+            "--outputs", str(outputs), "--progress-lines", "--no-progress",
+        ]
+        self.cwd = Path.cwd() if cwd is None else Path(cwd)
+        self.on_line, self.on_event, self.on_exit = on_line, on_event, on_exit
+        self.lines: list[str] = []
+        self.run_dir: Optional[Path] = None
+        self.returncode: Optional[int] = None
+        self.stop_requested = False
+        self._proc: Optional[subprocess.Popen] = None
+        self._reader: Optional[threading.Thread] = None
+        self._done = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and not self._done.is_set()
+
+    def start(self) -> "RunProcess":
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+        self._proc = subprocess.Popen(
+            self.argv,
+            cwd=str(self.cwd),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            env=env,
+            start_new_session=True,  # its own process group: Stop signals the run, never the kernel
+        )
+        self._reader = threading.Thread(target=self._read, name="mlnb-launcher-reader", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        try:
+            for raw in self._proc.stdout:
+                line = raw.rstrip("\n")
+                self.lines.append(line)
+                event = parse_cli_line(line)
+                if event is not None and event.kind == "run" and event.path:
+                    self.run_dir = Path(event.path)
+                self._call(self.on_line, line)
+                if event is not None:
+                    self._call(self.on_event, event)
+        finally:
+            self.returncode = self._proc.wait()
+            self._done.set()
+            self._call(self.on_exit, self.returncode)
+
+    @staticmethod
+    def _call(callback, *args) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception as err:  # a display problem must not stop reading the run's output
+            print(f"mlnb launcher: {type(err).__name__}: {err}", file=sys.stderr)
+
+    def stop(self) -> None:
+        """SIGINT to the run's process group; SIGTERM and SIGKILL follow if it does not end."""
+        if not self.running:
+            return
+        self.stop_requested = True
+        self._signal(signal.SIGINT)
+        threading.Thread(target=self._escalate, name="mlnb-launcher-stop", daemon=True).start()
+
+    def _escalate(self) -> None:
+        if self._done.wait(STOP_SIGTERM_AFTER_S):
+            return
+        self._signal(signal.SIGTERM)
+        if self._done.wait(STOP_SIGKILL_AFTER_S):
+            return
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        if self._proc is None or self._done.is_set():
+            return
+        try:
+            os.killpg(self._proc.pid, sig)
+        except OSError:
+            pass
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        self._done.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        return self.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+def run_links_html(run_dir: Path, base: Optional[Path] = None, exit_code: Optional[int] = None) -> str:
+    """Links to a run's index and stage reports, and the table of its stages' key numbers."""
+    from mlnb.fileio import read_json
+    from mlnb.report.run_index import collect_run, stage_table_html
+    from mlnb.report.stage_view import style_tag
+
+    run_dir = Path(run_dir)
+    rel = link_path(run_dir, base)
+    rollup, _ = collect_run(run_dir)
+    status = rollup.get("status") or EXIT_MEANING.get(exit_code, "ended")
+    try:
+        status = read_json(run_dir / "run.json").get("status", status)
+    except (OSError, ValueError):
+        pass
+    links = []
+    if (run_dir / "index.html").is_file():
+        links.append(f'<a class="mlnb-link-index" href="{html.escape(rel)}/index.html">index.html</a>')
+    for record in rollup.get("stages") or []:
+        report = (record.get("files") or {}).get("report")
+        if report:
+            links.append(
+                f'<a class="mlnb-link-stage" href="{html.escape(rel)}/{html.escape(report)}">{html.escape(record["stage"])}</a>'
+            )
+    color = {"finished": "#15803d", "failed": "#b91c1c", "interrupted": "#b45309"}.get(status, "#6b7280")
+    separator = " \u00b7 "
+    head = (
+        f'<h3>Run {html.escape(rollup["run_id"])}: <span style="color:{color}">{html.escape(str(status).upper())}</span></h3>'
+        f'<p class="sub">folder <code>{html.escape(rel)}</code></p>'
+        + (f"<p>Open: {separator.join(links)}</p>" if links else "<p>No report was written.</p>")
+    )
+    table = stage_table_html(rollup, link_prefix=rel + "/")
+    return style_tag() + f'<div class="mlnb mlnb-run-result">{head}{table}</div>'
+
+
+# ---------------------------------------------------------------------------------------------
+# The widget
+# ---------------------------------------------------------------------------------------------
+
+
+class _StageBar:
+    def __init__(self, w, stage: str):
+        self.label = w.Label(stage, layout={"width": "190px", "flex": "0 0 190px"})
+        self.bar = w.IntProgress(value=0, min=0, max=1, layout={"width": "320px", "flex": "0 0 320px"})
+        self.text = w.Label("waiting", layout={"flex": "1 1 auto"})
+        self.row = w.HBox([self.label, self.bar, self.text])
+        self.row.add_class(f"mlnb-progress-{stage}")
+        self.last = StageProgress(stage)
+
+    def show(self, progress: StageProgress) -> None:
+        self.bar.max = max(progress.issued, progress.completed, 1)
+        self.bar.value = self.bar.max if progress.state == "finished" else min(progress.completed, self.bar.max)
+        self.bar.bar_style = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning"}.get(
+            progress.state, ""
+        )
+        self.text.value = progress.describe()
+        self.last = progress
+
+    def finish(self, status: str, text: str) -> None:
+        last = self.last
+        self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s, last.elapsed_s))
+        if text:  # the stage's result line from the CLI, e.g. "VALID (simulated), 3100.0 tokens/s" (LoadGen's)
+            parts = [f"{last.completed}/{max(last.issued, last.completed)} queries"] if last.issued else []
+            parts += [f"{last.elapsed_s:.0f} s"] if last.elapsed_s else []
+            self.text.value = " \u00b7 ".join([*parts, status]) + f" \u2014 {text}"
+
+
+class Launcher:
+    """The launcher widget; display :attr:`widget` (or the object itself) in a notebook."""
+
+    def __init__(self, outputs_dir: str | os.PathLike = "outputs", preset: str = "smoke"):
+        import ipywidgets as w
+
+        from mlnb.ui.form import ParamForm
+
+        self._w = w
+        self.outputs = resolve_outputs_dir(outputs_dir)
+        self.form = ParamForm(preset, on_change=self._refresh)
+        self.error = w.HTML()
+        self.error.add_class("mlnb-error")
+        self.run_button = w.Button(description="Run", button_style="success", icon="play", tooltip="Start mlnb run")
+        self.run_button.add_class("mlnb-run")
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                    tooltip="Stop the run: it is marked interrupted, its logs are kept")
+        self.stop_button.add_class("mlnb-stop")
+        self.status = w.HTML("")
+        self.status.add_class("mlnb-status")
+        self.command = w.HTML("")
+        self.bars_box = w.VBox()
+        self.log = w.Output(layout={"max_height": "220px", "overflow": "auto", "border": "1px solid #e5e7eb"})
+        self.log.add_class("mlnb-log")
+        self.result = w.Output()
+        self.result.add_class("mlnb-result")
+        self.run_button.on_click(lambda _b: self.start())
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.process: Optional[RunProcess] = None
+        self.bars: dict[str, _StageBar] = {}
+        self.widget = w.VBox(
+            [
+                w.HTML(
+                    "<h2>mlnb launcher</h2><p>Choose a preset, stages and parameters, then Run. Empty fields keep the "
+                    "preset's value or the default. Runs go to <code>" + html.escape(str(self.outputs)) + "</code>.</p>"
+                ),
+                self.form.widget,
+                self.error,
+                w.HBox([self.run_button, self.stop_button, self.status]),
+                self.command,
+                self.bars_box,
+                w.HTML("<b>Log</b>"),
+                self.log,
+                self.result,
+            ]
+        )
+        self.widget.add_class("mlnb-launcher")
+        self._refresh()
+
+    def _ipython_display_(self):  # noqa: D401 - IPython hook
+        from IPython.display import display
+
+        display(self.widget)
+
+    # form state --------------------------------------------------------------------------------
+    def _refresh(self) -> Optional[str]:
+        problem = self.form.check()
+        self.error.value = (
+            f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap">{html.escape(problem)}</div>'
+            if problem else ""
+        )
+        running = self.process is not None and self.process.running
+        self.run_button.disabled = bool(problem) or running
+        return problem
+
+    # run ---------------------------------------------------------------------------------------
+    def start(self) -> Optional[RunProcess]:
+        if self.process is not None and self.process.running:
+            return None
+        if self._refresh():
+            return None
+        args = self.form.cli_args()
+        self.bars = {stage: _StageBar(self._w, stage) for stage in self.form.stages()}
+        self.bars_box.children = [w.row for w in self.bars.values()]
+        self.log.outputs = ()
+        self.result.outputs = ()
+        shown = " ".join(_quote(a) for a in ["mlnb", "run", *args, "--outputs", str(self.outputs)])
+        self.command.value = f'<code style="font-size:0.85em;color:#6b7280">{html.escape(shown)}</code>'
+        self.process = RunProcess(args, self.outputs, on_line=self._line, on_event=self._event, on_exit=self._exit)
+        self.status.value = "<b>running</b>"
+        self.run_button.disabled = True
+        self.stop_button.disabled = False
+        self.process.start()
+        return self.process
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.running:
+            self.status.value = "<b>stopping ...</b>"
+            self.stop_button.disabled = True
+            self.process.stop()
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        return self.process.wait(timeout) if self.process is not None else None
+
+    # callbacks (reader thread) -----------------------------------------------------------------
+    def _line(self, line: str) -> None:
+        event = parse_cli_line(line)
+        if event is not None and event.kind == "progress":
+            return  # they drive the bars; the log keeps the stage lines
+        self.log.append_stdout(line + "\n")
+
+    def _event(self, event: CliEvent) -> None:
+        bar = self.bars.get(event.stage or "")
+        if event.kind == "start" and bar is not None:
+            bar.show(StageProgress(event.stage, state="running"))
+            self.status.value = f"<b>running</b> {html.escape(event.stage)}"
+        elif event.kind == "progress" and bar is not None and event.progress is not None:
+            bar.show(event.progress)
+        elif event.kind == "end" and bar is not None:
+            bar.finish(event.status or "failed", event.text)
+
+    def _exit(self, code: int) -> None:
+        meaning = EXIT_MEANING.get(code, f"ended with exit code {code}")
+        if self.process is not None and self.process.stop_requested and code != 0:
+            meaning = "interrupted" if code == 130 else f"stopped (exit code {code})"
+        for bar in self.bars.values():
+            if bar.text.value in ("waiting",):
+                bar.text.value = "not run"
+        color = {"finished": "#15803d", "interrupted": "#b45309"}.get(meaning, "#b91c1c")
+        self.status.value = f'<b style="color:{color}">{html.escape(meaning)}</b> (exit code {code})'
+        self.stop_button.disabled = True
+        run_dir = self.process.run_dir if self.process is not None else None
+        if run_dir is not None and run_dir.is_dir():
+            from IPython.display import HTML
+
+            # append_display_data, not `with self.result:` (which needs the cell's context, not a thread's)
+            self.result.append_display_data(HTML(run_links_html(run_dir, exit_code=code)))
+        self._refresh()
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def launcher(outputs_dir: str | os.PathLike = "outputs", preset: str = "smoke") -> Launcher:
+    """Build the launcher for a notebook; it displays itself as the cell's result."""
+    return Launcher(outputs_dir=outputs_dir, preset=preset)
