@@ -258,5 +258,27 @@ def submission_check(package_dir: Path) -> None:
     click.echo("no problems found")
 
 
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Comparison folder to create (default: compare-<time>_<a>_vs_<b> next to the first run).")
+@click.option("--force", is_flag=True, help="Compare runs of different models anyway.")
+@click.option("--resamples", type=int, default=2000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=20240601, show_default=True, help="Bootstrap seed.")
+@click.option("--threshold", type=float, default=0.05, show_default=True,
+              help="Practical threshold: smaller changes (share of the first run's value) are inconclusive.")
+def compare(run_dirs, out, force, resamples, seed, threshold) -> None:
+    """Compare finished runs with the first: verdicts with bootstrap intervals, every difference, an HTML page."""
+    from mlnb.compare.output import HTML_FILE, write_comparison
+
+    folder, comparison = write_comparison(list(run_dirs), out, force=force, resamples=resamples, seed=seed,
+                                          threshold=threshold, echo=click.echo)
+    for line in comparison["overall"]:
+        click.echo(f"{line['run_id']} vs {line['against']}: {line['verdict'].upper()}")
+    if comparison["differences"]:
+        click.echo(f"settings that differ: {len(comparison['differences'])} (listed in the report)")
+    click.echo(f"report: {folder / HTML_FILE}")
+
+
 if __name__ == "__main__":
     main()

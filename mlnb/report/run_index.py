@@ -371,6 +371,13 @@ def _chart_html(summaries: Sequence[Mapping[str, Any]]) -> str:
     return f'<img class="fig" alt="Stages compared: tokens/s, samples/s, p99 TTFT, p99 TPOT, p90 latency" src="{uri}">'
 
 
+def _comparisons_html(run_dir: Path) -> str:
+    """Links to the comparisons of this run (``mlnb compare``), from its comparisons.json."""
+    from mlnb.compare.links import comparisons_html
+
+    return comparisons_html(run_dir)
+
+
 def index_html(run_dir: str | Path) -> str:
     """The index page as a string (see :func:`write_index`)."""
     rollup, summaries = collect_run(Path(run_dir))
@@ -390,6 +397,7 @@ def index_html(run_dir: str | Path) -> str:
         stage_table_html(rollup),
         "<h2>Stages compared</h2>",
         _chart_html(summaries),
+        _comparisons_html(Path(run_dir)),
         f'<footer>Written by mlnb on {esc(rollup["generated"])}. Machine-readable: '
         f'<a href="{esc(ROLLUP_FILE.as_posix())}">{esc(ROLLUP_FILE.as_posix())}</a>. '
         "This page is self-contained: it loads nothing from the network.</footer>",

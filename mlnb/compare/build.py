@@ -1,0 +1,194 @@
+"""The comparison itself: for every stage the runs share, each metric's difference against the first run.
+
+The result is a JSON-ready dict (what ``compare.json`` holds, schema below). The first run is the
+baseline; every later run is compared with it.
+
+- ``schema_version``, ``kind`` ("mlnb-comparison"), ``id``, ``created``, ``forced``
+- ``method``: the statistics used (resamples, seed, confidence, thresholds) in words and numbers
+- ``runs``: run_id, the path given, the resolved folder, preset, model, backend, started, simulated
+- ``differences``: every setting that differs (:mod:`mlnb.compare.comparability`)
+- ``stages``: per stage its title, scenario, mode, each run's verdict and key metrics (LoadGen's
+  numbers) and ``comparisons``: one per later run, a list of metric differences
+  (:class:`mlnb.compare.stats.Difference`)
+- ``overall``: one line per later run, its verdict and the metrics called either way
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from mlnb.compare import stats
+from mlnb.compare.comparability import SettingDifference
+from mlnb.compare.loading import RunData, StageData
+from mlnb.report.plots import key_metrics
+
+__all__ = ["ACCURACY_THRESHOLD", "COMPARISON_SCHEMA_VERSION", "PER_QUERY_METRICS", "build_comparison", "stage_differences"]
+
+COMPARISON_SCHEMA_VERSION = 1
+ACCURACY_THRESHOLD = 0.01  # ROUGE: 1 % of run A's score (MLPerf's accuracy target is 99 % of the reference)
+
+# series in queries.jsonl -> (label, statistics, better direction, unit)
+PER_QUERY_METRICS: list[tuple[str, str, tuple[str, ...], Optional[str], str]] = [
+    ("ttft_ms", "TTFT", ("median", "p99"), "lower", "ms"),
+    ("tpot_ms", "TPOT", ("median", "p99"), "lower", "ms"),
+    ("e2e_ms", "end-to-end latency", ("median", "p99"), "lower", "ms"),
+    ("output_tokens", "output length", ("mean",), None, "tokens"),
+]
+THROUGHPUT_METRICS = [("samples_per_second", "samples/s"), ("tokens_per_second", "tokens/s")]
+ACCURACY_METRICS = [("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L")]
+
+
+def _label(metric: str) -> str:
+    for key, label, *_ in PER_QUERY_METRICS:
+        if key == metric:
+            return label
+    for key, label in THROUGHPUT_METRICS + ACCURACY_METRICS:
+        if key == metric:
+            return label
+    return metric
+
+
+def stage_differences(
+    a: StageData,
+    b: StageData,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+    threshold: float = stats.DEFAULT_THRESHOLD,
+) -> list[dict[str, Any]]:
+    """Every metric of one stage, B against A, as dicts with a ``label``."""
+    out: list[stats.Difference] = []
+    performance = a.summary.get("mode") != "accuracy"
+    if performance:
+        series_a, series_b = a.series(), b.series()
+        for key, _label_text, statistics, better, unit in PER_QUERY_METRICS:
+            values_a, values_b = series_a.get(key, np.array([])), series_b.get(key, np.array([]))
+            if values_a.size == 0 and values_b.size == 0:
+                continue  # e.g. TTFT in Offline, which does not stream
+            for stat in statistics:
+                out.append(stats.bootstrap_difference(values_a, values_b, key, stat, better, unit,
+                                                      resamples=resamples, seed=seed, threshold=threshold))
+        metrics_a, metrics_b = key_metrics(a.summary), key_metrics(b.summary)
+        for key, _ in THROUGHPUT_METRICS:
+            if metrics_a.get(key) is None and metrics_b.get(key) is None:
+                continue
+            out.append(stats.single_value_difference(metrics_a.get(key), metrics_b.get(key), key, "LoadGen", "higher", "/s"))
+    else:
+        scores_a, scores_b = a.accuracy_scores(), b.accuracy_scores()
+        paired = bool(scores_a) and set(scores_a) == set(scores_b)
+        order = sorted(scores_a)
+        for key, _ in ACCURACY_METRICS:
+            if paired:
+                values_a = [scores_a[i][key] for i in order if key in scores_a[i]]
+                values_b = [scores_b[i][key] for i in order if key in scores_b[i]]
+                pair = len(values_a) == len(values_b)
+            else:
+                values_a = [s[key] for s in scores_a.values() if key in s]
+                values_b = [s[key] for s in scores_b.values() if key in s]
+                pair = False
+            if not values_a and not values_b:
+                continue
+            out.append(stats.bootstrap_difference(values_a, values_b, key, "mean", "higher", "ROUGE",
+                                                  resamples=resamples, seed=seed, threshold=ACCURACY_THRESHOLD,
+                                                  paired=pair))
+    return [{**d.as_dict(), "label": _label(d.metric)} for d in out]
+
+
+def _run_record(run: RunData) -> dict[str, Any]:
+    summaries = [s.summary for s in run.stages.values()]
+    joined = lambda key: ", ".join(dict.fromkeys(str(s.get(key)) for s in summaries if s.get(key)))  # noqa: E731
+    return {
+        "run_id": run.run_id,
+        "path": run.given,
+        "folder": str(run.folder),
+        "preset": run.run.get("preset"),
+        "model": joined("model"),
+        "backend": joined("backend"),
+        "started": run.run.get("started"),
+        "status": run.run.get("status"),
+        "simulated": any(s.get("simulated") for s in summaries),
+        "stages": list(run.stages),
+    }
+
+
+def _overall(runs: Sequence[RunData], stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    lines = []
+    for index, run in enumerate(runs[1:]):
+        called = {"improvement": [], "regression": [], "changed": []}
+        for stage in stages:
+            for d in stage["comparisons"][index]["differences"]:
+                if d["verdict"] in called:
+                    called[d["verdict"]].append(f"{stage['stage']}: {d['label']} {d['stat']}")
+        if called["regression"] and called["improvement"]:
+            verdict = "mixed"
+        elif called["regression"]:
+            verdict = "regression"
+        elif called["improvement"]:
+            verdict = "improvement"
+        else:
+            verdict = "inconclusive"
+        lines.append({"run_id": run.run_id, "against": runs[0].run_id, "verdict": verdict,
+                      "regressions": called["regression"], "improvements": called["improvement"],
+                      "changed": called["changed"]})
+    return lines
+
+
+def build_comparison(
+    runs: Sequence[RunData],
+    stages: Sequence[str],
+    setting_differences: Sequence[SettingDifference],
+    comparison_id: str,
+    forced: bool = False,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+    threshold: float = stats.DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """The comparison as a JSON-ready dict (see the module docstring)."""
+    stage_records = []
+    for name in stages:
+        first = runs[0].stages[name].summary
+        stage_records.append({
+            "stage": name,
+            "title": first.get("title") or name,
+            "scenario": first.get("scenario"),
+            "mode": first.get("mode"),
+            "simulated": [bool(run.stages[name].summary.get("simulated")) for run in runs],
+            "verdicts": [run.stages[name].summary.get("verdict") for run in runs],
+            "key_metrics": [key_metrics(run.stages[name].summary) for run in runs],
+            "queries": [int(run.stages[name].series()["e2e_ms"].size) for run in runs],
+            "comparisons": [
+                {"run_id": run.run_id, "against": runs[0].run_id,
+                 "differences": stage_differences(runs[0].stages[name], run.stages[name], resamples, seed, threshold)}
+                for run in runs[1:]
+            ],
+        })
+    return {
+        "schema_version": COMPARISON_SCHEMA_VERSION,
+        "kind": "mlnb-comparison",
+        "id": comparison_id,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "forced": forced,
+        "method": {
+            "name": "percentile bootstrap of the difference of the statistic",
+            "resamples": resamples,
+            "seed": seed,
+            "confidence": stats.CONFIDENCE,
+            "threshold": threshold,
+            "accuracy_threshold": ACCURACY_THRESHOLD,
+            "min_tail": stats.MIN_TAIL,
+            "text": (
+                f"For each metric, run A's and run B's per-query values are each resampled with replacement "
+                f"{resamples} times (numpy, seed {seed}); the statistic (median, p99 or mean) is computed on every "
+                f"resample and the 2.5th and 97.5th percentiles of stat(B*) - stat(A*) form the 95 % interval. "
+                "Accuracy samples scored in both runs are resampled as pairs. Per-query values are the SUT's own "
+                "timestamps (queries.jsonl); throughput is LoadGen's one value per run."
+            ),
+        },
+        "runs": [_run_record(run) for run in runs],
+        "baseline": runs[0].run_id,
+        "differences": [d.as_dict() for d in setting_differences],
+        "stages": stage_records,
+        "overall": _overall(runs, stage_records),
+    }

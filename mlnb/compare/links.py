@@ -1,0 +1,68 @@
+"""Comparisons listed with the runs they compare: ``comparisons.json`` in each run folder.
+
+Each entry points at the comparison's HTML relative to the run folder. The run's ``index.html``
+shows the list (:func:`comparisons_html`); after a comparison is written, :func:`link_runs` adds
+the entry and rewrites the index, both atomically. Nothing else in a run folder changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import quote
+
+from mlnb.fileio import read_json, write_json_atomic
+
+__all__ = ["COMPARISONS_FILE", "comparisons_html", "link_runs", "read_comparisons"]
+
+COMPARISONS_FILE = "comparisons.json"
+
+
+def read_comparisons(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / COMPARISONS_FILE
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return []
+    entries = data.get("comparisons") if isinstance(data, Mapping) else None
+    return [dict(e) for e in entries or [] if isinstance(e, Mapping) and e.get("href")]
+
+
+def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) -> None:
+    """Add the comparison to each run's comparisons.json and rewrite the run's index.html."""
+    import os
+
+    from mlnb.report.run_index import write_index
+
+    verdicts = {line["run_id"]: line["verdict"] for line in comparison.get("overall") or []}
+    summary = "; ".join(f"{run_id}: {verdict}" for run_id, verdict in verdicts.items())
+    for run in comparison["runs"]:
+        folder = Path(run["folder"])
+        href = Path(os.path.relpath(compare_dir / html_name, folder)).as_posix()
+        entries = [e for e in read_comparisons(folder) if e.get("id") != comparison["id"]]
+        entries.append({
+            "id": comparison["id"],
+            "href": href,
+            "runs": [r["run_id"] for r in comparison["runs"]],
+            "baseline": comparison["baseline"],
+            "created": comparison["created"],
+            "verdicts": summary,
+        })
+        write_json_atomic(folder / COMPARISONS_FILE, {"comparisons": entries})
+        write_index(folder)
+
+
+def comparisons_html(run_dir: str | Path) -> str:
+    """The index page's "Comparisons" section; empty when the run was never compared."""
+    from mlnb.report.stage_view import esc
+
+    entries = read_comparisons(run_dir)
+    if not entries:
+        return ""
+    items = []
+    for e in entries:
+        href = quote(str(e["href"]), safe="/.-_~")
+        runs: Sequence[str] = e.get("runs") or []
+        items.append(f'<li><a href="{esc(href)}">{esc(" vs ".join(runs) or e.get("id"))}</a> '
+                     f'<span class="muted">{esc(e.get("created"))} \u00b7 {esc(e.get("verdicts"))}</span></li>')
+    return f'<h2>Comparisons</h2><ul class="comparisons">{"".join(items)}</ul>'
