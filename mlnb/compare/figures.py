@@ -50,7 +50,8 @@ def distributions_figure(
                 color = RUN_COLORS[i % len(RUN_COLORS)]
                 cdf = np.arange(1, values.size + 1) / values.size * 100
                 style = "--" if i > 0 and i % 2 == 0 else "-"
-                ax.step(values, cdf, where="post", color=color, linewidth=1.9, linestyle=style,
+                # Later runs drawn thinner, so a run that overlaps the baseline leaves it visible.
+                ax.step(values, cdf, where="post", color=color, linewidth=max(1.2, 3.0 - 0.8 * i), linestyle=style,
                         label=f"{label} (n={values.size})")
                 median = float(np.percentile(values, 50))
                 ax.plot([median], [50], marker="o", color=color, markersize=6, linestyle="none", zorder=3)

@@ -18,10 +18,13 @@ def export_notebook_html(notebook: Path, html_path: Path | None = None) -> Path:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(notebook), as_version=4)
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    # Cells tagged remove-cell (interactive-only helpers) never reach the report.
-    exporter.register_preprocessor("nbconvert.preprocessors.TagRemovePreprocessor", enabled=True)
-    exporter.config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
+    from traitlets.config import Config
+
+    # Cells tagged remove-cell (interactive-only helpers) never reach the report. The setting must be
+    # in the config the exporter is built with: its preprocessors read the config when they are created.
+    config = Config({"TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"remove-cell"}}})
+    exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
     body = _REMOTE_LINK.sub("", _REMOTE_SCRIPT.sub("", body))
     return write_text_atomic(html_path or notebook.with_suffix(".html"), body)
