@@ -5,7 +5,9 @@ baseline; every later run is compared with it.
 
 - ``schema_version``, ``kind`` ("mlnb-comparison"), ``id``, ``created``, ``forced``
 - ``method``: the statistics used (resamples, seed, confidence, thresholds) in words and numbers
-- ``runs``: run_id, the path given, the resolved folder, preset, model, backend, started, simulated
+- ``runs``: run_id, the path given, the resolved folder, preset, model, backend, started, simulated and
+  ``repeats`` (more runs of the same settings, given as ``RUN,RUN2``: their queries are pooled with
+  the run's and their throughputs give an interval); ``columns``: every run id, repeats included
 - ``differences``: every setting that differs (:mod:`mlnb.compare.comparability`)
 - ``stages``: per stage its title, scenario, mode, each run's verdict and key metrics (LoadGen's
   numbers) and ``comparisons``: one per later run, a list of metric differences
@@ -70,11 +72,19 @@ def stage_differences(
             for stat in statistics:
                 out.append(stats.bootstrap_difference(values_a, values_b, key, stat, better, unit,
                                                       resamples=resamples, seed=seed, threshold=threshold))
-        metrics_a, metrics_b = key_metrics(a.summary), key_metrics(b.summary)
+        runs_a = [key_metrics(s) for s in a.summaries()]
+        runs_b = [key_metrics(s) for s in b.summaries()]
         for key, _ in THROUGHPUT_METRICS:
-            if metrics_a.get(key) is None and metrics_b.get(key) is None:
+            values_a = [m[key] for m in runs_a if m.get(key) is not None]
+            values_b = [m[key] for m in runs_b if m.get(key) is not None]
+            if not values_a and not values_b:
                 continue
-            out.append(stats.single_value_difference(metrics_a.get(key), metrics_b.get(key), key, "LoadGen", "higher", "/s"))
+            if len(values_a) > 1 or len(values_b) > 1:  # repeats: one LoadGen value per run
+                out.append(stats.bootstrap_difference(values_a, values_b, key, "mean", "higher", "/s", resamples=resamples,
+                                                      seed=seed, threshold=threshold, min_values=stats.MIN_REPEATS))
+                continue
+            out.append(stats.single_value_difference(values_a[0] if values_a else None, values_b[0] if values_b else None,
+                                                     key, "LoadGen", "higher", "/s"))
     else:
         scores_a, scores_b = a.accuracy_scores(), b.accuracy_scores()
         paired = bool(scores_a) and set(scores_a) == set(scores_b)
@@ -110,6 +120,8 @@ def _run_record(run: RunData) -> dict[str, Any]:
         "status": run.run.get("status"),
         "simulated": any(s.get("simulated") for s in summaries),
         "stages": list(run.stages),
+        "label": run.label,
+        "repeats": [_run_record(r) for r in run.repeats],
     }
 
 
@@ -146,6 +158,7 @@ def build_comparison(
     threshold: float = stats.DEFAULT_THRESHOLD,
 ) -> dict[str, Any]:
     """The comparison as a JSON-ready dict (see the module docstring)."""
+    members = [m for run in runs for m in run.members()]
     stage_records = []
     for name in stages:
         first = runs[0].stages[name].summary
@@ -155,9 +168,10 @@ def build_comparison(
             "scenario": first.get("scenario"),
             "mode": first.get("mode"),
             "simulated": [bool(run.stages[name].summary.get("simulated")) for run in runs],
-            "verdicts": [run.stages[name].summary.get("verdict") for run in runs],
-            "key_metrics": [key_metrics(run.stages[name].summary) for run in runs],
-            "queries": [int(run.stages[name].series()["e2e_ms"].size) for run in runs],
+            # one per column (every run, repeats after their run)
+            "verdicts": [m.stages[name].summary.get("verdict") for m in members],
+            "key_metrics": [key_metrics(m.stages[name].summary) for m in members],
+            "queries": [int(m.stages[name].own_series()["e2e_ms"].size) for m in members],
             "comparisons": [
                 {"run_id": run.run_id, "against": runs[0].run_id,
                  "differences": stage_differences(runs[0].stages[name], run.stages[name], resamples, seed, threshold)}
@@ -178,15 +192,19 @@ def build_comparison(
             "threshold": threshold,
             "accuracy_threshold": ACCURACY_THRESHOLD,
             "min_tail": stats.MIN_TAIL,
+            "min_repeats": stats.MIN_REPEATS,
             "text": (
                 f"For each metric, run A's and run B's per-query values are each resampled with replacement "
                 f"{resamples} times (numpy, seed {seed}); the statistic (median, p99 or mean) is computed on every "
                 f"resample and the 2.5th and 97.5th percentiles of stat(B*) - stat(A*) form the 95 % interval. "
                 "Accuracy samples scored in both runs are resampled as pairs. Per-query values are the SUT's own "
-                "timestamps (queries.jsonl); throughput is LoadGen's one value per run."
+                "timestamps (queries.jsonl), pooled over repeats. Throughput is LoadGen's one value per run: "
+                f"it gets an interval (bootstrap of the difference of the means) only with {stats.MIN_REPEATS} or "
+                "more repeats per side."
             ),
         },
         "runs": [_run_record(run) for run in runs],
+        "columns": [m.run_id for m in members],
         "baseline": runs[0].run_id,
         "differences": [d.as_dict() for d in setting_differences],
         "stages": stage_records,

@@ -116,12 +116,13 @@ def differences(runs: Sequence[RunData], stages: Optional[Iterable[str]] = None)
 
 def check_comparable(runs: Sequence[RunData], force: bool = False) -> tuple[list[str], list[SettingDifference]]:
     """(stages to compare, differences). Refuses (InputError) runs with no stage in common, and runs of
-    different models unless ``force``."""
+    different models unless ``force``. Repeats (``RunData.repeats``) are checked too: their values follow
+    their run's in each difference."""
     stages = common_stages(runs)
     if not stages:
         names = "; ".join(f"{run.given}: {', '.join(run.stages)}" for run in runs)
         raise InputError("mlnb compare", f"the runs have no stage in common ({names})")
-    diffs = differences(runs, stages)
+    diffs = differences([member for run in runs for member in run.members()], stages)
     blocking = [d for d in diffs if d.blocking]
     if blocking and not force:
         d = blocking[0]

@@ -36,14 +36,15 @@ def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) 
 
     verdicts = {line["run_id"]: line["verdict"] for line in comparison.get("overall") or []}
     summary = "; ".join(f"{run_id}: {verdict}" for run_id, verdict in verdicts.items())
-    for run in comparison["runs"]:
+    records = [r for run in comparison["runs"] for r in [run, *(run.get("repeats") or [])]]
+    for run in records:
         folder = Path(run["folder"])
         href = Path(os.path.relpath(compare_dir / html_name, folder)).as_posix()
         entries = [e for e in read_comparisons(folder) if e.get("id") != comparison["id"]]
         entries.append({
             "id": comparison["id"],
             "href": href,
-            "runs": [r["run_id"] for r in comparison["runs"]],
+            "runs": [r.get("label") or r["run_id"] for r in comparison["runs"]],
             "baseline": comparison["baseline"],
             "created": comparison["created"],
             "verdicts": summary,

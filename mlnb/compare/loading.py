@@ -22,21 +22,33 @@ from mlnb.results import SCHEMA_VERSION, SUMMARY_FILE, load_queries, query_laten
 __all__ = ["RunData", "StageData", "load_run", "load_runs"]
 
 
+_SERIES = ("e2e_ms", "ttft_ms", "tpot_ms", "output_tokens", "prompt_tokens", "done_ms")
+
+
 @dataclass
 class StageData:
     name: str
     folder: Path
     summary: dict[str, Any]
     _series: Optional[dict[str, np.ndarray]] = field(default=None, repr=False)
+    repeats: list["StageData"] = field(default_factory=list)  # the same stage in the group's repeat runs
 
-    def series(self) -> dict[str, np.ndarray]:
-        """Per-query TTFT, TPOT, latency and output tokens from queries.jsonl (empty arrays if absent)."""
+    def own_series(self) -> dict[str, np.ndarray]:
+        """This run's per-query TTFT, TPOT, latency and output tokens (queries.jsonl; empty arrays if absent)."""
         if self._series is None:
             rows = load_queries(self.folder)
-            self._series = query_latencies(rows) if rows else {
-                k: np.array([]) for k in ("e2e_ms", "ttft_ms", "tpot_ms", "output_tokens", "prompt_tokens", "done_ms")
-            }
+            self._series = query_latencies(rows) if rows else {k: np.array([]) for k in _SERIES}
         return self._series
+
+    def series(self) -> dict[str, np.ndarray]:
+        """Per-query values of this run and its repeats, pooled."""
+        if not self.repeats:
+            return self.own_series()
+        parts = [self.own_series()] + [r.own_series() for r in self.repeats]
+        return {k: np.concatenate([p.get(k, np.array([])) for p in parts]) for k in _SERIES}
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [self.summary] + [r.summary for r in self.repeats]
 
     def accuracy_scores(self) -> dict[int, dict[str, float]]:
         """Per-sample ROUGE (0-100) by qsl_idx from accuracy_samples.jsonl; empty when absent."""
@@ -57,10 +69,18 @@ class RunData:
     folder: Path  # resolved
     run: dict[str, Any]
     stages: dict[str, StageData]
+    repeats: list["RunData"] = field(default_factory=list)  # more runs of the same settings (RUN,RUN2,...)
 
     @property
     def run_id(self) -> str:
         return str(self.run.get("run_id") or self.folder.name)
+
+    @property
+    def label(self) -> str:
+        return self.run_id + (f" (+{len(self.repeats)} repeats)" if self.repeats else "")
+
+    def members(self) -> list["RunData"]:
+        return [self] + self.repeats
 
 
 def _loadgen_stage(name: str) -> bool:
@@ -135,11 +155,27 @@ def load_run(path: str | Path) -> RunData:
     return RunData(given, folder, run, stages)
 
 
+def _load_group(arg: str | Path) -> RunData:
+    """One argument: a run folder, or repeats of one setting joined by commas (``RUN,RUN2,RUN3``)."""
+    text = str(arg)
+    parts = [p for p in text.split(",") if p] if "," in text and not Path(text).exists() else [arg]
+    first, *more = [load_run(p) for p in parts]
+    for repeat in more:
+        missing = [name for name in first.stages if name not in repeat.stages]
+        if missing:
+            raise InputError(repeat.given, f"a repeat of {first.given} lacks its stage {missing[0]}")
+        for name, stage in first.stages.items():
+            stage.repeats.append(repeat.stages[name])
+    first.repeats = more
+    return first
+
+
 def load_runs(paths: list[str | Path]) -> list[RunData]:
-    """Read every run; refuse fewer than two, and the same run given twice."""
+    """Read every run (or group of repeats); refuse fewer than two, and the same run given twice."""
     if len(paths) < 2:
         raise InputError("mlnb compare", f"needs two or more runs, got {len(paths)}")
-    runs = [load_run(p) for p in paths]
+    groups = [_load_group(p) for p in paths]
+    runs = [member for group in groups for member in group.members()]
     for i, run in enumerate(runs):
         for earlier in runs[:i]:
             if run.folder == earlier.folder:
@@ -147,4 +183,4 @@ def load_runs(paths: list[str | Path]) -> list[RunData]:
             same_id = run.run_id == earlier.run_id and run.run.get("started") == earlier.run.get("started")
             if same_id:
                 raise InputError(run.given, f"is a copy of {earlier.given} (same run_id {run.run_id!r} and start time)")
-    return runs
+    return groups

@@ -101,7 +101,8 @@ def write_comparison(
     comparison["id"] = final.name
     final.parent.mkdir(parents=True, exist_ok=True)
     for record, run in zip(comparison["runs"], runs):
-        record["relative"] = relative_to(run.folder, final.resolve().parent / final.name)
+        for rec, member in zip([record, *record["repeats"]], run.members()):
+            rec["relative"] = relative_to(member.folder, final.resolve().parent / final.name)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         write_json_atomic(work / COMPARE_FILE, comparison)

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "DEFAULT_THRESHOLD",
+    "MIN_REPEATS",
     "MIN_TAIL",
     "Difference",
     "bootstrap_difference",
@@ -41,6 +42,7 @@ __all__ = [
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 20240601
 DEFAULT_THRESHOLD = 0.05  # 5 % of run A's value: smaller changes are not called either way
+MIN_REPEATS = 3  # runs per side before run-level values (throughput) get an interval
 CONFIDENCE = 0.95
 MIN_TAIL = 5  # values beyond the percentile, in each run, before its interval means anything
 _CHUNK_ELEMENTS = 4_000_000  # resample in blocks of at most this many values (32 MB of float64)
@@ -149,11 +151,12 @@ def bootstrap_difference(
     seed: int = DEFAULT_SEED,
     threshold: float = DEFAULT_THRESHOLD,
     paired: bool = False,
+    min_values: Optional[int] = None,
 ) -> Difference:
     """``stat(B) - stat(A)`` with its percentile-bootstrap 95 % interval and the verdict.
 
     ``paired``: the i-th values of A and B belong to the same sample (equal lengths); pairs are
-    resampled together.
+    resampled together. ``min_values`` overrides the fewest values per run (:func:`min_values_for`).
     """
     a = np.asarray(a_values, dtype=float)
     b = np.asarray(b_values, dtype=float)
@@ -161,13 +164,15 @@ def bootstrap_difference(
     fn = statistic(stat)
     how = "paired" if paired else "independent"
     method = f"percentile bootstrap of the difference of the {stat}, {resamples} {how} resamples, seed {seed}"
+    if min_values is not None:
+        method += "; one value per repeat run"
     point_a = float(fn(a)) if a.size else None
     point_b = float(fn(b)) if b.size else None
     diff = point_b - point_a if point_a is not None and point_b is not None else None
     rel = diff / abs(point_a) if diff is not None and point_a not in (None, 0.0) else None
     base = dict(metric=metric, stat=stat, unit=unit, better=better, a=point_a, b=point_b, diff=diff, rel=rel,
                 n_a=int(a.size), n_b=int(b.size), method=method)
-    need = min_values_for(stat)
+    need = min_values if min_values is not None else min_values_for(stat)
     if a.size < need or b.size < need:
         return Difference(**base, ci_low=None, ci_high=None, verdict=INCONCLUSIVE,
                           reason=f"too few values for an interval of the {stat} (A {a.size}, B {b.size}; needs {need} each)")

@@ -63,8 +63,7 @@ def _rel(d: Mapping[str, Any]) -> str:
 def _header(c: Mapping[str, Any]) -> str:
     runs = c["runs"]
     rows = []
-    for i, r in enumerate(runs):
-        role = "baseline (A)" if i == 0 else f"compared ({chr(ord('A') + i)})"
+    for i, r, role in _all_runs(c):
         sim = simulated_tag() if r.get("simulated") else ""
         rows.append(f"<tr><td><b>{esc(r['run_id'])}</b> {sim}</td><td>{role}</td><td>{esc(r.get('preset'))}</td>"
                     f"<td>{esc(r.get('model'))}</td><td>{esc(r.get('backend'))}</td><td>{esc(r.get('started'))}</td></tr>")
@@ -73,8 +72,21 @@ def _header(c: Mapping[str, Any]) -> str:
     return table
 
 
+def _all_runs(c: Mapping[str, Any]):
+    """(group index, run record, role) for every run, repeats after their run."""
+    for i, r in enumerate(c["runs"]):
+        letter = chr(ord("A") + i)
+        yield i, r, "baseline (A)" if i == 0 else f"compared ({letter})"
+        for repeat in r.get("repeats") or []:
+            yield i, repeat, f"repeat of {letter}"
+
+
+def _columns(c: Mapping[str, Any]) -> list[str]:
+    return list(c.get("columns") or [r["run_id"] for r in c["runs"]])
+
+
 def _simulated_banner(c: Mapping[str, Any]) -> str:
-    sims = [r["run_id"] for r in c["runs"] if r.get("simulated")]
+    sims = [r["run_id"] for _, r, _ in _all_runs(c) if r.get("simulated")]
     if not sims:
         return ""
     return ('<div class="banner sim"><div class="big">SIMULATED \u2014 no model ran</div>'
@@ -107,7 +119,7 @@ def _differences_table(c: Mapping[str, Any]) -> str:
     note = ('<div class="banner bad"><div class="big">Different models, compared with --force</div>'
             "<p>These runs are different benchmarks; read every difference below as a possible cause.</p></div>"
             if forced else "")
-    head = "<th>Stage</th><th>Setting</th><th>Kind</th>" + "".join(f"<th>{esc(r['run_id'])}</th>" for r in runs)
+    head = "<th>Stage</th><th>Setting</th><th>Kind</th>" + "".join(f"<th>{esc(run_id)}</th>" for run_id in _columns(c))
     rows = []
     for d in diffs:
         cls = ' class="blocking"' if d["blocking"] else ""
@@ -122,7 +134,7 @@ def _metric_table(stage: Mapping[str, Any], index: int, runs: Sequence[Mapping[s
     diffs = stage["comparisons"][index]["differences"]
     if not diffs:
         return '<p class="muted">No metric to compare in this stage.</p>'
-    a, b = runs[0]["run_id"], runs[index + 1]["run_id"]
+    a, b = runs[0].get("label") or runs[0]["run_id"], runs[index + 1].get("label") or runs[index + 1]["run_id"]
     head = (f'<th>Metric</th><th>Statistic</th><th class="n">{esc(a)} (A)</th><th class="n">{esc(b)}</th>'
             '<th class="n">B \u2212 A</th><th class="n">change</th><th class="n">95 % interval of B \u2212 A</th>'
             "<th>Verdict</th><th>Why</th>")
@@ -138,11 +150,11 @@ def _metric_table(stage: Mapping[str, Any], index: int, runs: Sequence[Mapping[s
     return f'<table class="t diffs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _key_metrics_table(stage: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> str:
+def _key_metrics_table(stage: Mapping[str, Any], columns: Sequence[str]) -> str:
     keys = [("tokens_per_second", "tokens/s"), ("samples_per_second", "samples/s"), ("ttft_p99_ms", "TTFT p99 ms"),
             ("tpot_p99_ms", "TPOT p99 ms"), ("latency_p50_ms", "latency p50 ms"), ("latency_p99_ms", "latency p99 ms"),
             ("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L")]
-    head = "<th>LoadGen's numbers</th>" + "".join(f'<th class="n">{esc(r["run_id"])}</th>' for r in runs)
+    head = "<th>LoadGen's numbers</th>" + "".join(f'<th class="n">{esc(run_id)}</th>' for run_id in columns)
     rows = ["<tr><td>verdict</td>" + "".join(f'<td class="n">{verdict_pill(v)}</td>' for v in stage["verdicts"]) + "</tr>",
             "<tr><td>queries (SUT)</td>" + "".join(f'<td class="n">{fmt_value(n)}</td>' for n in stage["queries"]) + "</tr>"]
     for key, label in keys:
@@ -168,14 +180,20 @@ def _method(c: Mapping[str, Any]) -> str:
         f"p99 {min_values_for('p99')} queries).</li>"
         "<li><b>changed</b>: output length has no better direction; it is called changed by the same rules. "
         "A change in output length changes latency and throughput too.</li>"
-        "<li>Throughput is one LoadGen value per run: <i>single run: no interval</i>; it is shown, never called.</li>"
+        "<li>Throughput is one LoadGen value per run: without repeats it says <i>single run: no interval</i> and is "
+        f"never called. Runs given as <code>RUN,RUN2,RUN3</code> are repeats: with {int(m.get('min_repeats', 3))} or more "
+        "per side, the means of their throughputs are compared by the same bootstrap and rules; their queries are "
+        "pooled for the per-query metrics.</li>"
         "</ul>"
     )
 
 
 def run_folder(c: Mapping[str, Any], index: int, compare_dir: Optional[str | Path]) -> Path:
     """Where run ``index`` lives: relative to the comparison folder first, then the recorded folder."""
-    record = c["runs"][index]
+    return record_folder(c["runs"][index], compare_dir)
+
+
+def record_folder(record: Mapping[str, Any], compare_dir: Optional[str | Path]) -> Path:
     if compare_dir is not None and record.get("relative"):
         candidate = Path(compare_dir) / record["relative"]
         if candidate.is_dir():
@@ -185,7 +203,7 @@ def run_folder(c: Mapping[str, Any], index: int, compare_dir: Optional[str | Pat
 
 def _run_links(c: Mapping[str, Any], compare_dir: Optional[str | Path]) -> str:
     links = []
-    for i, r in enumerate(c["runs"]):
+    for _, r, _ in _all_runs(c):
         rel = r.get("relative")
         if rel:
             href = quote(f"{rel}/index.html", safe="/.-_~")
@@ -198,12 +216,12 @@ def _run_links(c: Mapping[str, Any], compare_dir: Optional[str | Path]) -> str:
 def summary_parts(c: Mapping[str, Any], compare_dir: Optional[str | Path] = None) -> list[Part]:
     """Verdict, comparability, the differences and the key metrics: everything but the distributions."""
     runs = c["runs"]
-    names = " vs ".join(esc(r["run_id"]) for r in runs)
+    names = " vs ".join(esc(r.get("label") or r["run_id"]) for r in runs)
     top = [f"<h1>mlnb comparison: {names}</h1>", _verdict_banners(c), _simulated_banner(c), _header(c),
            _run_links(c, compare_dir), "<h2>Are the runs comparable?</h2>", _differences_table(c)]
     parts: list[Part] = [("html", _wrap("".join(top), with_style=True))]
     for index in range(len(runs) - 1):
-        title = f"<h2>Differences: {esc(runs[index + 1]['run_id'])} against {esc(runs[0]['run_id'])}</h2>"
+        title = f"<h2>Differences: {esc(runs[index + 1].get('label') or runs[index + 1]['run_id'])} against {esc(runs[0].get('label') or runs[0]['run_id'])}</h2>"
         parts.append(("html", _wrap(title)))
         fig = figures.differences_figure(c, index)
         parts.append(("png", plots.figure_png(fig), f"Change of every metric with its 95 % interval, {runs[index + 1]['run_id']} vs {runs[0]['run_id']}"))
@@ -215,7 +233,7 @@ def summary_parts(c: Mapping[str, Any], compare_dir: Optional[str | Path] = None
         parts.append(("html", _wrap("".join(body))))
     side = ["<h2>Key metrics side by side</h2>"]
     for stage in c["stages"]:
-        side.append(f"<h3>{esc(stage['stage'])}</h3>" + _key_metrics_table(stage, runs))
+        side.append(f"<h3>{esc(stage['stage'])}</h3>" + _key_metrics_table(stage, _columns(c)))
     parts.append(("html", _wrap("".join(side))))
     return parts
 
@@ -227,14 +245,16 @@ def distribution_parts(c: Mapping[str, Any], compare_dir: Optional[str | Path] =
     parts: list[Part] = [("html", _wrap(
         "<h2>Distributions overlaid</h2><p>Empirical CDFs of every query's TTFT, TPOT, end-to-end latency and "
         "output length, from the SUT's own timestamps (queries.jsonl); dots mark the medians, the dotted line is 99 %.</p>"))]
-    labels = [r["run_id"] for r in c["runs"]]
+    labels = [r.get("label") or r["run_id"] for r in c["runs"]]
     for stage in c["stages"]:
         if stage.get("mode") == "accuracy":
             continue
         series = []
-        for i in range(len(c["runs"])):
-            folder = run_folder(c, i, compare_dir) / stage["stage"]
-            series.append(StageData(stage["stage"], folder, {}).series())
+        for record in c["runs"]:  # a run and its repeats, pooled
+            data = StageData(stage["stage"], record_folder(record, compare_dir) / stage["stage"], {})
+            data.repeats = [StageData(stage["stage"], record_folder(r, compare_dir) / stage["stage"], {})
+                            for r in record.get("repeats") or []]
+            series.append(data.series())
         fig = figures.distributions_figure(stage["stage"], series, labels, stage["simulated"], stage.get("scenario"))
         parts.append(("png", plots.figure_png(fig), f"{stage['stage']}: TTFT, TPOT, latency and output length of every run"))
     parts.append(("html", _wrap(_method(c) + f'<footer class="muted">compare.json: comparison {esc(c["id"])}, '

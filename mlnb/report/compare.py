@@ -3,6 +3,9 @@
 Everything is read from the run folders (``run.json`` and each stage's ``summary.json``, through
 :func:`mlnb.report.run_index.collect_run`); nothing is re-run or recomputed. The numbers are the
 ones every other view shows (:func:`mlnb.report.plots.key_metrics`).
+
+This is the quick look; the comparison with confidence intervals, verdicts and comparability
+checks is :mod:`mlnb.compare` (``mlnb compare RUN_A RUN_B``).
 """
 
 from __future__ import annotations

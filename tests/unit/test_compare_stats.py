@@ -1,5 +1,7 @@
 """The bootstrap interval and the verdict on synthetic per-query data whose truth is known."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,35 @@ def test_verdict_rules_directly():
     assert stats.verdict_for(-5, -0.5, -10, -1, "lower", 0.05)[0] == "improvement"
     assert stats.verdict_for(-5, -0.5, -10, -1, "higher", 0.05)[0] == "regression"
     assert stats.verdict_for(-5, -0.01, -10, -1, "higher", 0.05)[0] == "inconclusive"
+
+
+def _stage(tokens_per_second, ttft_ms, name="03_server_perf"):
+    from mlnb.compare.loading import StageData
+
+    summary = {"mode": "performance", "metrics": {"tokens_per_second": tokens_per_second, "samples_per_second": 1.0}}
+    stage = StageData(name, Path("/nowhere"), summary)
+    stage._series = {"ttft_ms": np.asarray(ttft_ms, dtype=float), "tpot_ms": np.array([]), "e2e_ms": np.asarray(ttft_ms),
+                     "output_tokens": np.full(len(ttft_ms), 32.0), "prompt_tokens": np.array([]), "done_ms": np.array([])}
+    return stage
+
+
+def _with_repeats(values, ttft_median):
+    first, *more = [_stage(v, _lognormal(ttft_median, 60, int(v))) for v in values]
+    first.repeats = more
+    return first
+
+
+def test_throughput_gets_an_interval_only_with_repeats():
+    from mlnb.compare.build import stage_differences
+
+    single = {d["metric"]: d for d in stage_differences(_stage(1000.0, _lognormal(20, 60, 1)), _stage(700.0, _lognormal(20, 60, 2)))}
+    assert single["tokens_per_second"]["reason"] == "single run: no interval"
+    a = _with_repeats([1000.0, 1010.0, 995.0, 1005.0], 20)
+    b = _with_repeats([700.0, 712.0, 695.0, 705.0], 20)
+    diffs = {(d["metric"], d["stat"]): d for d in stage_differences(a, b, resamples=500)}
+    tps = diffs[("tokens_per_second", "mean")]
+    assert tps["verdict"] == "regression" and tps["n_a"] == 4 and tps["ci_high"] < 0
+    assert diffs[("ttft_ms", "median")]["n_a"] == 240  # the repeats' queries are pooled
+    two = stage_differences(_with_repeats([1000.0, 1010.0], 20), _with_repeats([700.0, 712.0], 20), resamples=200)
+    tps_two = next(d for d in two if d["metric"] == "tokens_per_second")
+    assert tps_two["verdict"] == "inconclusive" and "too few values" in tps_two["reason"]
