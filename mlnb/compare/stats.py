@@ -6,6 +6,8 @@ compute the statistic (median, p99, mean, ...) on each and take ``stat(B*) - sta
 and 97.5th percentiles of those ``B`` differences are the 95 % interval. Paired data (the same
 accuracy samples scored in both runs) resample the pairs instead, so each resample keeps a sample's
 two scores together. The generator is seeded, so a comparison gives the same numbers every time.
+A percentile of a resample is drawn from its exact distribution (:func:`resampled_percentiles`)
+rather than by sorting every resample, which keeps full-dataset comparisons to seconds.
 
 Verdict, for a metric where lower or higher is better:
 
@@ -95,7 +97,40 @@ class Difference:
         return asdict(self)
 
 
-def _resampled_stats(values: np.ndarray, stat_fn, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def _percentile_q(stat: str) -> Optional[float]:
+    if stat == "median":
+        return 50.0
+    if stat.startswith("p"):
+        return float(stat[1:])
+    return None
+
+
+def resampled_percentiles(values: np.ndarray, q: float, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """The q-th percentile (numpy's linear rule) of ``resamples`` bootstrap resamples, without building them.
+
+    A resample is n draws F^-1(U_i) from the empirical distribution F, so its k-th smallest value is
+    F^-1(U_(k)), and the k-th smallest of n uniforms is Beta(k, n - k + 1); the next one is
+    U_(k) + (1 - U_(k)) * Beta(1, n - k). Drawing these two order statistics gives the same
+    distribution as sorting every resample, in O(resamples) instead of O(resamples * n log n).
+    """
+    ordered = np.sort(values)
+    n = ordered.size
+    h = (n - 1) * q / 100.0
+    k = int(math.floor(h))  # 0-based rank of the lower neighbour
+    frac = h - k
+    u_k = rng.beta(k + 1, n - k, size=resamples)
+    lower = ordered[np.minimum((u_k * n).astype(np.int64), n - 1)]
+    if frac == 0.0 or k + 1 >= n:
+        return lower
+    u_next = u_k + (1.0 - u_k) * rng.beta(1, n - k - 1, size=resamples)
+    upper = ordered[np.minimum((u_next * n).astype(np.int64), n - 1)]
+    return lower + frac * (upper - lower)
+
+
+def _resampled_stats(values: np.ndarray, stat_fn, resamples: int, rng: np.random.Generator, stat: str = "") -> np.ndarray:
+    q = _percentile_q(stat)
+    if q is not None:
+        return resampled_percentiles(values, q, resamples, rng)
     n = values.size
     out = np.empty(resamples, dtype=float)
     block = max(1, _CHUNK_ELEMENTS // max(n, 1))
@@ -183,7 +218,7 @@ def bootstrap_difference(
         stats_a, stats_b = _paired_resampled_stats(a, b, fn, resamples, rng)
         diffs = stats_b - stats_a
     else:
-        diffs = _resampled_stats(b, fn, resamples, rng) - _resampled_stats(a, fn, resamples, rng)
+        diffs = _resampled_stats(b, fn, resamples, rng, stat) - _resampled_stats(a, fn, resamples, rng, stat)
     alpha = (1.0 - CONFIDENCE) / 2
     low, high = (float(x) for x in np.percentile(diffs, [100 * alpha, 100 * (1 - alpha)]))
     verdict, reason = verdict_for(diff, rel, low, high, better, threshold)

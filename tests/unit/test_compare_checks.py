@@ -126,3 +126,29 @@ def test_the_same_run_twice_is_refused(tmp_path):
         load_runs([good, tmp_path / "copy"])
     with pytest.raises(InputError, match="needs two or more runs"):
         load_runs([good])
+
+
+def _accuracy_stage(folder, scores):
+    from mlnb.compare.loading import StageData
+
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"qsl_idx": i, "rouge1": r1, "rougeL": r1 * 0.7, "prediction": "", "n_tokens": 9})
+             for i, r1 in enumerate(scores)]
+    (folder / "accuracy_samples.jsonl").write_text("\n".join(lines) + "\n")
+    return StageData("02_offline_accuracy", folder, {"mode": "accuracy"})
+
+
+def test_accuracy_stages_compare_per_sample_rouge_in_pairs(tmp_path):
+    import numpy as np
+
+    from mlnb.compare.build import stage_differences
+
+    rng = np.random.default_rng(5)
+    base = rng.uniform(20, 60, 40)
+    a = _accuracy_stage(tmp_path / "a", base)
+    worse = _accuracy_stage(tmp_path / "b", base - 3 + rng.normal(0, 0.5, 40))
+    same = _accuracy_stage(tmp_path / "c", base + rng.normal(0, 0.05, 40))
+    diffs = {d["metric"]: d for d in stage_differences(a, worse, resamples=500)}
+    assert diffs["rouge1"]["verdict"] == "regression" and "paired" in diffs["rouge1"]["method"]
+    assert diffs["rougeL"]["verdict"] == "regression"
+    assert {d["verdict"] for d in stage_differences(a, same, resamples=500)} == {"inconclusive"}

@@ -134,3 +134,16 @@ def test_throughput_gets_an_interval_only_with_repeats():
     two = stage_differences(_with_repeats([1000.0, 1010.0], 20), _with_repeats([700.0, 712.0], 20), resamples=200)
     tps_two = next(d for d in two if d["metric"] == "tokens_per_second")
     assert tps_two["verdict"] == "inconclusive" and "too few values" in tps_two["reason"]
+
+
+@pytest.mark.parametrize("q, n", [(50, 41), (50, 40), (99, 600), (90, 57)])
+def test_order_statistic_sampling_matches_resampling(q, n):
+    # The fast path draws the bootstrap percentile from its exact distribution; brute force must agree.
+    values = np.random.default_rng(11).lognormal(3, 0.6, n)
+    fast = stats.resampled_percentiles(values, q, 20000, np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    brute = np.percentile(values[rng.integers(0, n, size=(20000, n))], q, axis=1)
+    spread = brute.std()
+    for level in (2.5, 25, 50, 75, 97.5):
+        assert abs(np.percentile(fast, level) - np.percentile(brute, level)) < 0.1 * spread + 1e-9, level
+    assert abs(fast.mean() - brute.mean()) < 0.05 * spread
