@@ -26,12 +26,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 PAGE_BUDGET_BYTES = 2_000_000  # small enough to mail: a comparison page must stay under 2 MB
-# Two stages, short: Offline (16 samples) and Server at 50 QPS for 10 s (about 500 queries, enough
+# Two stages, short: Offline (16 samples) and Server at 100 QPS for 5 s (about 500 queries, enough
 # for an interval of the p99, which needs 500 per run).
 RUN_ARGS = [
     "--preset", "smoke", "--backend", "sim", "--stages", "01_offline_perf,03_server_perf", "--samples", "16",
     "--set", "max_new_tokens=32", "--set", "sim_ttft_ms=5",
-    "--set", "03_server_perf.target_qps=50", "--set", "03_server_perf.min_duration_ms=10000",
+    "--set", "03_server_perf.target_qps=100", "--set", "03_server_perf.min_duration_ms=5000",
     "--set", "03_server_perf.min_query_count=500",
 ]
 
