@@ -22,6 +22,16 @@ def export_notebook_html(notebook: Path, html_path: Path | None = None) -> Path:
     # Cells tagged remove-cell (interactive-only helpers) never reach the report.
     exporter.register_preprocessor("nbconvert.preprocessors.TagRemovePreprocessor", enabled=True)
     exporter.config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
+    exporter.register_preprocessor(_drop_stdout, enabled=True)
     body, _ = exporter.from_notebook_node(nb)
     body = _REMOTE_LINK.sub("", _REMOTE_SCRIPT.sub("", body))
     return write_text_atomic(html_path or notebook.with_suffix(".html"), body)
+
+
+def _drop_stdout(nb, resources):
+    """The harness's progress lines (stdout) stay in the executed notebook and harness.log, not in
+    the report, so the verdict opens the page; stderr (warnings) and errors stay."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stdout")]
+    return nb, resources
