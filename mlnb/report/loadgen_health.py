@@ -190,10 +190,10 @@ def health_html(h: Health, simulated: bool = False) -> str:
 
 def health_figure(h: Health):
     """Lag to the SUT over the run (left) and TTFT CDFs from each origin (right); None without a trace."""
-    if h.lag_to_sut_ms is None or not h.lag_to_sut_ms.size:
-        return None
+    if h.lag_to_sut_ms is None or not h.lag_to_sut_ms.size or np.ptp(h.scheduled_at_ms) <= 0:
+        return None  # Offline: one query, one scheduled time; the tables say it all
     with house_style():
-        fig = _figure(11, 3.6)
+        fig = _figure(11, 4.0)
         ax_lag, ax_cdf = fig.subplots(1, 2)
         fig.suptitle("Load-generator lag and TTFT by clock origin")
         order = np.argsort(h.scheduled_at_ms)
@@ -203,8 +203,9 @@ def health_figure(h: Health):
         ax_lag.axhline(LAG_P99_LIMIT_MS, color=COLORS["limit"], linestyle="--", linewidth=1.4, label=f"flag above {LAG_P99_LIMIT_MS:g} ms (p99)")
         ax_lag.set_xlabel("scheduled time, s since the first query")
         ax_lag.set_ylabel("lag, ms")
-        ax_lag.set_ylim(bottom=0)
-        ax_lag.legend(loc="upper left")
+        ax_lag.set_ylim(0, max(LAG_P99_LIMIT_MS, float(h.lag_to_sut_ms.max())) * 1.1)
+        ax_lag.set_title("Lag per query")
+        ax_lag.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=8.5)
         series = [("from scheduled time", h.ttft_scheduled_ms, COLORS["primary"]), ("from SUT receipt", h.ttft_received_ms, COLORS["secondary"]), ("from send time", h.ttft_sent_ms, "#7c3aed")]
         drawn = False
         for label, values, color in series:
@@ -216,7 +217,7 @@ def health_figure(h: Health):
             ax_cdf.set_xlabel("ms")
             ax_cdf.set_ylabel("% of queries at or below")
             ax_cdf.set_ylim(0, 103)
-            ax_cdf.legend(loc="lower right")
+            ax_cdf.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=8.5)
             ax_cdf.set_title("TTFT by origin")
         else:
             ax_cdf.axis("off")

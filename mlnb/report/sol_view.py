@@ -230,3 +230,19 @@ def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> 
         + "<h3>Floors against this run</h3>" + _table(["", "floor", "measured", "utilisation", "measured from"], floor_rows)
         + "<details><summary>Formulas</summary>" + formulas + "</details>"
     )
+
+
+def device_line_html(run_dir: str | Path) -> str:
+    """One line for the run's index: the device as measured at the start of the run."""
+    from mlnb.report.stage_view import esc
+
+    m = run_measure(run_dir)
+    if m is None:
+        return ""
+    copy, mm = m.get("copy") or {}, m.get("matmul") or {}
+    return (
+        f'<p class="sub">device <b>{esc(m.get("device_name"))}</b> ({esc(m.get("device"))}), measured at the start of the run: '
+        f'memory copy <b>{fmt(_number(copy.get("bandwidth_gbps")))} GB/s</b>, '
+        f'matmul <b>{fmt(_number(mm.get("tflops")))} TFLOPS</b> ({esc(mm.get("dtype"))}) · '
+        f'<a href="{MEASURE_FILE}">{MEASURE_FILE}</a></p>'
+    )

@@ -118,3 +118,13 @@ def test_device_measure_on_cpu_is_consistent():
     assert result["copy"]["bandwidth_gbps"] == pytest.approx(2 * result["copy"]["bytes_each_way"] / result["copy"]["best_seconds"] / 1e9, rel=1e-3)
     assert result["matmul"]["tflops"] == pytest.approx(2 * 1024**3 / result["matmul"]["best_seconds"] / 1e12, rel=1e-2)
     json.dumps(result)
+
+
+def test_latency_chart_draws_the_floor_and_widens_to_show_it():
+    from mlnb.report.plots import latency_distribution
+
+    fig = latency_distribution([40.0, 42.0, 45.0, 50.0], "TPOT", floor_ms=10.0)
+    ax_hist, ax_cdf = fig.axes[:2]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(label.startswith("speed-of-light floor (10") for label in labels)
+    assert ax_hist.get_xlim()[0] <= 10.0 and ax_cdf.get_xlim()[0] <= 10.0
