@@ -160,7 +160,13 @@ def health_html(h: Health, simulated: bool = False) -> str:
             f'<div class="info"><b>The load generator kept up.</b> Lag from the scheduled time to the SUT stayed under '
             f"{LAG_P99_LIMIT_MS:g} ms at p99 and the SUT was not starved of queries.</div>"
         )
-    else:
+    if h.offered_qps and h.completed_qps and h.completed_qps < RATE_SHORTFALL * h.offered_qps and not h.flags:
+        idle = f", idle {h.sut_idle_share:.0%} of the time" if h.sut_idle_share is not None else ""
+        out.append(
+            f'<div class="note"><b>The SUT set the pace:</b> it completed {fmt_value(h.completed_qps)} queries/s of '
+            f"{fmt_value(h.offered_qps)} offered{idle}; queries queued in the SUT, and that wait is in LoadGen's TTFT.</div>"
+        )
+    if not (h.has_trace or h.send_lag_ms is not None):
         out.append('<p class="muted">No LoadGen trace in this stage (queries.jsonl has no schedule fields): only rates are shown.</p>')
     rate_rows = [
         ["offered", fmt_value(h.offered_qps), esc(h.offered_source or "\u2014")],

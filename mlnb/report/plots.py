@@ -352,6 +352,7 @@ def latency_distribution(
         for ax, (x_lo, x_hi, reach) in views.items():
             if limit is not None and limit <= x_hi + reach:
                 x_hi = max(x_hi, limit + pad)
+                x_lo = min(x_lo, max(limit - pad, 0.0))  # a limit below every query stays in view too
                 ax.axvline(limit, color=COLORS["limit"], linestyle="--", linewidth=1.8, label=limit_label)
             elif limit is not None:
                 off_scale += 1

@@ -40,7 +40,7 @@ def main() -> int:
             walls.append(time.monotonic() - start)
             results.append(json.loads(out.read_text()))
     for i, (wall, r) in enumerate(zip(walls, results), 1):
-        print(f"repeat {i}: {wall:.2f} s wall (with interpreter and torch start-up); "
+        print(f"repeat {i}: {wall:.2f} s wall with interpreter and torch start-up, {r['measure_seconds']:.2f} s measuring; "
               f"copy {r['copy']['bandwidth_gbps']:.2f} GB/s, matmul {r['matmul']['tflops'] * 1e3:.1f} GFLOPS {r['matmul']['dtype']}")
     bw = statistics.median(r["copy"]["bandwidth_gbps"] for r in results)
     tf = statistics.median(r["matmul"]["tflops"] for r in results)

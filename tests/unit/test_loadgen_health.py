@@ -78,3 +78,10 @@ def test_send_times_give_ttft_from_the_send():
 
 def test_idle_share_merges_overlaps():
     assert idle_share([{"issued_ms": 0, "done_ms": 10}, {"issued_ms": 5, "done_ms": 20}, {"issued_ms": 30, "done_ms": 40}]) == pytest.approx(10 / 40)
+
+
+def test_a_busy_sut_behind_the_offered_rate_is_named_as_the_limit():
+    rows = _rows([1.0] * 10, gap_ms=100.0, e2e_ms=150.0)  # always busy: queries overlap
+    h = assess(_server(target_qps=10.0, completed=2.0), rows)
+    assert not h.client_limited and h.sut_idle_share == 0.0
+    assert "The SUT set the pace" in health_html(h)
