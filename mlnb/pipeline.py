@@ -229,7 +229,6 @@ def execute_run(
     }
     write_json_atomic(run_dir / "run.json", run_info)
     echo(f"run: {run_dir}")
-    _measure_device(plan, run_dir, echo)
     status: dict[str, str] = {}
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -237,6 +236,7 @@ def execute_run(
     t0 = time.monotonic()
     with _interrupt_signals():
         try:
+            _measure_device(plan, run_dir, echo)  # inside: Ctrl-C here ends the run as "interrupted"
             if progress is not None:
                 progress.start(run_dir, plan.stages)
             for name in plan.stages:
