@@ -187,7 +187,9 @@ def report(run_dir: Path) -> None:
 @click.option("--status", default=None, metavar="[available|preview|rdi]", help="Shortcut for --set status=...")
 @click.option("--system-type", default=None, metavar="[datacenter|edge|datacenter,edge]",
               help="Shortcut for --set system_type=...")
-def sysinfo(out, sets, system_name, submitter, division, status, system_type) -> None:
+@click.option("--measure", is_flag=True,
+              help="Also time a large device copy and matmul (torch; CUDA when present) and store the result.")
+def sysinfo(out, sets, system_name, submitter, division, status, system_type, measure=False) -> None:
     """Write the MLPerf system-description JSON: detected fields filled, the rest listed to fill in."""
     from mlnb.submission.sysinfo import collect_system_description, render_missing, write_system_description
 
@@ -207,6 +209,13 @@ def sysinfo(out, sets, system_name, submitter, division, status, system_type) ->
     if out.is_dir():
         raise InputError(f"--out {out}", "is a folder; give a file path such as systems/NAME.json")
     info = collect_system_description(overrides)
+    if measure:
+        from mlnb.perf.measure import measure_device
+
+        result = measure_device("auto")
+        info.observed["device_measure"] = result
+        click.echo(f"measured {result['device_name']}: copy {result['copy']['bandwidth_gbps']:.1f} GB/s, "
+                   f"matmul {result['matmul']['tflops']:.3f} TFLOPS ({result['matmul']['dtype']})")
     click.echo(f"wrote {write_system_description(info, out)}")
     click.echo(render_missing(info))
 

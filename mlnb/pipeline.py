@@ -236,6 +236,7 @@ def execute_run(
     t0 = time.monotonic()
     with _interrupt_signals():
         try:
+            _measure_device(plan, run_dir, echo)  # inside: Ctrl-C here ends the run as "interrupted"
             if progress is not None:
                 progress.start(run_dir, plan.stages)
             for name in plan.stages:
@@ -273,6 +274,14 @@ def execute_run(
     finished = all(s == "finished" for s in status.values()) and len(status) == len(plan.stages)
     _finish_run(outputs, run_dir, run_info, status, "finished" if finished else "failed")
     return RunOutcome(run_dir, status)
+
+
+def _measure_device(plan: RunPlan, run_dir: Path, echo) -> None:
+    """Memory bandwidth and matmul rate of the run's device, for the speed-of-light sections."""
+    from mlnb.perf.run_measure import measure_run_device
+
+    devices = [p.device for p in plan.stage_params.values() if p is not None and p.device != "auto"]
+    measure_run_device(run_dir, devices[0] if devices else "auto", echo)
 
 
 def _finish_run(outputs: Path, run_dir: Path, run_info: dict[str, Any], status: dict[str, str], run_status: str) -> None:

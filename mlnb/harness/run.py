@@ -21,6 +21,7 @@ from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.fileio import write_json_atomic, write_text_atomic
+from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
 
@@ -75,7 +76,9 @@ def run_harness(stage_dir: Path) -> int:
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(loadgen_dir)
     log_settings.log_output.copy_summary_to_stdout = False
-    log_settings.enable_trace = False  # the trace grows huge; per-query times come from the SUT
+    # The trace gives each query's scheduled time and LoadGen latency (merged into queries.jsonl
+    # below, for the load-generator health section); large traces are gzipped afterwards.
+    log_settings.enable_trace = True
 
     sut = LoadgenSUT(
         backend, prompts.token_ids, params.scenario != "Offline", params.max_new_tokens, params.min_new_tokens
@@ -101,7 +104,8 @@ def run_harness(stage_dir: Path) -> int:
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(lg_sut)
 
-    rows = sut.rows()
+    rows, trace_note = merge_trace(sut.rows(), loadgen_dir / TRACE_FILE)
+    compress_if_large(loadgen_dir / TRACE_FILE)
     write_text_atomic(stage_dir / "queries.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_json_atomic(
         stage_dir / "harness.json",
@@ -119,6 +123,7 @@ def run_harness(stage_dir: Path) -> int:
             "user_conf_lines": plan.lines,
             "timings_s": {"load": round(load_s, 3), "loadgen_test": round(wall_s, 3)},
             "queries": len(rows),
+            "loadgen_trace": trace_note,
             "sut_errors": sut.errors,
             "sut_error_examples": sorted({r["error"] for r in rows if r["error"]})[:5],
         },

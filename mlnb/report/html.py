@@ -25,6 +25,16 @@ def export_notebook_html(notebook: Path, html_path: Path | None = None) -> Path:
     config = Config({"TagRemovePreprocessor": {"enabled": True, "remove_cell_tags": {"remove-cell"}}})
     exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
+    exporter.register_preprocessor(_drop_stdout, enabled=True)
     body, _ = exporter.from_notebook_node(nb)
     body = _REMOTE_LINK.sub("", _REMOTE_SCRIPT.sub("", body))
     return write_text_atomic(html_path or notebook.with_suffix(".html"), body)
+
+
+def _drop_stdout(nb, resources):
+    """The harness's progress lines (stdout) stay in the executed notebook and harness.log, not in
+    the report, so the verdict opens the page; stderr (warnings) and errors stay."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stdout")]
+    return nb, resources

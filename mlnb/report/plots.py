@@ -288,12 +288,15 @@ def latency_distribution(
     title: str,
     limit_ms: Optional[float] = None,
     percentiles: Sequence[float] = (50, 90, 99),
+    floor_ms: Optional[float] = None,
+    floor_label: str = "speed-of-light floor",
 ) -> Figure:
     """Histogram (left) and empirical CDF (right) of latencies in ms.
 
     Percentiles are marked on both panels. ``limit_ms`` is drawn as a red dashed line labelled
     "LoadGen limit" on every panel it fits on; where it lies far beyond the data the panel keeps
-    the data's range and says the limit is off scale.
+    the data's range and says the limit is off scale. ``floor_ms`` (the physical floor, see
+    mlnb.perf.speed_of_light) is drawn as a green dash-dot line; the panels widen to show it.
     """
     values = np.asarray([v for v in np.asarray(values_ms, dtype=float).ravel() if math.isfinite(v)], dtype=float)
     limit = _number(limit_ms)
@@ -349,6 +352,7 @@ def latency_distribution(
         for ax, (x_lo, x_hi, reach) in views.items():
             if limit is not None and limit <= x_hi + reach:
                 x_hi = max(x_hi, limit + pad)
+                x_lo = min(x_lo, max(limit - pad, 0.0))  # a limit below every query stays in view too
                 ax.axvline(limit, color=COLORS["limit"], linestyle="--", linewidth=1.8, label=limit_label)
             elif limit is not None:
                 off_scale += 1
@@ -367,6 +371,11 @@ def latency_distribution(
                     bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": COLORS["limit"], "alpha": 0.92},
                     zorder=5,
                 )
+            floor = _number(floor_ms)
+            if floor is not None:
+                x_lo = min(x_lo, max(floor - pad, 0.0))
+                label = f"{floor_label} ({_fmt(floor, 'ms')})" if ax is ax_hist else None
+                ax.axvline(floor, color=COLORS["good"], linestyle="-.", linewidth=2.0, label=label)
             ax.set_xlim(x_lo, x_hi)
         handles, labels = ax_hist.get_legend_handles_labels()
         if limit is not None and limit_label not in labels:

@@ -380,6 +380,8 @@ def _comparisons_html(run_dir: Path) -> str:
 
 def index_html(run_dir: str | Path) -> str:
     """The index page as a string (see :func:`write_index`)."""
+    from mlnb.report.sol_view import device_line_html
+
     rollup, summaries = collect_run(Path(run_dir))
     facts = []
     for key, label in (("preset", "preset"), ("model", "model"), ("backend", "backend"), ("started", "started"), ("finished", "finished"), ("status", "status")):
@@ -391,6 +393,7 @@ def index_html(run_dir: str | Path) -> str:
         f"<h1>mlnb run {esc(rollup['run_id'])}</h1>",
         '<p class="sub">' + (" \u00b7 ".join(facts) if facts else "no run.json in this folder") + "</p>",
         f'<p class="sub">{len(rollup.get("stages") or [])} stages: {count_text or "none"}</p>',
+        device_line_html(run_dir),
         _simulated_note(rollup),
         f'<div class="info"><b>What am I looking at?</b> {WHAT_AM_I_LOOKING_AT}</div>',
         "<h2>Stages</h2>",

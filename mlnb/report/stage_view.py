@@ -563,6 +563,10 @@ def stage_parts(
     lat = query_latencies(rows) if rows else None
     limits = latency_limits(s)
     perf = s.get("mode") != "accuracy"
+    sol, sol_why = _speed_of_light(s, rows) if perf else (None, "")
+    floors = {"ttft_ms": getattr(sol, "ttft_floor_ms", None), "tpot_ms": getattr(sol, "tpot_floor_ms", None)}
+    if s.get("simulated"):  # a simulator's times against a real device's floor would mislead
+        floors = {}
     if lat is not None and perf:
         limit_note = (
             " Red dashed lines are LoadGen's p99 limits for this scenario (they apply to LoadGen's own numbers above)."
@@ -587,7 +591,8 @@ def stage_parts(
         ):
             values = lat.get(key)
             if values is not None and values.size:
-                parts.append(("png", plots.figure_png(plots.latency_distribution(values, title, limit_ms=limit)), title))
+                fig = plots.latency_distribution(values, title, limit_ms=limit, floor_ms=floors.get(key))
+                parts.append(("png", plots.figure_png(fig), title))
     if rows:
         if not perf:
             parts.append(("html", _wrap("<h2>Throughput over time (SUT timestamps)</h2><p>An accuracy run: throughput here is not a performance result.</p>")))
@@ -598,9 +603,49 @@ def stage_parts(
     elif perf:
         parts.append(("html", _wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
 
+    parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", _details_section(s)]
     parts.append(("html", _wrap("".join(tail))))
     return parts
+
+
+def _speed_of_light(s: Mapping[str, Any], rows: Sequence[Mapping]):
+    from mlnb.report.sol_view import stage_speed_of_light
+
+    try:
+        return stage_speed_of_light(s, rows)
+    except Exception as err:  # the section must never cost the report
+        return None, f"{err.__class__.__name__}: {err}"
+
+
+def _report_sections(s, rows, stage_dir, perf: bool, sol, sol_why: str) -> list[Part]:
+    """Load-generator health and speed of light (performance), token audit (accuracy), crosswalk."""
+    from mlnb.report.crosswalk import crosswalk_html
+
+    simulated = bool(s.get("simulated"))
+    out: list[Part] = []
+    if perf:
+        from mlnb.report.loadgen_health import assess, health_figure, health_html
+        from mlnb.report.sol_view import sol_html
+
+        health = assess(s, rows)
+        out.append(("html", _wrap(health_html(health, simulated))))
+        fig = health_figure(health)
+        if fig is not None:
+            out.append(("png", plots.figure_png(fig), "Load-generator lag and TTFT by clock origin"))
+        out.append(("html", _wrap(sol_html(sol, sol_why, simulated))))
+    elif s.get("mode") == "accuracy" and stage_dir is not None:
+        from mlnb.report.token_audit import audit_html, audit_stage, lengths_figure
+
+        try:
+            audit, why = audit_stage(s, Path(stage_dir))
+        except Exception as err:
+            audit, why = None, f"{err.__class__.__name__}: {err}"
+        out.append(("html", _wrap(audit_html(audit, why, simulated))))
+        if audit is not None and audit.output_lengths.size:
+            out.append(("png", plots.figure_png(lengths_figure(audit)), "Output length against the reference outputs"))
+    out.append(("html", _wrap(crosswalk_html())))
+    return out
 
 
 def stage_html(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]] = None, max_examples: int = 3) -> str:

@@ -1,0 +1,1 @@
+"""Physical limits of a run: the model's shape, the device's figures and the speed-of-light floors."""

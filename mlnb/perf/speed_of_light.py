@@ -1,0 +1,156 @@
+"""Speed-of-light floors of LLM inference and how close a run came to them (MBU, MFU).
+
+Formulas (bounds, not predictions; see README "Speed of light"):
+
+- bytes per decode step, batch B, context c per sequence:
+  ``W_read * b_w + B * c * 2 * L * n_kv * d_head * b_kv``
+  (``W_read``: every parameter but an untied input embedding table, of which a step reads B rows)
+- decode step floor: ``max(bytes / BW, 2 * N_matmul * B / FLOPS)``; the per-user TPOT floor is
+  the step floor (every sequence of the batch gets one token per step)
+- prefill (TTFT) floor of a prompt of S tokens: ``max(F / FLOPS, W_read * b_w / BW)`` with
+  ``F = 2 * N_blocks * S + 2 * vocab * hidden + 2 * L * n_heads * d_head * S^2`` (causal attention,
+  logits of the last position only)
+- MBU = (bytes per step / measured step time) / BW; MFU = achieved FLOP/s / FLOPS
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from mlnb.perf.model_shape import ModelShape
+
+
+def decode_step_bytes(shape: ModelShape, batch: float, context: float, weight_bytes: int, kv_bytes: int) -> float:
+    return shape.params_read_per_decode_step * weight_bytes + batch * context * shape.kv_bytes_per_token(kv_bytes)
+
+
+def decode_step_flops(shape: ModelShape, batch: float) -> float:
+    return 2.0 * shape.matmul_params * batch
+
+
+def prefill_flops(shape: ModelShape, prompt_tokens: float) -> float:
+    blocks = shape.layers * shape.layer_params
+    attention = 2.0 * shape.layers * shape.heads * shape.head_dim * prompt_tokens**2
+    return 2.0 * blocks * prompt_tokens + 2.0 * shape.vocab * shape.hidden + attention
+
+
+def step_floor_s(bytes_per_step: float, flops_per_step: float, bandwidth_gbps: float, tflops: Optional[float]) -> float:
+    memory = bytes_per_step / (bandwidth_gbps * 1e9)
+    compute = flops_per_step / (tflops * 1e12) if tflops else 0.0
+    return max(memory, compute)
+
+
+def prefill_floor_s(shape: ModelShape, prompt_tokens: float, weight_bytes: int, bandwidth_gbps: Optional[float], tflops: Optional[float]) -> Optional[float]:
+    if not bandwidth_gbps and not tflops:
+        return None
+    compute = prefill_flops(shape, prompt_tokens) / (tflops * 1e12) if tflops else 0.0
+    memory = shape.params_read_per_decode_step * weight_bytes / (bandwidth_gbps * 1e9) if bandwidth_gbps else 0.0
+    return max(compute, memory)
+
+
+@dataclass
+class DeviceFigures:
+    """The bandwidth and matrix rate the floors use, and where each came from."""
+
+    name: str
+    bandwidth_gbps: Optional[float]
+    bandwidth_source: str
+    tflops: Optional[float]
+    tflops_source: str
+    table_bandwidth_gbps: Optional[float] = None
+    table_tflops: Optional[float] = None
+    table_source: Optional[str] = None
+
+
+@dataclass
+class SpeedOfLight:
+    model: str
+    params_total: int
+    params_read_per_step: int
+    weight_dtype: str
+    weight_bytes: int
+    kv_bytes_per_token: int
+    weight_gb: float
+    batch: float
+    context: float
+    prompt_tokens: float
+    bytes_per_step: float
+    device: DeviceFigures
+    tpot_floor_ms: Optional[float] = None
+    tpot_floor_batch1_ms: Optional[float] = None
+    ttft_floor_ms: Optional[float] = None
+    table_tpot_floor_ms: Optional[float] = None
+    measured_step_ms: Optional[float] = None
+    measured_step_source: Optional[str] = None
+    achieved_bandwidth_gbps: Optional[float] = None
+    mbu: Optional[float] = None
+    table_mbu: Optional[float] = None
+    measured_ttft_ms: Optional[float] = None
+    prefill_mfu: Optional[float] = None
+    decode_mfu: Optional[float] = None
+    tokens_per_second: Optional[float] = None
+    decode_ceiling_tokens_per_s: Optional[float] = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compute(
+    shape: ModelShape,
+    weight_dtype: str,
+    weight_bytes: int,
+    batch: float,
+    context: float,
+    prompt_tokens: float,
+    device: DeviceFigures,
+    measured_step_ms: Optional[float] = None,
+    measured_step_source: Optional[str] = None,
+    measured_ttft_ms: Optional[float] = None,
+    tokens_per_second: Optional[float] = None,
+) -> SpeedOfLight:
+    """Floors at the device figures, and the utilisations the measured times give."""
+    kv_bytes = weight_bytes  # the KV cache is kept in the compute dtype
+    batch = max(float(batch), 1.0)
+    step_bytes = decode_step_bytes(shape, batch, context, weight_bytes, kv_bytes)
+    sol = SpeedOfLight(
+        model=shape.name,
+        params_total=shape.total_params,
+        params_read_per_step=shape.params_read_per_decode_step,
+        weight_dtype=weight_dtype,
+        weight_bytes=weight_bytes,
+        kv_bytes_per_token=shape.kv_bytes_per_token(kv_bytes),
+        weight_gb=shape.total_params * weight_bytes / 1e9,
+        batch=batch,
+        context=float(context),
+        prompt_tokens=float(prompt_tokens),
+        bytes_per_step=step_bytes,
+        device=device,
+        measured_step_ms=measured_step_ms,
+        measured_step_source=measured_step_source,
+        measured_ttft_ms=measured_ttft_ms,
+        tokens_per_second=tokens_per_second,
+    )
+    bw, tf = device.bandwidth_gbps, device.tflops
+    if bw:
+        step_s = step_floor_s(step_bytes, decode_step_flops(shape, batch), bw, tf)
+        sol.tpot_floor_ms = step_s * 1e3
+        one = decode_step_bytes(shape, 1, context, weight_bytes, kv_bytes)
+        sol.tpot_floor_batch1_ms = step_floor_s(one, decode_step_flops(shape, 1), bw, tf) * 1e3
+        sol.decode_ceiling_tokens_per_s = batch / step_s
+    if device.table_bandwidth_gbps:
+        sol.table_tpot_floor_ms = step_floor_s(step_bytes, decode_step_flops(shape, batch), device.table_bandwidth_gbps, device.table_tflops) * 1e3
+    floor = prefill_floor_s(shape, prompt_tokens, weight_bytes, bw, tf)
+    sol.ttft_floor_ms = floor * 1e3 if floor is not None else None
+    if measured_step_ms:
+        sol.achieved_bandwidth_gbps = step_bytes / (measured_step_ms / 1e3) / 1e9
+        if bw:
+            sol.mbu = sol.achieved_bandwidth_gbps / bw
+        if device.table_bandwidth_gbps:
+            sol.table_mbu = sol.achieved_bandwidth_gbps / device.table_bandwidth_gbps
+    if tf and measured_ttft_ms:
+        sol.prefill_mfu = prefill_flops(shape, prompt_tokens) / (measured_ttft_ms / 1e3) / (tf * 1e12)
+    if tf and tokens_per_second:
+        sol.decode_mfu = 2.0 * shape.matmul_params * tokens_per_second / (tf * 1e12)
+    return sol

@@ -1,0 +1,248 @@
+"""The speed-of-light section of a stage report: the model's floors on this device, and MBU/MFU.
+
+Inputs, all read at report time: the model's ``config.json`` (the shape), the engine description
+in summary.json (device, dtype, batch size), the run's ``device_measure.json`` (measured copy
+bandwidth and matmul rate, written once per run) and the devices table (vendor peaks), and the
+measured TPOT/TTFT/throughput. Nothing here changes a stage's verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from mlnb.fileio import read_json
+from mlnb.perf.devices import match_device
+from mlnb.perf.measure import MEASURE_FILE
+from mlnb.perf.model_shape import dtype_bytes, load_shape
+from mlnb.perf.speed_of_light import DeviceFigures, SpeedOfLight, compute
+from mlnb.report.plots import _number, stat_percentile
+
+
+def _model_dir(model: str) -> str:
+    from mlnb.models.embedded import resolve_model
+
+    return resolve_model(model, prepare=False)
+
+
+def run_measure(run_dir: Optional[str | Path]) -> Optional[dict]:
+    if not run_dir:
+        return None
+    path = Path(run_dir) / MEASURE_FILE
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, Mapping) and data.get("copy") else None
+
+
+def _device_kind(device: str) -> str:
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
+def device_figures(engine: Mapping[str, Any], dtype: str, measure: Optional[Mapping[str, Any]]) -> DeviceFigures:
+    """Measured figures where the run measured the device the engine ran on; the table's peak besides."""
+    engine_device = str(engine.get("device") or "cpu")
+    spec = match_device(engine.get("gpu") if _device_kind(engine_device) == "cuda" else None)
+    table_tf = spec.peak_tflops(dtype)
+    usable = measure is not None and (engine.get("simulated") or _device_kind(str(measure.get("device"))) == _device_kind(engine_device))
+    name = (measure or {}).get("device_name") if usable else spec.name
+    bw = bw_src = tf = tf_src = None
+    if usable:
+        bw = _number((measure.get("copy") or {}).get("bandwidth_gbps"))
+        bw_src = f"measured ({measure.get('measured_at', 'this run')}: {fmt(bw)} GB/s torch copy)"
+        mm = measure.get("matmul") or {}
+        if mm.get("dtype") == dtype:
+            tf = _number(mm.get("tflops"))
+            tf_src = f"measured ({mm.get('n')}\u00b2 {mm.get('dtype')} matmul)"
+    if bw is None and spec.memory_bandwidth_gbps:
+        bw, bw_src = float(spec.memory_bandwidth_gbps), f"devices table v{spec.table_version}: {spec.name}"
+    if tf is None and table_tf:
+        tf, tf_src = float(table_tf), f"devices table v{spec.table_version}: {spec.name} ({dtype}, dense)"
+    return DeviceFigures(
+        name=str(name or spec.name),
+        bandwidth_gbps=bw,
+        bandwidth_source=bw_src or "none: no measurement and no table figure",
+        tflops=tf,
+        tflops_source=tf_src or f"none for {dtype}",
+        table_bandwidth_gbps=spec.memory_bandwidth_gbps,
+        table_tflops=table_tf,
+        table_source=spec.source if spec.memory_bandwidth_gbps else None,
+    )
+
+
+def effective_batch(rows: Sequence[Mapping[str, Any]], cap: Optional[float]) -> float:
+    """Mean number of sequences being decoded together, weighted by time (SUT timestamps).
+
+    A sequence counts from its first token (or, without one, from when the SUT received it) to its
+    completion; the engine's batch size caps the count, since queued queries are not decoded.
+    """
+    spans = []
+    for r in rows:
+        start = _number(r.get("first_token_ms"))
+        start = _number(r.get("issued_ms")) if start is None else start
+        end = _number(r.get("done_ms"))
+        if start is not None and end is not None and end > start:
+            spans.append((start, end))
+    if not spans:
+        return 1.0
+    points = sorted({t for span in spans for t in span})
+    busy = weighted = 0.0
+    for a, b in zip(points, points[1:]):
+        mid = (a + b) / 2
+        n = sum(1 for s, e in spans if s <= mid < e)
+        if cap:
+            n = min(n, cap)
+        if n:
+            busy += b - a
+            weighted += n * (b - a)
+    return max(weighted / busy, 1.0) if busy else 1.0
+
+
+def fmt(value: Optional[float]) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def stage_speed_of_light(s: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[Optional[SpeedOfLight], str]:
+    """-> (result, "") or (None, why it is not available)."""
+    params = s.get("params") or {}
+    engine = s.get("engine") or {}
+    try:
+        shape = load_shape(_model_dir(str(params.get("model") or s.get("model") or "embedded")))
+    except Exception as err:  # an InputError names the file; anything else is a missing model
+        return None, f"the model's configuration could not be read ({err})"
+    dtype = str(engine.get("dtype") or "")
+    if not dtype and params.get("dtype") not in (None, "auto"):
+        dtype = str(params["dtype"])
+    measure = run_measure(params.get("run_dir"))
+    if not dtype and s.get("simulated") and measure:  # no engine ran: take the dtype the host was measured in
+        dtype = str((measure.get("matmul") or {}).get("dtype") or "")
+    dtype = dtype or shape.config_dtype
+    try:
+        wbytes = dtype_bytes(dtype, "engine dtype")
+    except Exception as err:
+        return None, str(err)
+    device = device_figures(engine, dtype, measure)
+    done = [r for r in rows if _number(r.get("done_ms")) is not None]
+    prompt = np.array([_number(r.get("prompt_tokens")) or 0 for r in done], dtype=float)
+    out = np.array([_number(r.get("output_tokens")) or 0 for r in done], dtype=float)
+    if not done:
+        sut = s.get("sut") or {}
+        prompt = np.array([_number((sut.get("prompt_tokens") or {}).get("p50")) or 0.0])
+        out = np.array([_number((sut.get("output_tokens") or {}).get("p50")) or 0.0])
+    prompt_med = float(np.median(prompt)) if prompt.size else 0.0
+    context = float(np.median(prompt + out / 2.0)) if prompt.size else 0.0  # mean context over a query's decode steps
+    cap = _number(engine.get("batch_size")) or _number(params.get("sim_max_batch") if s.get("simulated") else params.get("batch_size"))
+    batch = effective_batch(done, cap)
+    metrics = s.get("metrics") or {}
+    sut = s.get("sut") or {}
+    tps = _number(metrics.get("tokens_per_second"))
+    step = stat_percentile(metrics.get("tpot_ms"), 50)
+    source = "LoadGen TPOT p50"
+    if step is None:
+        step, source = _number((sut.get("tpot_ms") or {}).get("p50")), "SUT TPOT p50"
+    if step is None and tps:
+        step, source = batch / tps * 1e3, "batch / LoadGen tokens per second (includes prefill time, so MBU is a lower bound)"
+    ttft = _number((sut.get("ttft_ms") or {}).get("p50"))
+    if s.get("simulated"):  # the simulator's times describe no hardware: floors only
+        step = ttft = tps = None
+    sol = compute(
+        shape, dtype, wbytes, batch, context, prompt_med, device,
+        measured_step_ms=step, measured_step_source=source if step else None,
+        measured_ttft_ms=ttft, tokens_per_second=tps,
+    )
+    if s.get("simulated"):
+        sol.notes.append("SIMULATED: no model ran. These are the floors of the configured model on this host; "
+                         "the simulator's times are not set against them (no MBU, no MFU).")
+    return sol, ""
+
+
+def _pct(value: Optional[float]) -> str:
+    return "n/a" if value is None else (f"{value:.1%}" if value >= 0.001 else f"{value:.2e}")
+
+
+def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> str:
+    from mlnb.report.stage_view import _table, esc, simulated_tag
+
+    tag = simulated_tag() if simulated else ""
+    head = f"<h2>Speed of light (physical floors){tag}</h2>"
+    if sol is None:
+        return head + f'<p class="muted">Not available: {esc(why)}</p>'
+    d = sol.device
+    verdict = ""
+    if sol.mbu is not None:
+        verdict = (
+            f'<div class="info"><b>Decode reached {_pct(sol.mbu)} of the memory-bandwidth floor</b> (MBU) on {esc(d.name)}: '
+            f"a decode step read about {fmt(sol.bytes_per_step / 1e6)} MB in {fmt(sol.measured_step_ms)} ms "
+            f"({fmt(sol.achieved_bandwidth_gbps)} GB/s achieved, floor {fmt(sol.tpot_floor_ms)} ms at {fmt(d.bandwidth_gbps)} GB/s).</div>"
+        )
+    model_rows = [
+        ["parameters (from config.json)", f"{sol.params_total:,}", f"{sol.params_total / 1e9:.3f} B"],
+        ["read per decode step", f"{sol.params_read_per_step:,}", "all but an untied input-embedding table"],
+        [f"weights in {esc(sol.weight_dtype)}", f"{fmt(sol.weight_gb)} GB", f"{sol.weight_bytes} bytes per weight"],
+        ["KV cache per token", f"{sol.kv_bytes_per_token:,} B", "2 \u00d7 layers \u00d7 KV heads \u00d7 head size \u00d7 bytes"],
+        ["batch (sequences decoded together)", fmt(sol.batch), "time-weighted, SUT timestamps, capped by the engine's batch size"],
+        ["context per sequence (tokens)", fmt(sol.context), "median of prompt + half the output"],
+        ["bytes per decode step", f"{fmt(sol.bytes_per_step / 1e6)} MB", "weights + batch \u00d7 context \u00d7 KV per token"],
+    ]
+    device_rows = [
+        ["memory bandwidth", f"{fmt(d.bandwidth_gbps)} GB/s", esc(d.bandwidth_source)],
+        ["matrix rate", f"{fmt(d.tflops)} TFLOPS" if d.tflops else "n/a", esc(d.tflops_source)],
+    ]
+    if d.table_source and d.bandwidth_source.startswith("measured"):
+        device_rows.append(["vendor peak bandwidth", f"{fmt(d.table_bandwidth_gbps)} GB/s", esc(d.table_source)])
+    floor_rows = [
+        ["TPOT (decode step)", fmt(sol.tpot_floor_ms) + " ms", fmt(sol.measured_step_ms) + " ms" if sol.measured_step_ms else "n/a",
+         f"MBU {_pct(sol.mbu)}", esc(sol.measured_step_source or "")],
+        ["TPOT at batch 1", fmt(sol.tpot_floor_batch1_ms) + " ms", "", "", "the floor a lone stream could reach"],
+        ["TTFT (prefill of the median prompt)", fmt(sol.ttft_floor_ms) + " ms", fmt(sol.measured_ttft_ms) + " ms" if sol.measured_ttft_ms else "n/a",
+         f"prefill MFU {_pct(sol.prefill_mfu)}", "SUT TTFT p50 (includes queueing in the engine)"],
+        ["decode throughput ceiling", f"{fmt(sol.decode_ceiling_tokens_per_s)} tokens/s", f"{fmt(sol.tokens_per_second)} tokens/s" if sol.tokens_per_second else "n/a",
+         f"decode MFU {_pct(sol.decode_mfu)}", "batch / step floor vs LoadGen tokens/s"],
+    ]
+    if sol.table_tpot_floor_ms is not None and d.bandwidth_source.startswith("measured"):
+        floor_rows.append(["TPOT at the vendor peak", fmt(sol.table_tpot_floor_ms) + " ms", "", f"MBU {_pct(sol.table_mbu)}", "devices table"])
+    notes = "".join(f'<div class="note">{esc(n)}</div>' for n in sol.notes)
+    formulas = (
+        "<ul>"
+        "<li>bytes per decode step = W<sub>read</sub>\u00b7b<sub>w</sub> + B\u00b7c\u00b72\u00b7L\u00b7n<sub>kv</sub>\u00b7d<sub>head</sub>\u00b7b<sub>kv</sub></li>"
+        "<li>TPOT floor = max(bytes / BW, 2\u00b7N\u00b7B / FLOPS); decode ceiling = B / TPOT floor</li>"
+        "<li>TTFT floor = max((2\u00b7N<sub>blocks</sub>\u00b7S + 2\u00b7V\u00b7h + 2\u00b7L\u00b7n<sub>heads</sub>\u00b7d<sub>head</sub>\u00b7S\u00b2) / FLOPS, W<sub>read</sub>\u00b7b<sub>w</sub> / BW)</li>"
+        "<li>MBU = (bytes per step / measured TPOT) / BW; MFU = achieved FLOP/s / FLOPS</li>"
+        "</ul><p>Floors are bounds: no engine reaches them. Tuned GPU stacks reach roughly 60\u201385 % MBU at batch 1; "
+        "eager CPU and GPU paths far less. The dashed green lines on the latency charts are these floors.</p>"
+    )
+    return (
+        head + verdict + notes
+        + "<h3>Model</h3>" + _table(["", "value", "how"], model_rows)
+        + f"<h3>Device: {esc(d.name)}</h3>" + _table(["", "value", "source"], device_rows)
+        + "<h3>Floors against this run</h3>" + _table(["", "floor", "measured", "utilisation", "measured from"], floor_rows)
+        + "<details><summary>Formulas</summary>" + formulas + "</details>"
+    )
+
+
+def device_line_html(run_dir: str | Path) -> str:
+    """One line for the run's index: the device as measured at the start of the run."""
+    from mlnb.report.stage_view import esc
+
+    m = run_measure(run_dir)
+    if m is None:
+        return ""
+    copy, mm = m.get("copy") or {}, m.get("matmul") or {}
+    return (
+        f'<p class="sub">device <b>{esc(m.get("device_name"))}</b> ({esc(m.get("device"))}), measured at the start of the run: '
+        f'memory copy <b>{fmt(_number(copy.get("bandwidth_gbps")))} GB/s</b>, '
+        f'matmul <b>{fmt(_number(mm.get("tflops")))} TFLOPS</b> ({esc(mm.get("dtype"))}) · '
+        f'<a href="{MEASURE_FILE}">{MEASURE_FILE}</a></p>'
+    )

@@ -1,0 +1,161 @@
+"""Token audit of an accuracy stage's accuracy log: MLPerf's TEST06 checks and output lengths.
+
+The three checks are mlnb.compliance.test06's (first-token data a prefix of the response, at most
+one trailing EOS with the model's real EOS ids, ``n_tokens`` equal to the response's tokens), run on
+every logged response instead of TEST06's ~100 samples. The output lengths are set against the
+dataset's reference outputs, tokenized with the model's tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import matplotlib.ticker
+import numpy as np
+
+from mlnb.compliance.test06 import Test06Result, verify
+from mlnb.report.plots import COLORS, _figure, house_style
+
+
+@dataclass
+class TokenAudit:
+    checks: Test06Result
+    eos_ids: list[int]
+    first_token_logged: bool
+    output_lengths: np.ndarray
+    reference_lengths: Optional[np.ndarray] = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _tokenizer(model: str):
+    from transformers import AutoTokenizer
+
+    from mlnb.models.embedded import resolve_model
+
+    return AutoTokenizer.from_pretrained(resolve_model(model, prepare=False))
+
+
+def _eos_ids(engine: Mapping[str, Any], tokenizer) -> list[int]:
+    ids = engine.get("eos_token_ids")
+    if ids:
+        return [int(i) for i in ids]
+    if tokenizer is None or tokenizer.eos_token_id is None:
+        return []
+    return [int(tokenizer.eos_token_id)]
+
+
+def _references(params: Mapping[str, Any], qsl_idx: list[int], tokenizer) -> Optional[np.ndarray]:
+    from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm
+
+    dataset = params.get("dataset") or "embedded"
+    records = load_cnndm(Path(EMBEDDED_DATASET) if dataset == "embedded" else Path(dataset))
+    if params.get("samples") is not None:
+        records = records[: int(params["samples"])]
+    texts = [str(records[i].get("output") or "") for i in qsl_idx if 0 <= i < len(records)]
+    if len(texts) != len(qsl_idx):
+        return None
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return np.array([len(ids) for ids in encoded], dtype=float)
+
+
+def audit_stage(s: Mapping[str, Any], stage_dir: Path) -> tuple[Optional[TokenAudit], str]:
+    """-> (audit, "") or (None, why not)."""
+    log = stage_dir / "loadgen" / "mlperf_log_accuracy.json"
+    try:
+        entries = json.loads(log.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        return None, f"{log.name} could not be read ({err.__class__.__name__})"
+    if not isinstance(entries, list) or not entries:
+        return None, f"{log.name} holds no responses"
+    params = s.get("params") or {}
+    notes: list[str] = []
+    tokenizer = None
+    try:
+        tokenizer = _tokenizer(str(params.get("model") or "embedded"))
+    except Exception as err:  # report without reference lengths rather than not at all
+        notes.append(f"the model's tokenizer could not be loaded ({err.__class__.__name__}): no reference lengths")
+    eos = _eos_ids(s.get("engine") or {}, tokenizer)
+    if not eos:
+        notes.append("no EOS ids known: the EOS check found nothing to count")
+    logged_first = any(e.get("token_data") for e in entries)
+    offline = s.get("scenario") == "Offline" or not logged_first
+    if s.get("scenario") != "Offline" and not logged_first:
+        notes.append("this accuracy log carries no first-token data (LoadGen writes it only in some modes): first-token check skipped")
+    result = verify(entries, eos, offline=offline)
+    lengths = np.array([int(e.get("token_count") or 0) for e in entries], dtype=float)
+    refs = None
+    if tokenizer is not None:
+        try:
+            refs = _references(params, [int(e.get("qsl_idx", -1)) for e in entries], tokenizer)
+        except Exception as err:
+            notes.append(f"reference outputs could not be read ({err.__class__.__name__})")
+    return TokenAudit(result, eos, logged_first, lengths, refs, notes), ""
+
+
+def _stats(values: Optional[np.ndarray]) -> list[str]:
+    from mlnb.report.stage_view import fmt_value
+
+    if values is None or not values.size:
+        return ["\u2014"] * 5
+    return [fmt_value(float(values.mean())), fmt_value(float(np.percentile(values, 50))), fmt_value(float(np.percentile(values, 90))), fmt_value(float(values.max())), f"{values.size:,}"]
+
+
+def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False) -> str:
+    from mlnb.report.stage_view import _table, esc, simulated_tag, verdict_pill
+
+    tag = simulated_tag() if simulated else ""
+    head = f"<h2>Token audit (MLPerf TEST06 checks on every response){tag}</h2>"
+    if audit is None:
+        return head + f'<p class="muted">Not available: {esc(why)}</p>'
+    c = audit.checks
+
+    def mark(ok: Optional[bool], skipped: bool = False) -> str:
+        if skipped:
+            return '<span class="muted">skipped</span>'
+        return f'<span class="{"ok" if ok else "no"}">{"pass" if ok else "fail"}</span>'
+
+    rows = [
+        ["first-token data is a prefix of the response", mark(c.first_token == "True", c.first_token == "Skipped")],
+        [f"at most one trailing EOS (ids {esc(', '.join(map(str, audit.eos_ids)) or 'none')})", mark(c.eos)],
+        ["n_tokens equals the tokens in the response", mark(c.sample_length)],
+    ]
+    verdict = "PASS" if c.passed else "FAIL"
+    out = [head, f'<p>{verdict_pill(verdict)} {c.samples:,} logged responses checked. '
+                 "The audit informs; the stage's verdict above is its accuracy against the MLPerf targets.</p>"]
+    out.append(_table(["check", "result"], rows))
+    if c.problems:
+        out.append("<ul>" + "".join(f"<li>{esc(p)}</li>" for p in c.problems) + "</ul>")
+    out.extend(f'<div class="note">{esc(n)}</div>' for n in audit.notes)
+    length_rows = [["this run (n_tokens)", *_stats(audit.output_lengths)]]
+    if audit.reference_lengths is not None:
+        length_rows.append(["dataset reference outputs", *_stats(audit.reference_lengths)])
+    out.append("<h3>Output lengths, tokens</h3>" + _table(["", "mean", "p50", "p90", "max", "responses"], length_rows, numeric=(1, 2, 3, 4, 5)))
+    if audit.reference_lengths is not None and audit.reference_lengths.size and audit.reference_lengths.mean() > 0:
+        ratio = audit.output_lengths.mean() / audit.reference_lengths.mean()
+        out.append(f'<p class="sub">Mean output length is {ratio:.0%} of the reference outputs\' mean (tokenized with the model\'s tokenizer). '
+                   "The run stops at max_new_tokens, so a ratio well below 100 % can be the cap, not the model.</p>")
+    return "".join(out)
+
+
+def lengths_figure(audit: TokenAudit):
+    with house_style():
+        fig = _figure(11, 3.4)
+        ax = fig.subplots()
+        ax.set_title("Output length: this run against the dataset's reference outputs")
+        series = [(audit.output_lengths, "this run (n_tokens)", COLORS["primary"])]
+        if audit.reference_lengths is not None:
+            series.append((audit.reference_lengths, "reference outputs", COLORS["secondary"]))
+        values = np.concatenate([v for v, _, _ in series if v.size]) if any(v.size for v, _, _ in series) else np.array([0.0])
+        hi = max(float(values.max()), 1.0)
+        bins = np.linspace(0, hi * 1.02, 30)
+        for v, label, color in series:
+            if v.size:
+                ax.hist(v, bins=bins, alpha=0.55, color=color, label=f"{label}, mean {v.mean():.0f}", edgecolor="white", linewidth=0.4)
+        ax.set_xlabel("tokens")
+        ax.set_ylabel("responses")
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(loc="upper right")
+    return fig

@@ -1,0 +1,87 @@
+"""Load-generator health: trace merging and the client-limited flag on hand-made queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlnb.harness.loadgen_trace import merge_trace
+from mlnb.report.loadgen_health import LAG_P99_LIMIT_MS, assess, health_html, idle_share
+
+TRACE = """{"traceEvents":[
+{"name":"LogDetail","ph":"X","pid":1,"tid":1,"ts":1.0,"dur":1.0,"args":{"key":""loadgen_version""}},
+{"name":"Sample","cat":"default","ph":"b","pid":1,"id":1,"ts":2000.0,"args":{"sample_seq":1,"query_seq":1,"sample_idx":7,"issue_start_ns":300000,"complete_ns":90000000}},
+{"name":"Sample","cat":"default","ph":"e", "pid":1,"id":1,"ts":92000.0},
+{"name":"Sample","cat":"default","ph":"b","pid":1,"id":0,"ts":1000.0,"args":{"sample_seq":0,"query_seq":0,"sample_idx":3,"issue_start_ns":100000,"complete_ns":50000000}},
+{"name":"LastTrace","ph":"X","pid":1,"tid":1,"ts":9.0,"dur":1.0,"args":{}}]}
+"""
+
+
+def test_trace_samples_merge_into_rows_in_issue_order(tmp_path):
+    path = tmp_path / "mlperf_log_trace.json"
+    path.write_text(TRACE)  # not valid JSON as a whole, like LoadGen's
+    rows = [{"sample_index": 3, "issued_ms": 0.0, "done_ms": 40.0}, {"sample_index": 7, "issued_ms": 1.5, "done_ms": 80.0}]
+    merged, note = merge_trace(rows, path)
+    assert note.startswith("merged 2")
+    assert merged[0]["scheduled_ms"] == 1.0 and merged[0]["loadgen_issue_delay_ms"] == 0.1 and merged[0]["loadgen_latency_ms"] == 50.0
+    assert merged[1]["loadgen_latency_ms"] == 90.0
+    swapped, note = merge_trace(list(reversed(rows)), path)
+    assert "disagree" in note and "scheduled_ms" not in swapped[0]
+    assert merge_trace(rows[:1], path)[1].startswith("LoadGen trace has 2 samples")
+
+
+def _rows(lags_ms, gap_ms=100.0, e2e_ms=20.0):
+    rows = []
+    for i, lag in enumerate(lags_ms):
+        t = i * gap_ms
+        rows.append({
+            "sample_index": i, "issued_ms": t, "first_token_ms": t + 5.0, "done_ms": t + e2e_ms, "output_tokens": 4,
+            "scheduled_ms": t, "loadgen_issue_delay_ms": 0.05, "loadgen_latency_ms": e2e_ms + lag,
+        })
+    return rows
+
+
+def _server(target_qps=10.0, scheduled=10.0, completed=10.0):
+    return {"scenario": "Server", "loadgen": {"settings": {"target_qps": target_qps}, "scheduled_samples_per_second": scheduled},
+            "metrics": {"samples_per_second": completed}}
+
+
+def test_a_healthy_run_is_not_flagged():
+    h = assess(_server(), _rows([1.0] * 20))
+    assert not h.client_limited
+    assert h.lag_to_sut_ms == pytest.approx([1.0] * 20)
+    assert h.ttft_scheduled_ms == pytest.approx([6.0] * 20)  # 5 ms from receipt + 1 ms of lag
+    assert "kept up" in health_html(h)
+
+
+def test_a_late_load_generator_is_flagged():
+    lags = [1.0] * 19 + [LAG_P99_LIMIT_MS * 4]
+    h = assess(_server(), _rows(lags))
+    assert h.client_limited and "p99 lag" in h.flags[0]
+    assert "CLIENT-LIMITED" in health_html(h)
+
+
+def test_an_idle_sut_starved_of_queries_is_flagged():
+    # 10 queries/s offered; the SUT received one every 400 ms (2.5/s) and worked 20 ms of each.
+    h = assess(_server(target_qps=10.0), _rows([1.0] * 10, gap_ms=400.0))
+    assert h.received_qps == pytest.approx(2.5)
+    assert h.sut_idle_share == pytest.approx(1 - 10 * 20 / (9 * 400 + 20))
+    assert any("set the pace" in f for f in h.flags)
+
+
+def test_send_times_give_ttft_from_the_send():
+    rows = _rows([1.0] * 5)
+    for r in rows:
+        r["sent_ms"] = r["issued_ms"] + 2.0
+    h = assess(_server(), rows)
+    assert h.send_lag_ms == pytest.approx([2.0] * 5) and h.ttft_sent_ms == pytest.approx([3.0] * 5)
+
+
+def test_idle_share_merges_overlaps():
+    assert idle_share([{"issued_ms": 0, "done_ms": 10}, {"issued_ms": 5, "done_ms": 20}, {"issued_ms": 30, "done_ms": 40}]) == pytest.approx(10 / 40)
+
+
+def test_a_busy_sut_behind_the_offered_rate_is_named_as_the_limit():
+    rows = _rows([1.0] * 10, gap_ms=100.0, e2e_ms=150.0)  # always busy: queries overlap
+    h = assess(_server(target_qps=10.0, completed=2.0), rows)
+    assert not h.client_limited and h.sut_idle_share == 0.0
+    assert "The SUT set the pace" in health_html(h)
