@@ -53,6 +53,12 @@ class ModelShape:
         embeddings = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
         return self.layers * block + embeddings + self.hidden
 
+    @property
+    def block_parameters(self) -> int:
+        """Weights every token multiplies through (no embedding lookup, no output head)."""
+        attention = self.hidden * self.head_dim * (self.heads * 2 + self.kv_heads * 2)
+        return self.layers * (attention + 3 * self.hidden * self.intermediate)
+
     def weight_bytes(self, dtype_bytes: int) -> int:
         return self.parameters * dtype_bytes
 

@@ -121,11 +121,12 @@ class Recorder:
 
 
 def params_for(args, scenario: str, decode_path: str = "static", **extra) -> StageParams:
-    return StageParams(
+    values = dict(
         backend="hf", model=str(args.model), load_format="dummy", scenario=scenario, decode_path=decode_path,
         samples=args.samples, max_new_tokens=args.max_new_tokens, static_max_batch=args.max_batch, device=args.device,
-        dtype=args.dtype, tokenizer=args.tokenizer, seed=0, **extra,
+        dtype=args.dtype, tokenizer=args.tokenizer, seed=0,
     )
+    return StageParams(**{**values, **extra})
 
 
 def load_backend(params: StageParams):
@@ -210,29 +211,37 @@ def _tokenizer(params: StageParams):
 
 def offline_ceiling(shape: ModelShape, dtype_bytes: int, bandwidth: float, flops: float, free: int, isl: float, osl: float, max_context: int) -> tuple[float, int]:
     """Speed-of-light output tokens/s for a prompt/output shape; the batch it assumes."""
-    n_params = shape.parameters
+    # FLOPs per token: 2 per weight it multiplies through; decode adds the output head, prefill does
+    # not (only its last position reaches the head). Attention's own FLOPs are left out (small at these contexts).
+    decode_params = shape.block_parameters + shape.vocab * shape.hidden
     batch = max(1, rows_that_fit(free, shape, dtype_bytes, max_context, reserve_fraction=0.0))
     context = isl + osl / 2
     step_bytes = shape.weight_bytes(dtype_bytes) + batch * context * shape.kv_bytes_per_token(dtype_bytes)
-    step = max(step_bytes / bandwidth, 2 * n_params * batch / flops)
-    prefill_per_token = 2 * n_params * isl / flops / osl
+    step = max(step_bytes / bandwidth, 2 * decode_params * batch / flops)
+    prefill_per_token = 2 * shape.block_parameters * isl / flops / osl
     return 1.0 / (step / batch + prefill_per_token), batch
 
 
-def highest_valid_qps(backend, params, low: float, high: float, seconds: float, ttft_ms: float, tpot_ms: float, trials: int):
-    """Bisection on target QPS between a VALID low and an INVALID high."""
+def highest_valid_qps(backend, params, start: float, seconds: float, ttft_ms: float, tpot_ms: float, trials: int):
+    """Double (or halve) from ``start`` until VALID and INVALID are bracketed, then bisect."""
     tried = []
-    best = None
+    best, failed = None, None  # highest VALID, lowest INVALID
+    qps = start
     for _ in range(trials):
-        qps = (low + high) / 2 if best is not None or tried else low
         result, _, _ = loadgen_run(backend, params, "Server", qps, seconds, max(16, int(qps * seconds)), ttft_ms, tpot_ms)
         valid = result.validity == "VALID" and not result.num_errors
         p99 = lambda stats: (stats.percentiles.get("99.0") if stats else None)  # noqa: E731
         tried.append((qps, valid, p99(result.ttft), p99(result.tpot)))
         if valid:
-            best, low = qps, qps
+            best = qps if best is None else max(best, qps)
         else:
-            high = qps
+            failed = qps if failed is None else min(failed, qps)
+        if failed is None:
+            qps = best * 2
+        elif best is None:
+            qps = failed / 2
+        else:
+            qps = (best + failed) / 2
     return best, tried
 
 
@@ -245,6 +254,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tokenizer", default=None, help="tokenizer folder for the reference output lengths")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--server-seconds", type=float, default=None, help="min duration of each Server trial")
+    ap.add_argument("--server-start-qps", type=float, default=None, help="first target QPS of the search")
+    ap.add_argument("--server-trials", type=int, default=None, help="LoadGen runs per latency limit")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
     import torch
@@ -256,12 +267,12 @@ def main(argv=None) -> int:
         args.model = args.model or folder
         args.samples, args.max_new_tokens, args.max_batch = 8, 16, 4
         copy_mib, matmul, ss_prompt, ss_new, offline_queries = 64, 512, 64, 16, 16
-        server_seconds, trials = args.server_seconds or 2.0, 2
+        server_seconds, trials = args.server_seconds or 2.0, args.server_trials or 2
     else:
         args.model = args.model or LLAMA
         args.samples, args.max_new_tokens, args.max_batch = 64, 128, 256
         copy_mib, matmul, ss_prompt, ss_new, offline_queries = 4096, 8192, 512, 128, 0
-        server_seconds, trials = args.server_seconds or 20.0, 5
+        server_seconds, trials = args.server_seconds or 20.0, args.server_trials or 6
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     args.device = device
     rows: list[tuple[str, str, str, str]] = []  # figure, measured, floor/ceiling, fraction
@@ -277,7 +288,7 @@ def main(argv=None) -> int:
     flops = measure_matmul_flops(device, dtype, matmul)
     figures.update(copy_bandwidth_gbs=bandwidth / 1e9, matmul_tflops=flops / 1e12)
     rows.append(("copy bandwidth (read+write)", f"{bandwidth / 1e9:,.0f} GB/s", "", ""))
-    rows.append((f"matmul {str(dtype).replace('torch.', '')} {matmul}^3", f"{flops / 1e12:,.1f} TFLOP/s", "", ""))
+    rows.append((f"matmul {str(dtype).replace('torch.', '')} {matmul}^3", f"{flops / 1e12:,.3g} TFLOP/s", "", ""))
 
     if "singlestream" in only:
         backend, load_s = load_backend(params_for(args, "SingleStream", static_max_batch=1))
@@ -293,7 +304,8 @@ def main(argv=None) -> int:
                        tokens_compared=len(eager_tokens))
         target = "met" if static_tpot <= 1.5 * floor else "NOT met"
         rows.append(("TPOT floor, batch 1 (weights + KV at ctx)", f"{floor * 1e3:.2f} ms", f"ctx {context:.0f}", ""))
-        rows.append(("SingleStream TPOT, static + graph, batch 1", f"{static_tpot * 1e3:.2f} ms",
+        graph = " + CUDA graph" if backend.static_facts.get("cuda_graphs") else " (no graph on CPU)"
+        rows.append((f"SingleStream TPOT, static{graph}, batch 1", f"{static_tpot * 1e3:.2f} ms",
                      f"target <= {1.5 * floor * 1e3:.2f} ms ({target})", f"floor/TPOT {floor / static_tpot:.0%}"))
         rows.append(("  eager generate, batch 1", f"{eager_tpot * 1e3:.2f} ms", "", f"floor/TPOT {floor / eager_tpot:.0%}"))
         rows.append(("  static = eager greedy tokens", f"{same}/{len(eager_tokens)} equal", "first difference at the count" if same < len(eager_tokens) else "", ""))
@@ -322,13 +334,20 @@ def main(argv=None) -> int:
         rows.append(("  shape: mean prompt / output tokens", f"{isl:.0f} / {osl:.0f}", lengths.note, ""))
         free_backend(backend)
 
+    server_backend = None
     for name in ("server", "interactive"):
         if name not in only:
             continue
         ttft_ms, tpot_ms = LIMITS[name]
-        params = params_for(args, "Server")
-        backend, load_s = load_backend(params)
-        best, tried = highest_valid_qps(backend, params, 0.5 if not args.tiny else 0.5, 64.0 if not args.tiny else 8.0,
+        # Batches of 1, 4, 16 and 64: each size is one more graph to compile in load().
+        params = params_for(args, "Server", static_max_batch=min(args.max_batch, 64))
+        if server_backend is None:
+            server_backend, load_s = load_backend(params)
+            rows.append(("Server backend: static batches, compile (in load)",
+                         ", ".join(map(str, server_backend.decoder.batch_sizes)),
+                         f"{server_backend.static_facts['compile_seconds']} s", ""))
+        backend = server_backend
+        best, tried = highest_valid_qps(backend, params, args.server_start_qps or (0.25 if args.tiny else 8.0),
                                         server_seconds, ttft_ms, tpot_ms, trials)
         figures[f"{name}_highest_valid_qps"] = best
         figures[f"{name}_trials"] = tried
@@ -338,7 +357,8 @@ def main(argv=None) -> int:
         for qps, valid, ttft, tpot in tried:
             rows.append((f"  {qps:.2f} QPS", "VALID" if valid else "INVALID",
                          f"p99 TTFT {ttft if ttft is None else round(ttft)} ms, p99 TPOT {tpot if tpot is None else round(tpot, 1)} ms", ""))
-        free_backend(backend)
+    if server_backend is not None:
+        free_backend(server_backend)
 
     width = [max(len(r[i]) for r in rows + [("figure", "measured", "floor / ceiling / target", "fraction")]) for i in range(4)]
     header = ("figure", "measured", "floor / ceiling / target", "fraction")
