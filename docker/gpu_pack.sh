@@ -121,7 +121,7 @@ smoke() {
     [ -d "${MLNB_GPU_VENV:-.gpu-venv}/tokenizer" ] && tokenizer=(--set "tokenizer=${MLNB_GPU_VENV:-.gpu-venv}/tokenizer")
     # Llama-3.1-8B's architecture, random bf16 weights, reference output lengths, the static decode path.
     mlnb run --preset smoke --model mlnb/configs/llama-3.1-8b-instruct --set load_format=dummy \
-        --set decode_path=static --set static_max_batch=16 "${tokenizer[@]}" "${@}"
+        --set decode_path=static --set static_max_batch=4 "${tokenizer[@]}" "${@}"
 }
 
 targets() {

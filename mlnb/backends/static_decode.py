@@ -57,7 +57,9 @@ class StaticDecoder:
         self.caches = {size: StaticCache(config=model.config, max_cache_len=max_context) for size in self.batch_sizes}
         if use_cuda_graphs:
             # One graph per batch size: each size is a new shape and a new cache object to guard on.
-            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 4 * len(batch_sizes))
+            config = torch._dynamo.config
+            limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+            setattr(config, limit, max(getattr(config, limit), 4 * len(batch_sizes)))
             self._step = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
         else:
             self._step = self._decode_step
@@ -105,7 +107,7 @@ class StaticDecoder:
         ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
         next_position = torch.tensor([len(r.prompt_ids) for r in batch], device=self.device).unsqueeze(1)
 
-        with torch.inference_mode():
+        with torch.no_grad():  # as generate; the compiled step and its graph are recorded under it too
             cache.reset()  # in place, keeping the addresses the recorded graph reads
             logits = None
             for start in range(0, width, max(1, self.prefill_tokens // size)):

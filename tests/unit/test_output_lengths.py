@@ -34,3 +34,15 @@ def test_without_a_tokenizer_every_output_runs_to_the_maximum_and_says_so():
     plan = plan_output_lengths("reference", [{"output": "a b c"}], 32, 1, None)
     assert plan.limits is None and plan.ignore_eos and "no tokenizer" in plan.note
     assert plan_output_lengths("model", [{"output": "a"}], 32, 1).ignore_eos is False
+
+
+def test_bad_switch_values_are_one_line_errors():
+    import pytest
+
+    from mlnb.config import validate_model
+    from mlnb.errors import InputError
+
+    with pytest.raises(InputError, match="decode_path"):
+        validate_model(StageParams, {"decode_path": "fast"}, "preset")
+    with pytest.raises(InputError, match="output_length"):
+        validate_model(StageParams, {"output_length": "eos"}, "preset")
