@@ -70,6 +70,20 @@ class StageParams(StrictModel):
     sim_output_tokens: Optional[int] = Field(None, ge=2, description="sim: fixed output length")
     seed: int = 42
     timeout_s: float = Field(3600.0, gt=0, description="Harness wall-clock limit")
+    output_length: Optional[Literal["model", "reference"]] = Field(
+        None,
+        description="model: stop at EOS or max_new_tokens; reference: ignore EOS and stop at the record's "
+        "reference output length (capped by max_new_tokens). Default: reference when load_format=dummy",
+    )
+    decode_path: Literal["eager", "static"] = Field(
+        "eager",
+        description="hf: eager = transformers generate (the reference); static = static KV cache, decode step "
+        "compiled and replayed as a CUDA graph on GPUs, batch size chosen from free memory",
+    )
+    static_max_batch: int = Field(256, ge=1, description="hf static: the largest batch the memory sizing may choose")
+    tokenizer: Optional[str] = Field(
+        None, description="Tokenizer folder or id for decoding and reference lengths when the model has none"
+    )
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":
@@ -80,6 +94,11 @@ class StageParams(StrictModel):
     @property
     def effective_model_key(self) -> str:
         return self.model_key or DEFAULT_MODEL_KEY[self.scenario]
+
+    @property
+    def effective_output_length(self) -> str:
+        # Random weights rarely emit EOS at the right place; the reference lengths give the real shape.
+        return self.output_length or ("reference" if self.load_format == "dummy" else "model")
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> "StageParams":

@@ -25,6 +25,7 @@ class Request:
     max_new_tokens: int
     min_new_tokens: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    ignore_eos: bool = False  # run to max_new_tokens even past EOS (reference output lengths)
 
 
 class ResponseSink(Protocol):

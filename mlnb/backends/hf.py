@@ -11,6 +11,7 @@ its first token as soon as prefill produces it, its completion when it emits EOS
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -116,7 +117,12 @@ class HFBackend(Backend):
         self._cv = threading.Condition()
         self._stopping = False
         self.batches_run = 0
+        self.static_batches_run = 0
+        self.decoder = None
+        self.static_facts: dict[str, Any] = {}
         self._warm_up()
+        if p.decode_path == "static":
+            self._build_static_decoder()
 
     def _load_tokenizer(self, auto_tokenizer):
         folder = Path(self.model_path)
@@ -129,6 +135,49 @@ class HFBackend(Backend):
     def _warm_up(self) -> None:
         # One tiny generate so first-call costs (allocations, kernel selection) are not measured.
         self._generate([Request(-1, -1, [self.pad_id] * 8, False, 2, 1)], _NullSink())
+
+    def _build_static_decoder(self) -> None:
+        # Sized and compiled here, in load(), so LoadGen never measures it.
+        import torch
+
+        from mlnb.backends.batch_sizing import ModelShape, rows_that_fit, static_batch_sizes
+        from mlnb.backends.static_decode import StaticDecoder
+        from mlnb.errors import InputError
+
+        p = self.params
+        started = time.monotonic()
+        max_context = self._max_context()
+        free = free_memory_bytes(self.device)
+        dtype_bytes = torch.finfo(self.dtype).bits // 8
+        rows = rows_that_fit(free, ModelShape.from_config(self.model.config), dtype_bytes, max_context)
+        sizes = static_batch_sizes(rows, p.static_max_batch, streaming=p.scenario != "Offline")
+        if not sizes:
+            raise InputError(
+                "decode_path 'static'", f"no KV cache of {max_context} tokens fits in {free / 2**30:.1f} GiB free memory"
+            )
+        graphs = self.device.startswith("cuda")
+        self.decoder = StaticDecoder(self.model, sizes, max_context, self.eos_ids, self.pad_id, use_cuda_graphs=graphs)
+        if graphs:  # CPUs run the step uncompiled: nothing to compile or record
+            self.decoder.warm_up()
+        self.static_facts = {
+            "batch_sizes": sizes,
+            "max_context": max_context,
+            "rows_that_fit": rows,
+            "free_memory_gib": round(free / 2**30, 2),
+            "cuda_graphs": graphs,
+            "compile_seconds": round(time.monotonic() - started, 2),
+        }
+
+    def _max_context(self) -> int:
+        """The longest prompt of this run's samples plus max_new_tokens: each static cache row's length."""
+        from mlnb.data.cnndm import load_cnndm, prompt_token_ids
+        from mlnb.harness.run import dataset_path
+
+        records = load_cnndm(dataset_path(self.params))
+        if self.params.samples is not None:
+            records = records[: self.params.samples]
+        prompts = prompt_token_ids(records, self._tokenizer).token_ids
+        return max(len(ids) for ids in prompts) + self.params.max_new_tokens
 
     def tokenizer(self):
         return self._tokenizer
@@ -146,11 +195,12 @@ class HFBackend(Backend):
 
     def _take_batch(self) -> list[Request]:
         streaming = [r for r in self._pending if r.stream]
+        limit = self.decoder.largest if self.decoder is not None else self.params.batch_size
         if streaming:  # arrival order: a Server query must not be overtaken indefinitely
-            batch = streaming[: self.params.batch_size]
+            batch = streaming[:limit]
         else:
-            self._pending.sort(key=lambda r: len(r.prompt_ids))
-            batch = self._pending[: self.params.batch_size]
+            self._pending.sort(key=lambda r: len(r.prompt_ids))  # length-bucketed batches
+            batch = self._pending[:limit]
         taken = {id(r) for r in batch}
         self._pending = [r for r in self._pending if id(r) not in taken]
         return batch
@@ -166,6 +216,33 @@ class HFBackend(Backend):
             self._generate(batch, self.sink)
 
     def _generate(self, batch: list[Request], sink: ResponseSink) -> None:
+        if self.decoder is not None and self.decoder.fits(batch_rows(batch)):
+            self._generate_static(batch, sink)
+        else:
+            self._generate_eager(batch, sink)
+
+    def _generate_static(self, batch: list[Request], sink: ResponseSink) -> None:
+        finished = [False] * len(batch)
+        seen: list[list[int]] = [[] for _ in batch]
+
+        def on_token(row: int, tokens: list[int], done: bool) -> None:
+            seen[row] = tokens
+            if len(tokens) == 1 and batch[row].stream:
+                sink.first_token(batch[row], tokens[:1])
+            if done:
+                finished[row] = True
+                sink.complete(batch[row], list(tokens))
+
+        try:
+            self.decoder.generate(batch_rows(batch), on_token)
+        except Exception as err:  # report every unfinished request so LoadGen can end the run
+            for row, request in enumerate(batch):
+                if not finished[row]:
+                    sink.complete(request, list(seen[row]), error=f"{type(err).__name__}: {err}")
+        self.batches_run += 1
+        self.static_batches_run += 1
+
+    def _generate_eager(self, batch: list[Request], sink: ResponseSink) -> None:
         import torch
 
         width = max(len(r.prompt_ids) for r in batch)
@@ -176,7 +253,10 @@ class HFBackend(Backend):
             n = len(request.prompt_ids)
             ids[row, width - n :] = torch.tensor(list(request.prompt_ids), dtype=torch.long)
             mask[row, width - n :] = 1
-        streamer = _RowStreamer(sink, batch, self.eos_ids)
+        ignore_eos = any(r.ignore_eos for r in batch)
+        # An empty EOS list: generate neither stops at EOS nor pads a row after it.
+        eos_ids = set() if ignore_eos else self.eos_ids
+        streamer = _RowStreamer(sink, batch, eos_ids)
         try:
             with torch.inference_mode():
                 self.model.generate(
@@ -186,7 +266,7 @@ class HFBackend(Backend):
                     min_new_tokens=min(r.min_new_tokens for r in batch),
                     do_sample=False,
                     pad_token_id=self.pad_id,
-                    eos_token_id=sorted(self.eos_ids),
+                    eos_token_id=sorted(eos_ids),
                     streamer=streamer,
                 )
         except Exception as err:  # report every unfinished request so LoadGen can end the run
@@ -222,12 +302,40 @@ class HFBackend(Backend):
                 f"dynamic batching: up to {self.params.batch_size} requests per generate call; "
                 "requests arriving during a batch wait for the next one"
             ),
+            "decode_path": self.params.decode_path,
         }
+        if self.decoder is not None:
+            info["static_decode"] = self.static_facts
+            info["batch_size"] = self.decoder.largest
+            info["concurrency"] = (
+                f"static batches of {', '.join(map(str, self.decoder.batch_sizes))} rows (sized from free memory), "
+                "KV cache of max_context tokens per row; requests arriving during a batch wait for the next one"
+            )
         if self.device.startswith("cuda"):
             info["gpu"] = torch.cuda.get_device_name(torch.device(self.device))
         else:
             info["cpu_threads"] = torch.get_num_threads()
         return info
+
+
+def batch_rows(batch: Sequence[Request]):
+    from mlnb.backends.static_decode import Row
+
+    return [Row(r.prompt_ids, r.max_new_tokens, r.min_new_tokens, r.ignore_eos) for r in batch]
+
+
+def free_memory_bytes(device: str) -> int:
+    """Free memory where the KV caches will live: the GPU's, or the host's on CPUs."""
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 class _NullSink:

@@ -20,10 +20,12 @@ from mlnb.backends.base import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
+from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
 from mlnb.fileio import write_json_atomic, write_text_atomic
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
+from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
 
 PROGRESS_EVERY_S = 2.0
 
@@ -44,6 +46,15 @@ def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
             f"tok/s={sut.tokens / max(elapsed, 1e-9):.1f} elapsed={elapsed:.1f}s",
             flush=True,
         )
+
+
+def _output_lengths(params: StageParams, records, backend) -> OutputLengths:
+    tokenizer = None
+    if params.effective_output_length == "reference" and not backend.simulated:
+        tokenizer = backend.tokenizer() or tokenizer_at_hand(params).tokenizer
+    return plan_output_lengths(
+        params.effective_output_length, records, params.max_new_tokens, params.min_new_tokens, tokenizer
+    )
 
 
 def run_harness(stage_dir: Path) -> int:
@@ -80,8 +91,11 @@ def run_harness(stage_dir: Path) -> int:
     # below, for the load-generator health section); large traces are gzipped afterwards.
     log_settings.enable_trace = True
 
+    lengths = _output_lengths(params, records, backend)
+    print(f"output lengths: {lengths.note}", flush=True)
     sut = LoadgenSUT(
-        backend, prompts.token_ids, params.scenario != "Offline", params.max_new_tokens, params.min_new_tokens
+        backend, prompts.token_ids, params.scenario != "Offline", params.max_new_tokens, params.min_new_tokens,
+        max_new_per_sample=lengths.limits, ignore_eos=lengths.ignore_eos,
     )
     backend.start(sut)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
@@ -118,6 +132,8 @@ def run_harness(stage_dir: Path) -> int:
                 "samples_used": len(records),
                 "retokenized": prompts.retokenized,
                 "tokenization_note": prompts.note,
+                "output_length": params.effective_output_length,
+                "output_length_note": lengths.note,
             },
             "relaxed_rules": plan.relaxed,
             "user_conf_lines": plan.lines,

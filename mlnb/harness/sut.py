@@ -31,8 +31,19 @@ class QueryRecord:
 class LoadgenSUT:
     """Bridges LoadGen's issue/flush callbacks to a backend and the backend's results back."""
 
-    def __init__(self, backend: Backend, prompts: Sequence[Sequence[int]], streaming: bool, max_new: int, min_new: int):
+    def __init__(
+        self,
+        backend: Backend,
+        prompts: Sequence[Sequence[int]],
+        streaming: bool,
+        max_new: int,
+        min_new: int,
+        max_new_per_sample: Sequence[int] | None = None,
+        ignore_eos: bool = False,
+    ):
         self.backend = backend
+        self.max_new_per_sample = max_new_per_sample
+        self.ignore_eos = ignore_eos
         self.prompts = prompts
         self.streaming = streaming
         self.max_new = max_new
@@ -59,7 +70,11 @@ class LoadgenSUT:
             for qs in query_samples:
                 prompt = self.prompts[qs.index]
                 self.records[qs.id] = QueryRecord(qs.index, len(prompt), issued)
-                requests.append(Request(qs.id, qs.index, prompt, self.streaming, self.max_new, self.min_new))
+                max_new = self.max_new if self.max_new_per_sample is None else self.max_new_per_sample[qs.index]
+                min_new = min(self.min_new, max_new)
+                requests.append(
+                    Request(qs.id, qs.index, prompt, self.streaming, max_new, min_new, ignore_eos=self.ignore_eos)
+                )
         self.backend.submit(requests)
 
     def flush_queries(self) -> None:

@@ -1,0 +1,375 @@
+"""The GPU targets of the hf backend, each measured beside its physical floor or ceiling.
+
+    python tests/benchmarks/gpu_targets.py                       # on a CUDA machine: Llama-3.1-8B, bf16, random weights
+    python tests/benchmarks/gpu_targets.py --only bandwidth,singlestream,offline
+    python tests/benchmarks/gpu_targets.py --tiny                # a quick self-check on a CPU (tiny config)
+
+It prints one table. Every figure is measured in this call on this machine:
+
+- copy bandwidth: a device-to-device copy of a large buffer, bytes read + bytes written per second;
+  matmul throughput: a large square matmul in the model's dtype (the compute ceiling).
+- SingleStream TPOT at batch 1 on the static decode path (StaticCache + CUDA graph), against the
+  floor = bytes read per decode step / copy bandwidth, where bytes = all weights + the KV cache at the
+  mean context (prompt + half the output). Target: at most 1.5 x the floor. Eager ``generate`` beside it.
+- Greedy tokens of the static path against eager ``generate`` on the same random weights (the GPU
+  half of the CPU test in tests/integration/test_static_decode.py).
+- Offline tokens/s on the CNN/DailyMail shape (prompts from the embedded set, output lengths from its
+  reference summaries capped at 128) through LoadGen, against the speed-of-light ceiling for that shape:
+  per output token, one decode step at the largest batch that fits in memory (the slower of its bytes
+  / bandwidth and its FLOPs / matmul throughput) divided by that batch, plus the prompt's prefill FLOPs
+  spread over its output tokens. Target: at least half the ceiling.
+- Server: the highest target QPS at which LoadGen says VALID under TTFT 2 s / TPOT 100 ms, and under
+  the interactive 500 ms / 30 ms, found by bisection over short runs (min duration ``--server-seconds``,
+  far below MLPerf's 600 s: a search figure, not a submission). LoadGen runs in this process with
+  settings set field by field, without mlperf.conf, so its seeds are LoadGen's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from mlnb.backends.base import Request, get_backend  # noqa: E402
+from mlnb.backends.batch_sizing import ModelShape, rows_that_fit  # noqa: E402
+from mlnb.config import StageParams  # noqa: E402
+from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm  # noqa: E402
+from mlnb.data.output_lengths import plan_output_lengths  # noqa: E402
+
+LLAMA = ROOT / "mlnb" / "configs" / "llama-3.1-8b-instruct"
+TINY = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128, "intermediate_size": 256,
+    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32,
+    "vocab_size": 128256, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+    "bos_token_id": 128000, "eos_token_id": [128001, 128009], "tie_word_embeddings": False,
+}
+SECTIONS = ("bandwidth", "singlestream", "offline", "server", "interactive")
+LIMITS = {"server": (2000.0, 100.0), "interactive": (500.0, 30.0)}  # Llama-3.1-8B TTFT, TPOT in ms
+
+
+def sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure_copy_bandwidth(device: str, mib: int) -> float:
+    """Bytes read + written per second by a device-to-device copy (best of a few)."""
+    import torch
+
+    n = mib * 2**20
+    src = torch.empty(n, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = math.inf
+    for _ in range(5):
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(10):
+            dst.copy_(src)
+        sync(device)
+        best = min(best, (time.perf_counter() - t) / 10)
+    del src, dst
+    return 2 * n / best
+
+
+def measure_matmul_flops(device: str, dtype, size: int) -> float:
+    import torch
+
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b
+    best = math.inf
+    for _ in range(3):
+        sync(device)
+        t = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        sync(device)
+        best = min(best, (time.perf_counter() - t) / 5)
+    return 2 * size**3 / best
+
+
+class Recorder:
+    """A sink that keeps every token's arrival time."""
+
+    def __init__(self, n: int):
+        self.n, self.done = n, threading.Event()
+        self.times: dict[int, list[float]] = {}
+        self.tokens: dict[int, list[int]] = {}
+
+    def first_token(self, request, ids):
+        self.times.setdefault(request.request_id, []).append(time.perf_counter())
+
+    def complete(self, request, ids, error=None):
+        if error:
+            raise RuntimeError(error)
+        self.tokens[request.request_id] = list(ids)
+        self.times.setdefault(request.request_id, []).append(time.perf_counter())
+        if len(self.tokens) == self.n:
+            self.done.set()
+
+
+def params_for(args, scenario: str, decode_path: str = "static", **extra) -> StageParams:
+    values = dict(
+        backend="hf", model=str(args.model), load_format="dummy", scenario=scenario, decode_path=decode_path,
+        samples=args.samples, max_new_tokens=args.max_new_tokens, static_max_batch=args.max_batch, device=args.device,
+        dtype=args.dtype, tokenizer=args.tokenizer, seed=0,
+    )
+    return StageParams(**{**values, **extra})
+
+
+def load_backend(params: StageParams):
+    backend = get_backend("hf")(params)
+    t = time.perf_counter()
+    backend.load()
+    return backend, time.perf_counter() - t
+
+
+def free_backend(backend) -> None:
+    import torch
+
+    backend.decoder = None
+    backend.model = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def decode_tpot(backend, prompt: list[int], new_tokens: int, decode_path: str) -> tuple[float, list[int]]:
+    """Mean time per output token after the first, at batch 1, on the given path."""
+    backend.params = backend.params.model_copy(update={"decode_path": decode_path})
+    decoder, backend.decoder = backend.decoder, (backend.decoder if decode_path == "static" else None)
+    rec = Recorder(1)
+    backend.start(rec)
+    backend.submit([Request(0, 0, prompt, True, new_tokens, 1, ignore_eos=True)])
+    assert rec.done.wait(3600)
+    backend.stop()
+    backend.decoder = decoder
+    first, last = rec.times[0][0], rec.times[0][-1]
+    return (last - first) / max(1, len(rec.tokens[0]) - 1), rec.tokens[0]
+
+
+def loadgen_run(backend, params: StageParams, scenario: str, qps: float, seconds: float, queries: int, ttft_ms=None, tpot_ms=None):
+    """One LoadGen test in this process, with settings set field by field (no mlperf.conf)."""
+    import mlperf_loadgen as lg
+
+    from mlnb.harness.sut import LoadgenSUT
+    from mlnb.logs.mlperf_log import parse_loadgen_dir
+
+    records = load_cnndm(EMBEDDED_DATASET)[: params.samples]
+    vocab = backend.model.config.vocab_size
+    prompts = [[t % vocab for t in r["tok_input"]] for r in records]
+    lengths = plan_output_lengths("reference", records, params.max_new_tokens, 1, backend.tokenizer() or _tokenizer(params))
+    settings = lg.TestSettings()
+    settings.scenario = lg.TestScenario.Offline if scenario == "Offline" else lg.TestScenario.Server
+    settings.mode = lg.TestMode.PerformanceOnly
+    settings.use_token_latencies = True
+    settings.min_duration_ms = int(seconds * 1000)
+    settings.min_query_count = queries
+    if scenario == "Offline":
+        settings.offline_expected_qps = qps
+    else:
+        settings.server_target_qps = qps
+        settings.server_target_latency_ns = 0
+        settings.server_target_latency_percentile = 0.99
+        settings.ttft_latency = int(ttft_ms * 1e6)
+        settings.tpot_latency = int(tpot_ms * 1e6)
+    out = Path(tempfile.mkdtemp(prefix="gpu-targets-"))
+    log = lg.LogSettings()
+    log.log_output.outdir = str(out)
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = False
+    sut = LoadgenSUT(backend, prompts, scenario != "Offline", params.max_new_tokens, 1, lengths.limits, lengths.ignore_eos)
+    backend.start(sut)
+    lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
+    lg_qsl = lg.ConstructQSL(len(prompts), len(prompts), lambda _: None, lambda _: None)
+    try:
+        lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log)
+    finally:
+        backend.stop()
+        lg.DestroyQSL(lg_qsl)
+        lg.DestroySUT(lg_sut)
+    return parse_loadgen_dir(out), lengths, prompts
+
+
+def _tokenizer(params: StageParams):
+    from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
+
+    return tokenizer_at_hand(params).tokenizer
+
+
+def offline_ceiling(shape: ModelShape, dtype_bytes: int, bandwidth: float, flops: float, free: int, isl: float, osl: float, max_context: int) -> tuple[float, int]:
+    """Speed-of-light output tokens/s for a prompt/output shape; the batch it assumes."""
+    # FLOPs per token: 2 per weight it multiplies through; decode adds the output head, prefill does
+    # not (only its last position reaches the head). Attention's own FLOPs are left out (small at these contexts).
+    decode_params = shape.block_parameters + shape.vocab * shape.hidden
+    batch = max(1, rows_that_fit(free, shape, dtype_bytes, max_context, reserve_fraction=0.0))
+    context = isl + osl / 2
+    step_bytes = shape.weight_bytes(dtype_bytes) + batch * context * shape.kv_bytes_per_token(dtype_bytes)
+    step = max(step_bytes / bandwidth, 2 * decode_params * batch / flops)
+    prefill_per_token = 2 * shape.block_parameters * isl / flops / osl
+    return 1.0 / (step / batch + prefill_per_token), batch
+
+
+def highest_valid_qps(backend, params, start: float, seconds: float, ttft_ms: float, tpot_ms: float, trials: int):
+    """Double (or halve) from ``start`` until VALID and INVALID are bracketed, then bisect."""
+    tried = []
+    best, failed = None, None  # highest VALID, lowest INVALID
+    qps = start
+    for _ in range(trials):
+        result, _, _ = loadgen_run(backend, params, "Server", qps, seconds, max(16, int(qps * seconds)), ttft_ms, tpot_ms)
+        valid = result.validity == "VALID" and not result.num_errors
+        p99 = lambda stats: (stats.percentiles.get("99.0") if stats else None)  # noqa: E731
+        tried.append((qps, valid, p99(result.ttft), p99(result.tpot)))
+        if valid:
+            best = qps if best is None else max(best, qps)
+        else:
+            failed = qps if failed is None else min(failed, qps)
+        if failed is None:
+            qps = best * 2
+        elif best is None:
+            qps = failed / 2
+        else:
+            qps = (best + failed) / 2
+    return best, tried
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="tiny config, CPU-sized workloads (a self-check)")
+    ap.add_argument("--model", default=None, help="a config folder (default: Llama-3.1-8B-Instruct's)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--tokenizer", default=None, help="tokenizer folder for the reference output lengths")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    ap.add_argument("--server-seconds", type=float, default=None, help="min duration of each Server trial")
+    ap.add_argument("--server-start-qps", type=float, default=None, help="first target QPS of the search")
+    ap.add_argument("--server-trials", type=int, default=None, help="LoadGen runs per latency limit")
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    args = ap.parse_args(argv)
+    import torch
+
+    only = set(args.only.split(","))
+    if args.tiny:
+        folder = Path(tempfile.mkdtemp(prefix="tiny-llama-"))
+        (folder / "config.json").write_text(json.dumps(TINY))
+        args.model = args.model or folder
+        args.samples, args.max_new_tokens, args.max_batch = 8, 16, 4
+        copy_mib, matmul, ss_prompt, ss_new, offline_queries = 64, 512, 64, 16, 16
+        server_seconds, trials = args.server_seconds or 2.0, args.server_trials or 2
+    else:
+        args.model = args.model or LLAMA
+        args.samples, args.max_new_tokens, args.max_batch = 64, 128, 256
+        copy_mib, matmul, ss_prompt, ss_new, offline_queries = 4096, 8192, 512, 128, 0
+        server_seconds, trials = args.server_seconds or 20.0, args.server_trials or 6
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    args.device = device
+    rows: list[tuple[str, str, str, str]] = []  # figure, measured, floor/ceiling, fraction
+    figures: dict[str, object] = {"device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}
+
+    config = json.loads((Path(args.model) / "config.json").read_text())
+    shape = ModelShape.from_config(config)
+    from mlnb.backends.hf import pick_dtype
+
+    dtype = pick_dtype(args.dtype, device)
+    dtype_bytes = torch.finfo(dtype).bits // 8
+    bandwidth = measure_copy_bandwidth(device, copy_mib)
+    flops = measure_matmul_flops(device, dtype, matmul)
+    figures.update(copy_bandwidth_gbs=bandwidth / 1e9, matmul_tflops=flops / 1e12)
+    rows.append(("copy bandwidth (read+write)", f"{bandwidth / 1e9:,.0f} GB/s", "", ""))
+    rows.append((f"matmul {str(dtype).replace('torch.', '')} {matmul}^3", f"{flops / 1e12:,.3g} TFLOP/s", "", ""))
+
+    if "singlestream" in only:
+        backend, load_s = load_backend(params_for(args, "SingleStream", static_max_batch=1))
+        prompt = [int(t) for t in torch.randint(0, shape.vocab, (ss_prompt,), generator=torch.Generator().manual_seed(0))]
+        static_tpot, static_tokens = decode_tpot(backend, prompt, ss_new, "static")
+        eager_new = min(ss_new, 32)
+        eager_tpot, eager_tokens = decode_tpot(backend, prompt, eager_new, "eager")
+        context = ss_prompt + ss_new / 2
+        floor = (shape.weight_bytes(dtype_bytes) + context * shape.kv_bytes_per_token(dtype_bytes)) / bandwidth
+        same = next((i for i, (a, b) in enumerate(zip(static_tokens, eager_tokens)) if a != b), len(eager_tokens))
+        figures.update(tpot_floor_ms=floor * 1e3, singlestream_tpot_ms=static_tpot * 1e3, eager_tpot_ms=eager_tpot * 1e3,
+                       static_compile_s=backend.static_facts.get("compile_seconds"), tokens_equal_prefix=same,
+                       tokens_compared=len(eager_tokens))
+        target = "met" if static_tpot <= 1.5 * floor else "NOT met"
+        rows.append(("TPOT floor, batch 1 (weights + KV at ctx)", f"{floor * 1e3:.2f} ms", f"ctx {context:.0f}", ""))
+        graph = " + CUDA graph" if backend.static_facts.get("cuda_graphs") else " (no graph on CPU)"
+        rows.append((f"SingleStream TPOT, static{graph}, batch 1", f"{static_tpot * 1e3:.2f} ms",
+                     f"target <= {1.5 * floor * 1e3:.2f} ms ({target})", f"floor/TPOT {floor / static_tpot:.0%}"))
+        rows.append(("  eager generate, batch 1", f"{eager_tpot * 1e3:.2f} ms", "", f"floor/TPOT {floor / eager_tpot:.0%}"))
+        rows.append(("  static = eager greedy tokens", f"{same}/{len(eager_tokens)} equal", "first difference at the count" if same < len(eager_tokens) else "", ""))
+        rows.append(("  compile + graph capture (in load)", f"{backend.static_facts.get('compile_seconds')} s", f"load {load_s:.1f} s", ""))
+        free_backend(backend)
+
+    if "offline" in only:
+        params = params_for(args, "Offline")
+        backend, load_s = load_backend(params)
+        batch = backend.decoder.largest
+        queries = offline_queries or 3 * batch
+        result, lengths, prompts = loadgen_run(backend, params, "Offline", 1000.0, 0.0, queries)
+        isl = sum(map(len, prompts)) / len(prompts)
+        limits = lengths.limits or [params.max_new_tokens] * len(prompts)
+        osl = sum(limits) / len(limits)
+        free = backend.static_facts["free_memory_gib"] * 2**30  # after the weights, before the caches
+        ceiling, ceiling_batch = offline_ceiling(shape, dtype_bytes, bandwidth, flops, int(free), isl, osl,
+                                                 backend.static_facts["max_context"])
+        tps = result.tokens_per_second or 0.0
+        figures.update(offline_tokens_per_s=tps, offline_ceiling_tokens_per_s=ceiling, offline_batch=batch,
+                       offline_ceiling_batch=ceiling_batch, isl_mean=isl, osl_mean=osl, output_lengths=lengths.note)
+        target = "met" if tps >= ceiling / 2 else "NOT met"
+        rows.append((f"Offline tokens/s, static batch {batch}, {queries} queries", f"{tps:,.0f} tok/s",
+                     f"ceiling {ceiling:,.0f} (batch {ceiling_batch}); target >= {ceiling / 2:,.0f} ({target})",
+                     f"{tps / ceiling:.0%} of ceiling"))
+        rows.append(("  shape: mean prompt / output tokens", f"{isl:.0f} / {osl:.0f}", lengths.note, ""))
+        free_backend(backend)
+
+    server_backend = None
+    for name in ("server", "interactive"):
+        if name not in only:
+            continue
+        ttft_ms, tpot_ms = LIMITS[name]
+        # Batches of 1, 4, 16 and 64: each size is one more graph to compile in load().
+        params = params_for(args, "Server", static_max_batch=min(args.max_batch, 64))
+        if server_backend is None:
+            server_backend, load_s = load_backend(params)
+            rows.append(("Server backend: static batches, compile (in load)",
+                         ", ".join(map(str, server_backend.decoder.batch_sizes)),
+                         f"{server_backend.static_facts['compile_seconds']} s", ""))
+        backend = server_backend
+        best, tried = highest_valid_qps(backend, params, args.server_start_qps or (0.25 if args.tiny else 8.0),
+                                        server_seconds, ttft_ms, tpot_ms, trials)
+        figures[f"{name}_highest_valid_qps"] = best
+        figures[f"{name}_trials"] = tried
+        rows.append((f"{name.capitalize()} highest VALID QPS (TTFT {ttft_ms:.0f} / TPOT {tpot_ms:.0f} ms)",
+                     "none VALID" if best is None else f"{best:.2f} QPS", f"{len(tried)} runs of >= {server_seconds:.0f} s",
+                     "no floor: queueing"))
+        for qps, valid, ttft, tpot in tried:
+            rows.append((f"  {qps:.2f} QPS", "VALID" if valid else "INVALID",
+                         f"p99 TTFT {ttft if ttft is None else round(ttft)} ms, p99 TPOT {tpot if tpot is None else round(tpot, 1)} ms", ""))
+    if server_backend is not None:
+        free_backend(server_backend)
+
+    width = [max(len(r[i]) for r in rows + [("figure", "measured", "floor / ceiling / target", "fraction")]) for i in range(4)]
+    header = ("figure", "measured", "floor / ceiling / target", "fraction")
+    print(f"gpu_targets on {figures['device']} ({'tiny self-check' if args.tiny else Path(args.model).name}, "
+          f"{str(dtype).replace('torch.', '')}, random weights)")
+    for row in [header, tuple("-" * w for w in width)] + rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, width)).rstrip())
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The static decode path against eager generate, and dummy-weight runs shaped by reference lengths.
+
+CPU only: the static path runs its decode step uncompiled here (CUDA graphs need a GPU); the GPU
+check of the same equality is tests/benchmarks/gpu_targets.py --check-tokens.
+"""
+
+import json
+import threading
+
+import pytest
+from transformers import AutoTokenizer
+
+from mlnb.backends.base import Request, get_backend
+from mlnb.config import StageParams
+from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm
+from mlnb.stages.loadgen_stage import RANDOM_WEIGHTS_NOTE, run_stage
+
+pytestmark = pytest.mark.slow
+
+TINY_LLAMA = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+    "vocab_size": 128256, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+    "bos_token_id": 128000, "eos_token_id": [128001, 128009], "tie_word_embeddings": False,
+}
+
+
+class _Recorder:
+    def __init__(self, n):
+        self.firsts, self.done, self.n = {}, {}, n
+        self.all_done = threading.Event()
+
+    def first_token(self, request, ids):
+        self.firsts[request.request_id] = list(ids)
+
+    def complete(self, request, ids, error=None):
+        assert error is None, error
+        self.done[request.request_id] = list(ids)
+        if len(self.done) == self.n:
+            self.all_done.set()
+
+
+def _run(backend, requests):
+    rec = _Recorder(len(requests))
+    backend.start(rec)
+    backend.submit(requests)
+    assert rec.all_done.wait(300)
+    backend.stop()
+    return rec
+
+
+def test_static_path_gives_the_greedy_tokens_of_eager_generate(embedded_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    texts = ("The weather today is", "In the news this morning, the mayor of the town said", "A story about a cat:")
+    prompts = [tokenizer(t).input_ids for t in texts]
+    results = {}
+    for path in ("eager", "static"):
+        # samples=1: the cache holds the first record's prompt plus max_new_tokens.
+        params = StageParams(model="embedded", samples=1, max_new_tokens=14, batch_size=4, scenario="Server",
+                             decode_path=path, static_max_batch=4)
+        backend = get_backend("hf")(params)
+        backend.load()
+        # Three rows of different prompt and output lengths: left padding, a padded fourth row, early ends.
+        requests = [Request(i, i, p, True, 14 - 4 * i, 1) for i, p in enumerate(prompts)]
+        results[path] = _run(backend, requests)
+        if path == "static":
+            facts = backend.describe()["static_decode"]
+            assert facts["batch_sizes"] == [1, 4] and facts["cuda_graphs"] is False
+            assert backend.static_batches_run == 1  # one static batch of 4 for the three rows
+    eager, static = results["eager"], results["static"]
+    assert static.done == eager.done
+    assert [len(static.done[i]) for i in range(3)] <= [14, 10, 6]
+    assert static.firsts == {i: ids[:1] for i, ids in static.done.items()}
+
+
+def _tiny_model(tmp_path):
+    folder = tmp_path / "tiny-llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
+    return folder
+
+
+def test_dummy_weights_follow_reference_lengths_on_the_static_path(tmp_path, embedded_model_dir):
+    model = _tiny_model(tmp_path)
+    p = StageParams(run_dir=str(tmp_path), stage="offline", backend="hf", model=str(model), load_format="dummy",
+                    samples=6, max_new_tokens=70, decode_path="static", static_max_batch=4,
+                    min_query_count=6, min_duration_ms=0)
+    summary = run_stage(p)
+    assert summary.verdict in ("VALID", "INVALID") and summary.sut["errors"] == 0
+    assert summary.engine["static_decode"]["batch_sizes"] == [4]
+    assert any("random weights" in rule for rule in summary.relaxed_rules)
+    assert summary.dataset["output_length"] == "reference"
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    records = load_cnndm(EMBEDDED_DATASET)[:6]
+    expected = {i: min(len(tokenizer.encode(r["output"], add_special_tokens=False)), 70) for i, r in enumerate(records)}
+    rows = [json.loads(line) for line in (tmp_path / "offline" / "queries.jsonl").read_text().splitlines()]
+    assert {r["sample_index"]: r["output_tokens"] for r in rows} == expected
+    assert len(set(expected.values())) > 1  # the shape varies as the references do
+
+
+def test_dummy_accuracy_stage_decodes_with_the_tokenizer_at_hand_and_says_it_is_meaningless(tmp_path):
+    model = _tiny_model(tmp_path)
+    p = StageParams(run_dir=str(tmp_path), stage="acc", backend="hf", model=str(model), load_format="dummy",
+                    mode="accuracy", samples=3, max_new_tokens=12, batch_size=3)
+    summary = run_stage(p)
+    assert summary.accuracy["gen_num"] == 3
+    assert summary.accuracy["targets_note"] == RANDOM_WEIGHTS_NOTE
+    assert summary.verdict == "FAIL" and not summary.submittable
