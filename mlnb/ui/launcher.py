@@ -220,7 +220,8 @@ class _StageBar:
     def __init__(self, w, stage: str):
         self.label = w.Label(stage, layout={"width": "190px", "flex": "0 0 190px"})
         self.bar = w.IntProgress(value=0, min=0, max=1, layout={"width": "320px", "flex": "0 0 320px"})
-        self.text = w.Label("waiting", layout={"flex": "1 1 auto"})
+        # HTML, not Label: a Label cuts a long line (a stopped stage's note) off at the widget's edge.
+        self.text = w.HTML("waiting", layout={"flex": "1 1 auto", "margin": "0 0 0 8px"})
         self.row = w.HBox([self.label, self.bar, self.text])
         self.row.add_class(f"mlnb-progress-{stage}")
         self.last = StageProgress(stage)
@@ -231,7 +232,7 @@ class _StageBar:
         self.bar.bar_style = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning"}.get(
             progress.state, ""
         )
-        self.text.value = progress.describe()
+        self.text.value = html.escape(progress.describe())
         self.last = progress
 
     def finish(self, status: str, text: str) -> None:
@@ -240,7 +241,7 @@ class _StageBar:
         if text:  # the stage's result line from the CLI, e.g. "VALID (simulated), 3100.0 tokens/s" (LoadGen's)
             parts = [f"{last.completed}/{max(last.issued, last.completed)} queries"] if last.issued else []
             parts += [f"{last.elapsed_s:.0f} s"] if last.elapsed_s else []
-            self.text.value = " \u00b7 ".join([*parts, status]) + f" \u2014 {text}"
+            self.text.value = html.escape(" \u00b7 ".join([*parts, status]) + f" \u2014 {text}")
 
 
 class Launcher:

@@ -65,18 +65,23 @@ def lab(tmp_path_factory):
     # No "get Jupyter news?" toast over the page (nothing is fetched either way).
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
+    # Nothing of this machine's Jupyter or IPython state (config, settings, saved workspaces with
+    # their open tabs, user kernels, startup scripts) reaches the test: every folder is fresh.
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_DATA_DIR=str(base / "data"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
+        IPYTHONDIR=str(base / "ipython"),
         PYTHONUNBUFFERED="1",
     )
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}", f"--LabApp.user_settings_dir={base / 'settings'}",
         "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
@@ -117,10 +122,15 @@ def browser():
 
 
 def _open_and_run_all(browser, lab: Lab, notebook: str, widget_class: str):
-    """Open a notebook, run all its cells, and return (page, the widget's locator)."""
+    """Open a notebook, run all its cells, and return (page, the widget's locator).
+
+    Each notebook opens in a workspace of its own, so JupyterLab restores no tab an earlier test
+    left open (the default workspace would reopen them all, with their kernels and widgets).
+    """
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.set_default_timeout(60_000)
-    page.goto(lab.url(f"lab/tree/{notebook}"))
+    workspace = re.sub(r"[^A-Za-z0-9_-]", "-", Path(notebook).stem)
+    page.goto(lab.url(f"lab/workspaces/{workspace}/tree/{notebook}"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     widget = page.locator(f".{widget_class}")
     dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
@@ -141,6 +151,8 @@ def _open_and_run_all(browser, lab: Lab, notebook: str, widget_class: str):
             page.screenshot(path=str(ARTIFACTS / f"failed-{Path(notebook).stem}.png"))
             pytest.fail(f"{notebook}: the widget did not appear (screenshot in test-artifacts/)")
         time.sleep(0.5)
+    tabs = page.locator(".jp-MainAreaWidget-ContainerTab, #jp-main-dock-panel .lm-TabBar-tab").all_inner_texts()
+    assert [t.strip() for t in tabs] == [notebook], f"tabs left open by earlier tests: {tabs}"
     return page, widget
 
 
