@@ -208,7 +208,8 @@ def run_links_html(run_dir: Path, base: Optional[Path] = None, exit_code: Option
         + (f"<p>Open: {separator.join(links)}</p>" if links else "<p>No report was written.</p>")
     )
     table = stage_table_html(rollup, link_prefix=rel + "/")
-    return style_tag() + f'<div class="mlnb mlnb-run-result">{head}{table}</div>'
+    # The table scrolls sideways rather than being cut off in a narrow notebook.
+    return style_tag() + f'<div class="mlnb mlnb-run-result">{head}<div style="overflow-x:auto">{table}</div></div>'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +239,8 @@ class _StageBar:
     def finish(self, status: str, text: str) -> None:
         last = self.last
         self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s, last.elapsed_s))
+        if text.startswith("stopped; logs kept in "):
+            text = "stopped; logs kept in the run folder"  # its path is in the log and the links below
         if text:  # the stage's result line from the CLI, e.g. "VALID (simulated), 3100.0 tokens/s" (LoadGen's)
             parts = [f"{last.completed}/{max(last.issued, last.completed)} queries"] if last.issued else []
             parts += [f"{last.elapsed_s:.0f} s"] if last.elapsed_s else []
