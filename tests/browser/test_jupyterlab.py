@@ -372,8 +372,8 @@ def test_launcher_stop_button(lab, browser):
     # 8 queries one at a time, about 2.5 s each: long enough to stop mid-stage.
     _choose(launcher, samples="8", sim_tpot_ms="20", sim_max_batch="1", min_query_count="8")
     launcher.locator("button.mlnb-run").click()
-    page.wait_for_function(
-        "sel => document.querySelector(sel) && /queries/.test(document.querySelector(sel).innerText)",
+    page.wait_for_function(  # a query done, so the bar shows partial progress when it stops
+        "sel => document.querySelector(sel) && /[1-7]\\/8 queries/.test(document.querySelector(sel).innerText)",
         arg=".mlnb-launcher .mlnb-progress-01_offline_perf",
         timeout=RUN_TIMEOUT_MS,
     )
@@ -390,6 +390,8 @@ def test_launcher_stop_button(lab, browser):
     status = launcher.locator(".mlnb-status").inner_text()
     assert "interrupted" in status and "130" in status, status
     assert "INTERRUPTED" in result.inner_text()
+    bar = launcher.locator(".mlnb-progress-01_offline_perf").inner_text()
+    assert re.search(r"[1-8]/8 queries .* interrupted", bar), bar
 
     runs = _run_dirs(lab) - before
     assert len(runs) == 1, runs
