@@ -380,3 +380,64 @@ def test_runs_browser_widget(outputs):
     browser.plot_stage.value = "03_server_perf"
     browser.plot_percentile.value = 50.0
     assert "p50 reported by LoadGen" in browser.plot_output.outputs[0]["data"]["text/html"]
+
+
+class _FakeHarness:
+    """Stands in for the harness process: prints its lines at once, then exits 0."""
+
+    def __init__(self, lines):
+        self.stdout = iter(lines)
+        self.returncode = None
+
+    def wait(self, timeout=None):
+        self.returncode = 0
+        return 0
+
+    def poll(self):
+        return self.returncode
+
+
+def test_stage_notebooks_get_throttled_progress(tmp_path, monkeypatch, capsys):
+    """Under papermill the stage prints at most one progress line per PRINT_PROGRESS_EVERY_S; harness.log keeps all."""
+    from mlnb.stages import loadgen_stage
+
+    lines = ["loaded sim in 0.0s; 8 samples from cnn_eval.json\n"]
+    lines += [f"progress issued=8 completed={i % 8} tokens={i} tok/s=1.0 elapsed={i}.0s\n" for i in range(200)]
+    lines += ["finished: 8 queries, 200 tokens in 200.0s, 0 SUT errors\n"]
+    monkeypatch.setattr(loadgen_stage.subprocess, "Popen", lambda *a, **k: _FakeHarness(lines))
+    params = StageParams(run_dir=str(tmp_path), stage="01_offline_perf", backend="sim")
+    loadgen_stage.run_harness_subprocess(params, tmp_path / "01_offline_perf")
+    printed = capsys.readouterr().out.splitlines()
+    assert [line for line in printed if line.startswith("progress ")] == [lines[1].strip()]  # the rest within 15 s
+    assert printed[0].startswith("loaded sim") and printed[-1].startswith("finished: 8 queries")
+    logged = (tmp_path / "01_offline_perf" / "harness.log").read_text().splitlines()
+    assert len(logged) == len(lines)
+
+
+def test_an_interrupted_stage_stops_its_harness(tmp_path, monkeypatch):
+    """KeyboardInterrupt in the stage cell (Jupyter's interrupt) terminates the harness and says so in harness.log."""
+    from mlnb.stages import loadgen_stage
+
+    stopped = []
+
+    class Interrupted(_FakeHarness):
+        def __init__(self):
+            super().__init__([])
+            self.stdout = self._lines()
+
+        def _lines(self):
+            yield "progress issued=8 completed=1 tokens=10 tok/s=1.0 elapsed=2.0s\n"
+            raise KeyboardInterrupt
+
+        def terminate(self):
+            stopped.append("terminate")
+            self.returncode = -15
+
+    monkeypatch.setattr(loadgen_stage.subprocess, "Popen", lambda *a, **k: Interrupted())
+    params = StageParams(run_dir=str(tmp_path), stage="01_offline_perf", backend="sim")
+    with pytest.raises(KeyboardInterrupt):
+        loadgen_stage.run_harness_subprocess(params, tmp_path / "01_offline_perf")
+    assert stopped == ["terminate"]
+    log = (tmp_path / "01_offline_perf" / "harness.log").read_text()
+    assert log.splitlines() == ["progress issued=8 completed=1 tokens=10 tok/s=1.0 elapsed=2.0s",
+                                "interrupted: the harness was stopped"]
