@@ -31,11 +31,18 @@ smoke: model
 	$(BIN)/mlnb run --preset smoke
 
 # tests/browser drive JupyterLab through Debian's chromium (Playwright never downloads a browser).
+# As root (or through sudo), non-interactive; a font so that screenshots show text. `env` carries
+# DEBIAN_FRONTEND through sudo, which would drop it.
+BROWSER_PACKAGES := chromium fonts-dejavu-core
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
-		sudo=""; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi; \
-		$$sudo apt-get update -qq >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+		if ! command -v apt-get >/dev/null; then \
+			echo "no apt-get: install chromium at /usr/bin/chromium, or tests/browser are skipped" >&2; exit 0; fi; \
+		sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi; \
+		echo "installing $(BROWSER_PACKAGES) with apt-get (for tests/browser)"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			$(BROWSER_PACKAGES) >/dev/null; \
 	fi
 
 test: model browser

@@ -299,6 +299,8 @@ def _finish_run(outputs: Path, run_dir: Path, run_info: dict[str, Any], status: 
 # ---------------------------------------------------------------------------------------------
 
 PROGRESS_POLL_S = 0.5
+KERNEL_INTERRUPT_GRACE_S = 20.0  # SIGINT (Jupyter's interrupt) to the stage's kernel group, then SIGTERM
+KERNEL_INTERRUPT_EVERY_S = 5.0
 KERNEL_TERM_GRACE_S = 10.0  # SIGTERM to the stage's kernel group, then SIGKILL
 STOP_WAIT_S = 120.0  # at most this long for the stage to wind down (partial HTML included)
 
@@ -380,20 +382,35 @@ def _run_stage_interruptibly(name: str, run_dir: Path, parameters: dict[str, Any
 
 
 def _stop_stage(done: threading.Event, kernels: list) -> None:
-    """Stop the stage's kernels (and the harness in their process group), then wait for the stage to end."""
+    """Interrupt the stage's kernels, then wait for the stage to end.
+
+    SIGINT to the kernel's process group is Jupyter's own interrupt: the running cell raises
+    KeyboardInterrupt, the stage stops its harness, and papermill shuts the kernel down as after
+    any cell error. It is repeated, because a SIGINT between two cells interrupts nothing. Only a
+    kernel that ignores it gets SIGTERM and then SIGKILL (which nbclient reports as a dead kernel).
+    """
     started = time.monotonic()
-    sent: dict[int, int] = {}  # pgid -> last signal sent
+    last_sent: dict[int, tuple[int, float]] = {}  # pgid -> (signal, when)
     while not done.is_set() and time.monotonic() - started < STOP_WAIT_S:
-        wanted = signal.SIGTERM if time.monotonic() - started < KERNEL_TERM_GRACE_S else signal.SIGKILL
+        waited = time.monotonic() - started
+        if waited < KERNEL_INTERRUPT_GRACE_S:
+            wanted = signal.SIGINT
+        elif waited < KERNEL_INTERRUPT_GRACE_S + KERNEL_TERM_GRACE_S:
+            wanted = signal.SIGTERM
+        else:
+            wanted = signal.SIGKILL
         for manager in list(kernels):
             pgid = _kernel_pgid(manager)
-            if pgid is None or sent.get(pgid) == wanted:
+            if pgid is None:
+                continue
+            sig, when = last_sent.get(pgid, (None, 0.0))
+            if sig == wanted and (wanted != signal.SIGINT or time.monotonic() - when < KERNEL_INTERRUPT_EVERY_S):
                 continue
             try:
                 os.killpg(pgid, wanted)
             except OSError:
                 pass
-            sent[pgid] = wanted
+            last_sent[pgid] = (wanted, time.monotonic())
         done.wait(PROGRESS_POLL_S)
 
 

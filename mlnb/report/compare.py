@@ -258,3 +258,17 @@ def comparison_figure(comparison: Mapping[str, Any], metric: str = "tokens_per_s
         ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
     return fig
+
+
+def comparison_view(run_dirs: Sequence[str | Path]) -> str:
+    """The comparison of runs as one self-contained HTML fragment: the table, then a chart per metric."""
+    comparison = compare_runs(run_dirs)
+    present = {row["metric"] for row in comparison["rows"]}
+    charts = "".join(
+        f'<img class="fig" style="width:460px;max-width:100%" alt="{esc(label)} by stage" '
+        f'src="{plots.figure_data_uri(comparison_figure(comparison, key))}">'
+        for key, label, _ in METRICS
+        if key in present and key in ("tokens_per_second", "ttft_p99_ms", "tpot_p99_ms")
+    )
+    row = '<div class="mlnb" style="display:flex;flex-wrap:wrap;gap:8px">'
+    return comparison_html(comparison) + (f"{row}{charts}</div>" if charts else "")

@@ -42,6 +42,7 @@ STATUS_COLORS = {
     "finished": plots.COLORS["good"],
     "failed": plots.COLORS["bad"],
     "not run": plots.COLORS["neutral"],
+    "interrupted": "#b45309",  # stopped on request: neither a failure nor a result
 }
 
 WHAT_AM_I_LOOKING_AT = (
@@ -185,6 +186,9 @@ def collect_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     run = _read_json_or_none(run_dir / "run.json") if (run_dir / "run.json").is_file() else None
     run = run if isinstance(run, Mapping) else {}
     planned, info = _planned_stages(run)
+    for name, state in (run.get("stage_status") or {}).items():
+        if state == "interrupted":  # the pipeline's word for a stage stopped by Ctrl-C, SIGTERM or Stop
+            info.setdefault(str(name), {})["status"] = "interrupted"
     names = list(dict.fromkeys(planned + _discovered_stages(run_dir)))
     if not planned:
         names.sort(key=_stage_order)
@@ -340,6 +344,11 @@ def stage_table_html(
             body.append(
                 f'<tr class="failed"><td></td><td colspan="{len(header) - 1}"><span class="err"><b>Error{where}:</b></span>'
                 f'<pre>{esc(error.get("ename") or "error")}: {esc(evalue)}</pre></td></tr>'
+            )
+        if r.get("status") == "interrupted":
+            body.append(
+                f'<tr><td></td><td colspan="{len(header) - 1}" class="muted">Stopped on request (Ctrl-C, SIGTERM '
+                f"or the launcher's Stop) before it finished; its logs are kept in <code>{esc(r['stage'])}/</code>.</td></tr>"
             )
     return f'<table class="t stages"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 

@@ -26,11 +26,12 @@ from mlnb.stages.registry import STAGES
 from mlnb.versions import environment
 
 EXAMPLES_IN_SUMMARY = 12
-PRINT_PROGRESS_EVERY_S = 15.0
+PRINT_PROGRESS_EVERY_S = 15.0  # papermill turns a flood of small outputs into an IOPub error
+HARNESS_STOP_GRACE_S = 5.0
 RANDOM_WEIGHTS_NOTE = (
     "Random weights (load_format=dummy): the answers are noise, so these scores are meaningless; "
     "the stage only proves that the accuracy path runs."
-)  # papermill turns a flood of small outputs into an IOPub error
+)
 
 
 def stage_dir_for(params: StageParams) -> Path:
@@ -53,22 +54,40 @@ def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
         )
         assert proc.stdout is not None
         deadline = time.monotonic() + params.timeout_s
-        for line in proc.stdout:
-            line = redact(line)
-            log.write(line)
-            log.flush()
-            tail.append(line.rstrip())
-            now = time.monotonic()
-            if not line.startswith("progress ") or now - last_print >= PRINT_PROGRESS_EVERY_S:
-                print(line.rstrip(), flush=True)
-                last_print = now if line.startswith("progress ") else last_print
-            if now > deadline:
-                proc.kill()
-                raise StageFailed(f"harness exceeded timeout_s={params.timeout_s}")
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                line = redact(line)
+                log.write(line)
+                log.flush()
+                tail.append(line.rstrip())
+                now = time.monotonic()
+                if not line.startswith("progress ") or now - last_print >= PRINT_PROGRESS_EVERY_S:
+                    print(line.rstrip(), flush=True)
+                    last_print = now if line.startswith("progress ") else last_print
+                if now > deadline:
+                    proc.kill()
+                    raise StageFailed(f"harness exceeded timeout_s={params.timeout_s}")
+            code = proc.wait()
+        except BaseException as err:  # the harness must not outlive the stage
+            _stop_harness(proc)
+            if isinstance(err, KeyboardInterrupt):  # the kernel was interrupted: the run is being stopped
+                log.write("interrupted: the harness was stopped\n")
+            raise
     if code != 0:
         last = "\n".join(tail)
         raise StageFailed(f"harness exited with code {code}; last lines of harness.log:\n{last}")
+
+
+def _stop_harness(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL: LoadGen runs in C++ and takes SIGINT only when its test returns."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=HARNESS_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _tokenizer_for(params: StageParams):

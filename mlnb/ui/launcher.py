@@ -208,7 +208,8 @@ def run_links_html(run_dir: Path, base: Optional[Path] = None, exit_code: Option
         + (f"<p>Open: {separator.join(links)}</p>" if links else "<p>No report was written.</p>")
     )
     table = stage_table_html(rollup, link_prefix=rel + "/")
-    return style_tag() + f'<div class="mlnb mlnb-run-result">{head}{table}</div>'
+    # The table scrolls sideways rather than being cut off in a narrow notebook.
+    return style_tag() + f'<div class="mlnb mlnb-run-result">{head}<div style="overflow-x:auto">{table}</div></div>'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +221,8 @@ class _StageBar:
     def __init__(self, w, stage: str):
         self.label = w.Label(stage, layout={"width": "190px", "flex": "0 0 190px"})
         self.bar = w.IntProgress(value=0, min=0, max=1, layout={"width": "320px", "flex": "0 0 320px"})
-        self.text = w.Label("waiting", layout={"flex": "1 1 auto"})
+        # HTML, not Label: a Label cuts a long line (a stopped stage's note) off at the widget's edge.
+        self.text = w.HTML("waiting", layout={"flex": "1 1 auto", "margin": "0 0 0 8px"})
         self.row = w.HBox([self.label, self.bar, self.text])
         self.row.add_class(f"mlnb-progress-{stage}")
         self.last = StageProgress(stage)
@@ -231,16 +233,18 @@ class _StageBar:
         self.bar.bar_style = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning"}.get(
             progress.state, ""
         )
-        self.text.value = progress.describe()
+        self.text.value = html.escape(progress.describe())
         self.last = progress
 
     def finish(self, status: str, text: str) -> None:
         last = self.last
         self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s, last.elapsed_s))
+        if text.startswith("stopped; logs kept in "):
+            text = "stopped; logs kept in the run folder"  # its path is in the log and the links below
         if text:  # the stage's result line from the CLI, e.g. "VALID (simulated), 3100.0 tokens/s" (LoadGen's)
             parts = [f"{last.completed}/{max(last.issued, last.completed)} queries"] if last.issued else []
             parts += [f"{last.elapsed_s:.0f} s"] if last.elapsed_s else []
-            self.text.value = " \u00b7 ".join([*parts, status]) + f" \u2014 {text}"
+            self.text.value = html.escape(" \u00b7 ".join([*parts, status]) + f" \u2014 {text}")
 
 
 class Launcher:

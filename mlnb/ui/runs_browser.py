@@ -1,8 +1,9 @@
 """The runs browser: the runs in ``outputs/``, their reports, a comparison, and re-plotting.
 
-``notebooks/runs_browser.ipynb`` calls :func:`runs_browser`. Nothing is re-run: the list and the
-comparison read run.json and summary.json (:mod:`mlnb.report.compare`), and the plots read the
-stage's ``queries.jsonl`` (per-query SUT timestamps) and ``summary.json`` (LoadGen's numbers).
+``notebooks/runs_browser.ipynb`` calls :func:`runs_browser`. Nothing is re-run: the list reads
+run.json and summary.json (:mod:`mlnb.report.runs_list`), the comparison is the one the reports
+build (one call: :func:`mlnb.report.compare.comparison_view`), and the plots read the stage's
+``queries.jsonl`` (per-query SUT timestamps) and ``summary.json`` (LoadGen's numbers).
 """
 
 from __future__ import annotations
@@ -15,15 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from mlnb.report import plots
-from mlnb.report.compare import (
-    METRICS,
-    compare_runs,
-    comparison_figure,
-    comparison_html,
-    list_runs,
-    run_label,
-    runs_table_html,
-)
+from mlnb.report.runs_list import list_runs, run_label, runs_table_html
 from mlnb.ui.launcher import resolve_outputs_dir, run_links_html
 
 __all__ = ["PERCENTILES", "PLOT_METRICS", "RunsBrowser", "plot_stage", "plottable_stages", "runs_browser"]
@@ -102,8 +95,6 @@ class RunsBrowser:
         self.open_button = w.Button(description="Open reports", icon="folder-open",
                                     tooltip="Links to the chosen runs' index and stage reports")
         self.compare_button = w.Button(description="Compare", icon="columns", tooltip="Pick two or more runs")
-        self.compare_metric = w.Dropdown(options=[(label, key) for key, label, _ in METRICS], value="tokens_per_second",
-                                         description="chart", style={"description_width": "60px"})
         self.output = w.Output()
         self.output.add_class("mlnb-runs-output")
         self.plot_run = w.Dropdown(description="run", style={"description_width": "80px"}, layout={"width": "520px"})
@@ -117,7 +108,6 @@ class RunsBrowser:
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.open_button.on_click(lambda _b: self.open_reports())
         self.compare_button.on_click(lambda _b: self.compare())
-        self.compare_metric.observe(lambda _c: self.compare() if len(self.select.value) >= 2 else None, names="value")
         self.plot_run.observe(self._plot_run_changed, names="value")
         for control in (self.plot_stage, self.plot_metric, self.plot_percentile):
             control.observe(lambda _c: self.replot(), names="value")
@@ -128,7 +118,7 @@ class RunsBrowser:
                 self.refresh_button,
                 self.table,
                 self.select,
-                w.HBox([self.open_button, self.compare_button, self.compare_metric]),
+                w.HBox([self.open_button, self.compare_button]),
                 self.output,
                 w.HTML("<h3>Re-plot a finished run</h3><p>From the stage's saved per-query data; nothing is re-run.</p>"),
                 w.HBox([self.plot_run, self.plot_stage]),
@@ -174,12 +164,12 @@ class RunsBrowser:
         if len(chosen) < 2:
             self._show(self.output, '<p style="color:#b91c1c">Pick two or more runs to compare.</p>')
             return
+        from mlnb.report.compare import comparison_view  # the reports' comparison; its one entry point here
+
         # Oldest first, so that changes read "later vs. earlier".
         order = {r["path"]: i for i, r in enumerate(reversed(self.runs))}
         chosen.sort(key=lambda p: order.get(p, 0))
-        comparison = compare_runs(chosen)
-        png = plots.figure_png(comparison_figure(comparison, self.compare_metric.value))
-        self._show(self.output, comparison_html(comparison), png)
+        self._show(self.output, comparison_view(chosen))
 
     # re-plot -----------------------------------------------------------------------------------
     def _plot_run_changed(self, _change=None) -> None:

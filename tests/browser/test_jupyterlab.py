@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from urllib.parse import urlsplit
 from pathlib import Path
 
@@ -33,7 +34,6 @@ CHROMIUM_ARGS = [
 ]
 UI_NOTEBOOKS = ("00_launcher.ipynb", "runs_browser.ipynb")
 RUN_TIMEOUT_MS = 240_000  # a two-stage sim run takes seconds alone, longer on a busy 2-core machine
-SIM_FAST = ["--set", "sim_tpot_ms=1", "--set", "sim_ttft_ms=5"]
 
 
 def _free_port() -> int:
@@ -65,18 +65,23 @@ def lab(tmp_path_factory):
     # No "get Jupyter news?" toast over the page (nothing is fetched either way).
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
+    # Nothing of this machine's Jupyter or IPython state (config, settings, saved workspaces with
+    # their open tabs, user kernels, startup scripts) reaches the test: every folder is fresh.
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_DATA_DIR=str(base / "data"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
+        IPYTHONDIR=str(base / "ipython"),
         PYTHONUNBUFFERED="1",
     )
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}", f"--LabApp.user_settings_dir={base / 'settings'}",
         "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
@@ -105,6 +110,8 @@ def lab(tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(log, ARTIFACTS / "jupyterlab.log")  # for a failure that only the server saw
 
 
 @pytest.fixture(scope="module")
@@ -117,31 +124,64 @@ def browser():
 
 
 def _open_and_run_all(browser, lab: Lab, notebook: str, widget_class: str):
-    """Open a notebook, run all its cells, and return (page, the widget's locator)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    """Open a notebook, run all its cells, and return (page, the widget's locator).
+
+    Each notebook opens in a workspace of its own, so JupyterLab restores no tab an earlier test
+    left open (the default workspace would reopen them all, with their kernels and widgets).
+    """
+    page = browser.new_page(viewport={"width": 1400, "height": 3000})  # the widgets fit: screenshots show all
     page.set_default_timeout(60_000)
-    page.goto(lab.url(f"lab/tree/{notebook}"))
+    workspace = re.sub(r"[^A-Za-z0-9_-]", "-", Path(notebook).stem)
+    page.goto(lab.url(f"lab/workspaces/{workspace}/tree/{notebook}"))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     widget = page.locator(f".{widget_class}")
     dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
     prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
-    deadline = time.monotonic() + 150
-    last_click = None
+    deadline = time.monotonic() + 180
+    last_click, reruns = None, 0
     while not widget.first.is_visible():
+        now = time.monotonic()
         if dialog.count() and dialog.first.is_visible():
             # A fresh JupyterLab may ask which kernel to start; the notebook's own (Python 3) is preselected.
             dialog.locator("button.jp-mod-accept").click()
             last_click = None  # a Run All issued while the dialog was up is dropped: issue it again
-        elif last_click is None or (time.monotonic() - last_click > 15 and _some_cell_not_run(prompts)):
-            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-            page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
-            last_click = time.monotonic()
-        if time.monotonic() > deadline:
+        elif last_click is None:
+            # Only on a connected, idle kernel: the widget manager registers with the kernel when it
+            # connects, and widgets created before that stay "Loading widget..." for good.
+            if _kernel_idle(page):
+                _run_all(page)
+                last_click = now
+        elif now - last_click > 15 and _some_cell_not_run(prompts):
+            _run_all(page)  # Run All was dropped (the page was still settling)
+            last_click = now
+        elif now - last_click > 30 and reruns < 2 and _all_cells_ran(prompts) and _kernel_idle(page):
+            # Every cell ran but the widget shows "Loading widget...": a person would run it again.
+            warnings.warn(f"{notebook}: the widget stayed 'Loading widget...'; running the notebook again")
+            _run_all(page)
+            last_click, reruns = now, reruns + 1
+        if now > deadline:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"failed-{Path(notebook).stem}.png"))
             pytest.fail(f"{notebook}: the widget did not appear (screenshot in test-artifacts/)")
         time.sleep(0.5)
+    tabs = page.locator(".jp-MainAreaWidget-ContainerTab, #jp-main-dock-panel .lm-TabBar-tab").all_inner_texts()
+    assert [t.strip() for t in tabs] == [notebook], f"tabs left open by earlier tests: {tabs}"
     return page, widget
+
+
+def _run_all(page) -> None:
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+
+
+def _kernel_idle(page) -> bool:
+    """The status bar says "Python 3 (ipykernel) | Idle"."""
+    return "| Idle" in page.locator("#jp-main-statusbar").inner_text()
+
+
+def _all_cells_ran(prompts) -> bool:
+    texts = [t.strip() for t in prompts.all_inner_texts()]
+    return bool(texts) and all(re.fullmatch(r"\[\d+\]:", t) for t in texts)
 
 
 def _some_cell_not_run(prompts) -> bool:
@@ -261,20 +301,21 @@ def test_launcher_runs_the_pipeline(lab, browser):
 
 @pytest.fixture(scope="module")
 def two_runs(lab):
-    """Two finished sim runs (Offline and Server) in the lab's outputs folder, made with the CLI."""
-    made = []
+    """Two finished sim runs (Offline and Server) in the lab's outputs folder, made with the CLI at once."""
+    procs = {}
     for tpot in ("1", "3"):
-        result = subprocess.run(
+        procs[tpot] = subprocess.Popen(
             [sys.executable, "-m", "mlnb.cli", "run", "--preset", "smoke", "--backend", "sim", "--samples", "4",
-             "--stages", "01_offline_perf,03_server_perf,99_run_summary",
+             "--stages", "01_offline_perf,03_server_perf",
              "--set", f"sim_tpot_ms={tpot}", "--set", "sim_ttft_ms=5",
              "--set", "03_server_perf.target_qps=20", "--set", "03_server_perf.min_duration_ms=2000",
              "--outputs", str(lab.root / "outputs"), "--run-id", f"browser-tpot{tpot}"],
-            capture_output=True, text=True, timeout=600, cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
-        made.append(lab.root / "outputs" / f"browser-tpot{tpot}")
-    return made
+    for proc in procs.values():
+        output, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, output
+    return [lab.root / "outputs" / f"browser-tpot{tpot}" for tpot in procs]
 
 
 def test_runs_browser_lists_compares_and_replots(lab, browser, two_runs):
@@ -319,7 +360,7 @@ def test_runs_browser_lists_compares_and_replots(lab, browser, two_runs):
     output = browser_widget.locator(".mlnb-runs-output")
     output.locator("a.mlnb-link-index").first.wait_for(timeout=60_000)
     _assert_links_resolve(page, output.locator("a.mlnb-link-index"), 2)
-    _assert_links_resolve(page, output.locator("a.mlnb-link-stage"), 6)
+    _assert_links_resolve(page, output.locator("a.mlnb-link-stage"), 4)
     page.close()
     assert time.monotonic() - started < 300
 
@@ -331,8 +372,8 @@ def test_launcher_stop_button(lab, browser):
     # 8 queries one at a time, about 2.5 s each: long enough to stop mid-stage.
     _choose(launcher, samples="8", sim_tpot_ms="20", sim_max_batch="1", min_query_count="8")
     launcher.locator("button.mlnb-run").click()
-    page.wait_for_function(
-        "sel => document.querySelector(sel) && /queries/.test(document.querySelector(sel).innerText)",
+    page.wait_for_function(  # a query done, so the bar shows partial progress when it stops
+        "sel => document.querySelector(sel) && /[1-7]\\/8 queries/.test(document.querySelector(sel).innerText)",
         arg=".mlnb-launcher .mlnb-progress-01_offline_perf",
         timeout=RUN_TIMEOUT_MS,
     )
@@ -349,6 +390,8 @@ def test_launcher_stop_button(lab, browser):
     status = launcher.locator(".mlnb-status").inner_text()
     assert "interrupted" in status and "130" in status, status
     assert "INTERRUPTED" in result.inner_text()
+    bar = launcher.locator(".mlnb-progress-01_offline_perf").inner_text()
+    assert re.search(r"[1-8]/8 queries .* interrupted", bar), bar
 
     runs = _run_dirs(lab) - before
     assert len(runs) == 1, runs

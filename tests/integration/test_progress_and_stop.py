@@ -33,6 +33,16 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def _assert_interrupted_not_crashed(stage: Path) -> None:
+    """The kernel was interrupted (KeyboardInterrupt in the cell), not killed (a dead kernel)."""
+    notebook = json.loads((stage / f"{stage.name}.ipynb").read_text())
+    errors = [o["ename"] for c in notebook["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == ["KeyboardInterrupt"], errors
+    logs = (stage / "stage.log").read_text() + (stage / "harness.log").read_text()
+    assert "Kernel died" not in logs and "DeadKernel" not in logs, logs
+    assert "interrupted: the harness was stopped" in (stage / "harness.log").read_text()
+
+
 def test_ctrl_c_stops_the_run_cleanly(tmp_path):
     out = tmp_path / "outputs"
     proc = subprocess.Popen(
@@ -65,7 +75,9 @@ def test_ctrl_c_stops_the_run_cleanly(tmp_path):
     assert "progress issued=" in (stage / "harness.log").read_text()
     assert (stage / "stage.log").is_file() and (stage / "01_offline_perf.ipynb").is_file()
     assert not (stage / "failure.json").exists()
+    _assert_interrupted_not_crashed(stage)
     assert (run_dir / "index.html").is_file()
+    assert "INTERRUPTED" in (run_dir / "index.html").read_text()
     assert not (run_dir / "99_run_summary").exists()
     time.sleep(1)
     assert _processes_mentioning(str(stage)) == []  # kernel and harness are gone
@@ -99,3 +111,4 @@ def test_launcher_runs_and_stops(tmp_path, monkeypatch):
     assert "INTERRUPTED" in html and "index.html" in html
     assert launcher.run_button.disabled is False and launcher.stop_button.disabled is True
     assert any(line.startswith("[01_offline_perf] interrupted") for line in process.lines)
+    _assert_interrupted_not_crashed(process.run_dir / "01_offline_perf")

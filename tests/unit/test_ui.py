@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from mlnb.cli import main
 from mlnb.config import StageParams
 from mlnb.paths import NOTEBOOKS_DIR
-from mlnb.report.compare import comparison_figure, comparison_html, compare_runs, list_runs, runs_table_html
+from mlnb.report.compare import comparison_figure, comparison_html, compare_runs
+from mlnb.report.runs_list import list_runs, runs_table_html
 from mlnb.stages.registry import STAGES
 from mlnb.ui import form as ui_form
 from mlnb.ui.progress import (
@@ -150,9 +151,26 @@ def _code(notebook: Path) -> str:
 
 
 def test_pipeline_notebooks_stay_free_of_widgets():
+    """Widget code in a stage notebook only in cells tagged skip-execution (papermill skips them)."""
     for name in STAGES.names():
-        code = _code(NOTEBOOKS_DIR / STAGES.get(name).notebook)
-        assert "ipywidgets" not in code and "mlnb.ui" not in code, name
+        data = json.loads((NOTEBOOKS_DIR / STAGES.get(name).notebook).read_text())
+        for cell in data["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and ("ipywidgets" in source or "mlnb.ui" in source):
+                assert "skip-execution" in cell["metadata"].get("tags", []), (name, source)
+
+
+def test_the_stage_code_path_imports_no_widgets():
+    """What a stage notebook imports (mlnb.notebook and the stage runner) pulls in neither ipywidgets nor mlnb.ui."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, mlnb.notebook, mlnb.stages.loadgen_stage, mlnb.pipeline, mlnb.report.run_index; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ipywidgets' or m.startswith('mlnb.ui')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
 
 
 def test_ui_notebooks_are_not_stages_and_make_one_call():
@@ -298,6 +316,28 @@ def test_runs_are_listed_newest_first(outputs):
     assert "run-a" in html and "SIMULATED" in html and "INVALID" in html
 
 
+def test_an_interrupted_run_is_shown_as_interrupted(outputs):
+    """run.json's stage_status marks a stopped stage; the list and the index page both say INTERRUPTED."""
+    from mlnb.report.run_index import index_html
+
+    run_dir = outputs / "run-c"
+    (run_dir / "01_offline_perf").mkdir(parents=True)
+    (run_dir / "01_offline_perf" / "stage.log").write_text("started\n")
+    (run_dir / "01_offline_perf" / "params.json").write_text("{}")
+    (run_dir / "run.json").write_text(json.dumps({
+        "run_id": "run-c", "preset": "smoke", "stages": ["01_offline_perf", "99_run_summary"],
+        "started": "2026-01-03T10:00:00+0000", "status": "interrupted",
+        "stage_status": {"01_offline_perf": "interrupted"},
+    }))
+    run = list_runs(outputs)[0]
+    assert run["status"] == "interrupted"
+    assert [s["status"] for s in run["stages"]] == ["interrupted", "not run"]
+    listed = runs_table_html([run])
+    assert listed.count(">INTERRUPTED<") == 2 and ">NOT RUN<" not in listed  # run status and stage 01
+    page = index_html(run_dir)
+    assert ">INTERRUPTED<" in page and ">INCOMPLETE<" not in page and "Stopped on request" in page
+
+
 def test_runs_are_compared_side_by_side(outputs):
     comparison = compare_runs([outputs / "run-a", outputs / "run-b"])
     rows = {(r["stage"], r["metric"]): r for r in comparison["rows"]}
@@ -331,11 +371,73 @@ def test_runs_browser_widget(outputs):
     assert "Pick two or more" in browser.output.outputs[0]["data"]["text/html"]
     browser.select.value = tuple(value for _, value in browser.select.options)
     browser.compare()
-    assert ["text/html" in o["data"] for o in browser.output.outputs] == [True, False]
-    assert ["image/png" in o["data"] for o in browser.output.outputs] == [False, True]
-    assert "run-a" in browser.output.outputs[0]["data"]["text/html"]
+    assert len(browser.output.outputs) == 1
+    shown = browser.output.outputs[0]["data"]["text/html"]
+    assert "run-a" in shown and "+50.0%" in shown  # oldest first: run-b against run-a
+    assert shown.count('<img class="fig"') == 2 and shown.count("data:image/png;base64,") == 2  # tokens/s, TTFT p99
     browser.open_reports()
     assert len(browser.output.outputs) == 2
     browser.plot_stage.value = "03_server_perf"
     browser.plot_percentile.value = 50.0
     assert "p50 reported by LoadGen" in browser.plot_output.outputs[0]["data"]["text/html"]
+
+
+class _FakeHarness:
+    """Stands in for the harness process: prints its lines at once, then exits 0."""
+
+    def __init__(self, lines):
+        self.stdout = iter(lines)
+        self.returncode = None
+
+    def wait(self, timeout=None):
+        self.returncode = 0
+        return 0
+
+    def poll(self):
+        return self.returncode
+
+
+def test_stage_notebooks_get_throttled_progress(tmp_path, monkeypatch, capsys):
+    """Under papermill the stage prints at most one progress line per PRINT_PROGRESS_EVERY_S; harness.log keeps all."""
+    from mlnb.stages import loadgen_stage
+
+    lines = ["loaded sim in 0.0s; 8 samples from cnn_eval.json\n"]
+    lines += [f"progress issued=8 completed={i % 8} tokens={i} tok/s=1.0 elapsed={i}.0s\n" for i in range(200)]
+    lines += ["finished: 8 queries, 200 tokens in 200.0s, 0 SUT errors\n"]
+    monkeypatch.setattr(loadgen_stage.subprocess, "Popen", lambda *a, **k: _FakeHarness(lines))
+    params = StageParams(run_dir=str(tmp_path), stage="01_offline_perf", backend="sim")
+    loadgen_stage.run_harness_subprocess(params, tmp_path / "01_offline_perf")
+    printed = capsys.readouterr().out.splitlines()
+    assert [line for line in printed if line.startswith("progress ")] == [lines[1].strip()]  # the rest within 15 s
+    assert printed[0].startswith("loaded sim") and printed[-1].startswith("finished: 8 queries")
+    logged = (tmp_path / "01_offline_perf" / "harness.log").read_text().splitlines()
+    assert len(logged) == len(lines)
+
+
+def test_an_interrupted_stage_stops_its_harness(tmp_path, monkeypatch):
+    """KeyboardInterrupt in the stage cell (Jupyter's interrupt) terminates the harness and says so in harness.log."""
+    from mlnb.stages import loadgen_stage
+
+    stopped = []
+
+    class Interrupted(_FakeHarness):
+        def __init__(self):
+            super().__init__([])
+            self.stdout = self._lines()
+
+        def _lines(self):
+            yield "progress issued=8 completed=1 tokens=10 tok/s=1.0 elapsed=2.0s\n"
+            raise KeyboardInterrupt
+
+        def terminate(self):
+            stopped.append("terminate")
+            self.returncode = -15
+
+    monkeypatch.setattr(loadgen_stage.subprocess, "Popen", lambda *a, **k: Interrupted())
+    params = StageParams(run_dir=str(tmp_path), stage="01_offline_perf", backend="sim")
+    with pytest.raises(KeyboardInterrupt):
+        loadgen_stage.run_harness_subprocess(params, tmp_path / "01_offline_perf")
+    assert stopped == ["terminate"]
+    log = (tmp_path / "01_offline_perf" / "harness.log").read_text()
+    assert log.splitlines() == ["progress issued=8 completed=1 tokens=10 tok/s=1.0 elapsed=2.0s",
+                                "interrupted: the harness was stopped"]
