@@ -28,6 +28,14 @@ DEFAULT_MODEL_KEY: dict[str, str] = {
 MODEL_KEYS = ("llama3_1-8b", "llama3_1-8b-edge", "llama3_1-8b-interactive")
 # Full dataset sizes the submission checker expects per model key.
 REQUIRED_SAMPLES = {"llama3_1-8b": 13368, "llama3_1-8b-edge": 5000, "llama3_1-8b-interactive": 13368}
+# DeepSeek-R1 (mlperf.conf: ttft 2000 ms / tpot 80 ms; -interactive: 1500 ms / 15 ms). No SingleStream.
+MODEL_KEYS = MODEL_KEYS + ("deepseek-r1", "deepseek-r1-interactive")
+REQUIRED_SAMPLES.update({"deepseek-r1": 4388, "deepseek-r1-interactive": 4388})
+# Default model keys of workloads other than cnndm (whose keys are DEFAULT_MODEL_KEY).
+WORKLOAD_MODEL_KEYS: dict[str, dict[str, str]] = {
+    "deepseek-r1": {"Offline": "deepseek-r1", "Server": "deepseek-r1", "Interactive": "deepseek-r1-interactive"},
+}
+Workload = Literal["cnndm", "deepseek-r1"]
 MIN_DURATION_MS_FOR_SUBMISSION = 600_000
 
 
@@ -70,16 +78,22 @@ class StageParams(StrictModel):
     sim_output_tokens: Optional[int] = Field(None, ge=2, description="sim: fixed output length")
     seed: int = 42
     timeout_s: float = Field(3600.0, gt=0, description="Harness wall-clock limit")
+    workload: Workload = Field(
+        "cnndm", description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match)"
+    )
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":
         if self.model_key is not None and self.model_key not in MODEL_KEYS:
             raise ValueError(f"model_key {self.model_key!r} is not one of {', '.join(MODEL_KEYS)}")
+        keys = WORKLOAD_MODEL_KEYS.get(self.workload)
+        if keys is not None and self.model_key is None and self.scenario not in keys:
+            raise ValueError(f"workload {self.workload!r} has no {self.scenario} scenario; use one of {', '.join(keys)}")
         return self
 
     @property
     def effective_model_key(self) -> str:
-        return self.model_key or DEFAULT_MODEL_KEY[self.scenario]
+        return self.model_key or WORKLOAD_MODEL_KEYS.get(self.workload, DEFAULT_MODEL_KEY)[self.scenario]
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> "StageParams":

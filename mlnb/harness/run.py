@@ -19,20 +19,23 @@ from pathlib import Path
 from mlnb.backends.base import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
-from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.fileio import write_json_atomic, write_text_atomic
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
+from mlnb.workloads import dataset_path as workload_dataset_path
+from mlnb.workloads import workload_for
 
 PROGRESS_EVERY_S = 2.0
 
 
 def dataset_path(p: StageParams) -> Path:
-    return Path(EMBEDDED_DATASET) if p.dataset == "embedded" else Path(p.dataset)
+    return workload_dataset_path(p)
 
 
-def is_official_dataset(path: Path, size: int) -> bool:
-    return path.name in ("cnn_eval.json", "sample_cnn_eval_5000.json") and size in (13368, 5000)
+def is_official_dataset(path: Path, size: int, workload: str = "cnndm") -> bool:
+    from mlnb.workloads import WORKLOADS
+
+    return WORKLOADS.get(workload).is_official(path, size)
 
 
 def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
@@ -52,8 +55,9 @@ def run_harness(stage_dir: Path) -> int:
     loadgen_dir = stage_dir / "loadgen"
     loadgen_dir.mkdir(parents=True, exist_ok=True)
 
+    workload = workload_for(params)
     path = dataset_path(params)
-    records = load_cnndm(path)
+    records = workload.load(path)
     full_size = len(records)
     if params.samples is not None:
         records = records[: params.samples]
@@ -62,10 +66,10 @@ def run_harness(stage_dir: Path) -> int:
     t_load = time.monotonic()
     backend.load()
     load_s = time.monotonic() - t_load
-    prompts = prompt_token_ids(records, backend.tokenizer())
+    prompts = workload.prompts(records, backend.tokenizer())
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
-    plan = plan_user_conf(params, len(records), is_official_dataset(path, full_size))
+    plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
     if backend.simulated:
         plan.relaxed.append("simulated backend: no model ran")
     if params.load_format == "dummy":
@@ -109,7 +113,8 @@ def run_harness(stage_dir: Path) -> int:
             "engine": backend.describe(),
             "simulated": backend.simulated,
             "dataset": {
-                "path": str(path) if params.dataset != "embedded" else "embedded:cnn_eval.json",
+                "path": str(path) if params.dataset != "embedded" else workload.embedded_label,
+                "workload": workload.name,
                 "records_in_file": full_size,
                 "samples_used": len(records),
                 "retokenized": prompts.retokenized,
