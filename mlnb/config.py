@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlnb.errors import InputError
 
@@ -86,10 +86,16 @@ class StageParams(StrictModel):
     def _check_model_key(self) -> "StageParams":
         if self.model_key is not None and self.model_key not in MODEL_KEYS:
             raise ValueError(f"model_key {self.model_key!r} is not one of {', '.join(MODEL_KEYS)}")
-        keys = WORKLOAD_MODEL_KEYS.get(self.workload)
-        if keys is not None and self.model_key is None and self.scenario not in keys:
-            raise ValueError(f"workload {self.workload!r} has no {self.scenario} scenario; use one of {', '.join(keys)}")
         return self
+
+    @field_validator("workload")
+    @classmethod
+    def _check_workload_scenario(cls, workload: str, info: ValidationInfo) -> str:
+        keys = WORKLOAD_MODEL_KEYS.get(workload)
+        scenario = info.data.get("scenario")
+        if keys is not None and info.data.get("model_key") is None and scenario not in keys:
+            raise ValueError(f"workload {workload!r} has no {scenario} scenario; use one of {', '.join(keys)}")
+        return workload
 
     @property
     def effective_model_key(self) -> str:

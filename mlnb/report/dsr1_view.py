@@ -57,6 +57,10 @@ def per_dataset_figure(acc: Mapping[str, Any]):
         scores = [plots._number(groups[k].get("exact_match")) or 0.0 for k in kinds]
         tokens = [plots._number(groups[k].get("tokens_per_sample")) or 0.0 for k in kinds]
         left.barh(kinds, scores, color=plots.COLORS["neutral"])
+        target = acc.get("targets", [{}])[0].get("lower") if acc.get("targets") else None
+        if target:
+            left.axvline(target, color=plots.COLORS["limit"], linestyle="--", linewidth=1.5, label="MLPerf target (reference model)")
+            left.legend(loc="lower right", fontsize=7)
         left.set_xlim(0, 100)
         left.set_xlabel("exact_match (0-100)")
         left.invert_yaxis()
