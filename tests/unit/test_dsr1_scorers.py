@@ -168,3 +168,21 @@ def test_targets_and_accuracy_txt_follow_the_checker():
     low = summarize([_sample("aime", 0.0, 100)])
     low_checks = {c["metric"]: c for c in check_targets(low)}
     assert not low_checks["exact_match"]["passed"] and not low_checks["tokens_per_sample"]["passed"]
+
+
+# --- the submission check of a deepseek-r1 accuracy.txt ----------------------------------------
+
+def test_submission_check_reads_deepseek_accuracy_txt(tmp_path):
+    from mlnb.submission.checks import BENCHMARKS, _Checker
+
+    assert BENCHMARKS["deepseek-r1"].dataset_size == 4388
+    assert BENCHMARKS["deepseek-r1"].latency_limits_ms == {"Server": (2000.0, 80.0), "Interactive": (1500.0, 15.0)}
+    checker = _Checker(tmp_path)
+    good = format_accuracy_txt(summarize([_sample("aime", 100.0, 3886)]))
+    checker.check_accuracy_values(tmp_path / "accuracy.txt", good, "deepseek-r1")
+    assert checker.failures == []
+    bad = format_accuracy_txt(summarize([_sample("aime", 0.0, 100)]))
+    checker.check_accuracy_values(tmp_path / "accuracy.txt", bad, "deepseek-r1")
+    details = [f.detail for f in checker.failures]
+    assert any(d.startswith("exact_match 0 misses the target >= 80.5446") for d in details)
+    assert any(d.startswith("tokens_per_sample 100 misses the target 3497.6 .. 4274.9") for d in details)
