@@ -27,6 +27,8 @@ class Workload:
     prompts: Callable[[list[dict[str, Any]], Any], Any]  # -> mlnb.data.cnndm.PromptTokens
     is_official: Callable[[Path, int], bool]
     score_module: str  # "module:function" scoring an accuracy stage, imported lazily
+    # True: prompts are built from text, so a backend without a tokenizer (sim) borrows the model's
+    needs_tokenizer: bool = False
 
 
 WORKLOADS: Registry[Workload] = Registry("workload")
@@ -61,6 +63,7 @@ def _register() -> None:
             dsr1.prompt_token_ids,
             dsr1.is_official,
             "mlnb.stages.dsr1_accuracy:score_dsr1_accuracy",
+            needs_tokenizer=True,
         ),
     )
 

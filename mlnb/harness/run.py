@@ -66,7 +66,12 @@ def run_harness(stage_dir: Path) -> int:
     t_load = time.monotonic()
     backend.load()
     load_s = time.monotonic() - t_load
-    prompts = workload.prompts(records, backend.tokenizer())
+    tokenizer = backend.tokenizer()
+    if tokenizer is None and workload.needs_tokenizer:
+        from mlnb.stages.loadgen_stage import _tokenizer_for
+
+        tokenizer = _tokenizer_for(params)
+    prompts = workload.prompts(records, tokenizer)
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
