@@ -206,7 +206,10 @@ class _CappedReader(threading.Thread):
 
 
 def _excerpt(data: bytes, limit: int = 300) -> str:
-    text = data.decode("utf-8", "replace")
+    from mlnb.secrets import redact
+
+    # The program can read files, so a token it printed must not reach the report.
+    text = redact(data.decode("utf-8", "replace"))
     text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + " ..."

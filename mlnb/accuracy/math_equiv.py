@@ -30,6 +30,11 @@ _SHORT_SQRT = re.compile(r"\\sqrt(\d+|[a-zA-Z])")
 
 def normalize(answer: str) -> str:
     """A canonical text form of a MATH answer (idempotent)."""
+    return _normalize(answer, keep_spaces=False)
+
+
+def _normalize(answer: str, keep_spaces: bool) -> str:
+    # Spaces are kept for sympy, where "x^2 y" is a product and "x^2y" would not be.
     text = str(answer).strip()
     text = text.replace("\n", " ").replace("$", "")
     text = _SPACING.sub("", text)
@@ -44,7 +49,11 @@ def normalize(answer: str) -> str:
     text = _SHORT_FRAC.sub(r"\\frac{\1}{\2}", text)
     text = _SHORT_FRAC_ARG.sub(r"\\frac{\1}{\2}", text)
     text = _SHORT_SQRT.sub(r"\\sqrt{\1}", text)
-    text = text.replace(" ", "").rstrip(".")
+    if keep_spaces:  # only spaces between letters and digits carry meaning ("x y" is a product)
+        text = re.sub(r"\s*([{}()\[\],^_+\-*/=])\s*", r"\1", " ".join(text.split()))
+    else:
+        text = text.replace(" ", "")
+    text = text.strip().rstrip(".")
     if re.fullmatch(r"-?\d+\.\d*?0+", text):  # 2.50 -> 2.5, 3.0 -> 3
         text = text.rstrip("0").rstrip(".")
     if text.startswith("."):
@@ -162,11 +171,21 @@ def _latex_to_expr(text: str) -> Optional[str]:
     return expr
 
 
+_BIG_LITERAL = re.compile(r"\d{16,}")
+_BIG_EXPONENT = re.compile(r"\*\*\s*\(*\s*-?\d{4,}")
+_NESTED_POWER = re.compile(r"\*\*\s*[\w.]+\s*\*\*|\*\*\s*\([^()]*\*\*")  # 9^9^9, 9^{9^9}
+
+
+def _too_costly(expr: str) -> bool:
+    """Towers like 9^{9^{9}} or 10^{99999} would take sympy minutes and gigabytes to evaluate."""
+    return bool(_BIG_LITERAL.search(expr) or _BIG_EXPONENT.search(expr) or _NESTED_POWER.search(expr))
+
+
 def _to_sympy(text: str):
     if len(text) > MAX_SYMPY_CHARS:
         return None
     expr = _latex_to_expr(text)
-    if expr is None or not expr.strip():
+    if expr is None or not expr.strip() or _too_costly(expr.replace("^", "**")):
         return None
     from sympy.parsing.sympy_parser import (
         convert_xor,
@@ -190,7 +209,9 @@ def _sympy_equal(given: str, reference: str) -> bool:
         return False
     try:
         diff = a - b
-        if not diff.free_symbols:
+        if diff == 0:
+            return True
+        if not diff.free_symbols and not b.free_symbols:
             value = complex(sympy.N(diff, 30))
             scale = max(1.0, abs(complex(sympy.N(b, 30))))
             return abs(value) <= 1e-9 * scale
@@ -203,16 +224,16 @@ def answers_equal(given: Optional[str], reference: object) -> bool:
     """True when the model's answer (a ``\\boxed{}`` content) equals the reference answer."""
     if given is None or reference is None:
         return False
-    g, r = normalize(given), normalize(str(reference))
-    if not g or not r:
+    if not normalize(given) or not normalize(str(reference)):
         return False
-    if g == r:
+    if normalize(given) == normalize(str(reference)):
         return True
+    g, r = _normalize(given, keep_spaces=True), _normalize(str(reference), keep_spaces=True)
     g_open, g_inner, g_close = _brackets(g)
     r_open, r_inner, r_close = _brackets(r)
     g_parts, r_parts = _split_top_level(g_inner), _split_top_level(r_inner)
     if len(g_parts) > 1 or len(r_parts) > 1:
         if (g_open, g_close) != (r_open, r_close) or len(g_parts) != len(r_parts):
             return False
-        return all(x == y or _sympy_equal(x, y) for x, y in zip(g_parts, r_parts))
+        return all(normalize(x) == normalize(y) or _sympy_equal(x.strip(), y.strip()) for x, y in zip(g_parts, r_parts))
     return _sympy_equal(g, r)

@@ -122,3 +122,14 @@ def test_network_namespace_has_no_route_even_without_the_hook():
     code = "print(open('/proc/net/dev').read().count(':') - 0)"
     result = run_tests(code, [{"input": "", "output": "1\n"}], LIMITS)
     assert result.passed, result.reason
+
+
+def test_a_token_the_program_prints_is_redacted_from_the_reason():
+    result = run_tests("print('hf_' + 'abcdefghijklmnop')", ADD, LIMITS)
+    assert "wrong output" in result.reason and "hf_abcdefghijklmnop" not in result.reason and "***" in result.reason
+
+
+def test_the_child_gets_no_parent_environment(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secretsecretsecret")
+    result = run_tests("import os\nprint(os.environ.get('HF_TOKEN', 'none'))", [{"input": "", "output": "none\n"}], LIMITS)
+    assert result.passed, result.reason

@@ -64,6 +64,9 @@ def test_last_boxed_unclosed_or_absent():
         (r"\sqrt{8}", r"2\sqrt{2}"),
         (r"\frac{\pi}{2}", r"\pi/2"),
         ("(x+1)^2", "x^2+2x+1"),
+        ("x^2 y^3", "y^3 x^2"),  # a space is a product
+        (r"\frac {1} {2}", "0.5"),
+        ("(2^3)^2", "64"),
         ("x = 7", "7"),
         ("1,000", "1000"),
         (r"45^\circ", "45"),
@@ -86,6 +89,8 @@ def test_equivalent_math_answers(given, reference):
         ("x+1", "x-1"),
         (r"__import__('os').system('true')", "0"),  # never evaluated
         ("", "0"),
+        ("9^{9^{9^{9}}}", "1"),  # a power tower is never evaluated (it would not finish)
+        ("3.14159", r"\pi"),
     ],
 )
 def test_different_math_answers(given, reference):
