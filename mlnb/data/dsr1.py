@@ -68,26 +68,14 @@ def _read_pickle(path: Path) -> list[dict[str, Any]]:
     if not any(c in columns for c in GROUND_TRUTH_COLUMNS):
         raise InputError(f"{path} column 'ground_truth'", f"missing (nor 'gt_output'); the DataFrame has {', '.join(columns)}")
     keep = [c for c in (*REQUIRED_COLUMNS, *GROUND_TRUTH_COLUMNS, *QUESTION_COLUMNS, *OPTIONAL_COLUMNS) if c in columns]
-    records = []
-    for row in frame[keep].to_dict(orient="records"):
-        records.append({k: (None if not isinstance(v, (list, tuple, dict)) and _missing_scalar(v) else _plain(v)) for k, v in row.items()})
-    return records
-
-
-def _missing_scalar(value: Any) -> bool:
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    return [{k: _plain(v) for k, v in row.items()} for row in frame[keep].to_dict(orient="records")]
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and arrays to plain Python, so records serialize as JSON."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value
+    """Plain Python values, so records serialize as JSON: numpy arrays and scalars converted, NaN as None."""
+    if hasattr(value, "tolist"):  # numpy array or scalar
+        value = value.tolist()
+    return None if _missing(value) else value
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,12 +24,15 @@ RECORDS = [
 def test_pickle_dataframe_loads_with_kinds(tmp_path):
     path = tmp_path / "ds.pkl"
     frame = pd.DataFrame(RECORDS)
-    frame["tok_input"] = [[1, 2, 3], [4, 5], [6]]
+    frame["tok_input"] = [np.array([1, 2, 3], dtype=np.int64), [4, 5], [6]]  # arrays, as pandas often stores them
+    frame["tests"] = [float("nan"), None, float("nan")]  # only code rows have tests
     frame["extra_column"] = 0  # columns the scorer does not read are dropped
     frame.to_pickle(path)
     records = load_dsr1(path)
     assert [r["kind"] for r in records] == ["aime", "gpqa", "math500"]
     assert records[0]["tok_input"] == [1, 2, 3] and "extra_column" not in records[0]
+    assert records[0]["tests"] is None
+    json.dumps(records)  # plain Python values only
     assert records[1]["ground_truth"] == "B"
 
 
