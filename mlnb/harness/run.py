@@ -32,12 +32,6 @@ def dataset_path(p: StageParams) -> Path:
     return workload_dataset_path(p)
 
 
-def is_official_dataset(path: Path, size: int, workload: str = "cnndm") -> bool:
-    from mlnb.workloads import WORKLOADS
-
-    return WORKLOADS.get(workload).is_official(path, size)
-
-
 def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
     while not done.wait(PROGRESS_EVERY_S):
         elapsed = time.monotonic() - started
