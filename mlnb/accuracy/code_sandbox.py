@@ -231,6 +231,14 @@ class _Run:
     too_much_output: bool
 
 
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the program exited or stopped reading; its verdict comes from the parent
+
+
 def _run_once(solution: str, stdin: str, folder: str, limits: SandboxLimits) -> _Run:
     use_netns = network_isolation().startswith("network namespace")
     as_root = can_drop_to_nobody()
@@ -249,12 +257,9 @@ def _run_once(solution: str, stdin: str, folder: str, limits: SandboxLimits) -> 
     readers = [_CappedReader(proc.stdout, cap, lambda: _kill_group(proc)), _CappedReader(proc.stderr, 16384, lambda: None)]
     for reader in readers:
         reader.start()
-    try:
-        assert proc.stdin is not None
-        proc.stdin.write(stdin.encode("utf-8"))
-        proc.stdin.close()
-    except (BrokenPipeError, OSError):
-        pass  # the program exited or stopped reading; its verdict comes below
+    # Fed from a thread: a program that never reads would otherwise block a large write forever.
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin.encode("utf-8")), daemon=True)
+    feeder.start()
     timed_out = False
     try:
         proc.wait(timeout=limits.timeout_s)
@@ -265,6 +270,7 @@ def _run_once(solution: str, stdin: str, folder: str, limits: SandboxLimits) -> 
     _kill_group(proc)  # anything it left behind in its group
     for reader in readers:
         reader.join(timeout=5)
+    feeder.join(timeout=5)
     return _Run(bytes(readers[0].data), bytes(readers[1].data), proc.returncode, timed_out, readers[0].exceeded)
 
 

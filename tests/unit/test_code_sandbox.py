@@ -133,3 +133,10 @@ def test_the_child_gets_no_parent_environment(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secretsecretsecret")
     result = run_tests("import os\nprint(os.environ.get('HF_TOKEN', 'none'))", [{"input": "", "output": "none\n"}], LIMITS)
     assert result.passed, result.reason
+
+
+def test_a_large_input_to_a_program_that_never_reads_cannot_block():
+    big = [{"input": "1 " * 2_000_000, "output": "x"}]  # 4 MB, far beyond a pipe buffer
+    started = time.monotonic()
+    result = run_tests("while True:\n    pass\n", big, LIMITS)
+    assert "ran longer than 2 s" in result.reason and time.monotonic() - started < 10
