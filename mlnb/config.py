@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlnb.errors import InputError
 
@@ -28,6 +28,14 @@ DEFAULT_MODEL_KEY: dict[str, str] = {
 MODEL_KEYS = ("llama3_1-8b", "llama3_1-8b-edge", "llama3_1-8b-interactive")
 # Full dataset sizes the submission checker expects per model key.
 REQUIRED_SAMPLES = {"llama3_1-8b": 13368, "llama3_1-8b-edge": 5000, "llama3_1-8b-interactive": 13368}
+# DeepSeek-R1 (mlperf.conf: ttft 2000 ms / tpot 80 ms; -interactive: 1500 ms / 15 ms). No SingleStream.
+MODEL_KEYS = MODEL_KEYS + ("deepseek-r1", "deepseek-r1-interactive")
+REQUIRED_SAMPLES.update({"deepseek-r1": 4388, "deepseek-r1-interactive": 4388})
+# Default model keys of workloads other than cnndm (whose keys are DEFAULT_MODEL_KEY).
+WORKLOAD_MODEL_KEYS: dict[str, dict[str, str]] = {
+    "deepseek-r1": {"Offline": "deepseek-r1", "Server": "deepseek-r1", "Interactive": "deepseek-r1-interactive"},
+}
+Workload = Literal["cnndm", "deepseek-r1"]
 MIN_DURATION_MS_FOR_SUBMISSION = 600_000
 
 
@@ -84,6 +92,9 @@ class StageParams(StrictModel):
     tokenizer: Optional[str] = Field(
         None, description="Tokenizer folder or id for decoding and reference lengths when the model has none"
     )
+    workload: Workload = Field(
+        "cnndm", description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match)"
+    )
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":
@@ -91,9 +102,18 @@ class StageParams(StrictModel):
             raise ValueError(f"model_key {self.model_key!r} is not one of {', '.join(MODEL_KEYS)}")
         return self
 
+    @field_validator("workload")
+    @classmethod
+    def _check_workload_scenario(cls, workload: str, info: ValidationInfo) -> str:
+        keys = WORKLOAD_MODEL_KEYS.get(workload)
+        scenario = info.data.get("scenario")
+        if keys is not None and info.data.get("model_key") is None and scenario not in keys:
+            raise ValueError(f"workload {workload!r} has no {scenario} scenario; use one of {', '.join(keys)}")
+        return workload
+
     @property
     def effective_model_key(self) -> str:
-        return self.model_key or DEFAULT_MODEL_KEY[self.scenario]
+        return self.model_key or WORKLOAD_MODEL_KEYS.get(self.workload, DEFAULT_MODEL_KEY)[self.scenario]
 
     @property
     def effective_output_length(self) -> str:

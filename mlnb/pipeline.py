@@ -107,14 +107,14 @@ def plan_run(
 
 def check_stage_inputs(p: StageParams) -> None:
     """Fail before the run starts on anything a stage would trip over minutes later."""
-    from mlnb.data.cnndm import load_cnndm
     from mlnb.harness.run import dataset_path
     from mlnb.harness.settings import check_user_conf
     from mlnb.models.embedded import resolve_model
+    from mlnb.workloads import workload_for
 
     get_backend(p.backend, f"stage {p.stage} backend")
     resolve_model(p.model, prepare=False) if p.model != "embedded" else None
-    records = load_cnndm(dataset_path(p))
+    records = workload_for(p).load(dataset_path(p))
     if p.samples is not None and p.samples > len(records):
         raise InputError(
             f"stage {p.stage} samples={p.samples}", f"the dataset {dataset_path(p).name} has only {len(records)} records"

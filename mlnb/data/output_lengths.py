@@ -41,6 +41,9 @@ def reference_lengths(records: Sequence[Mapping[str, Any]], tokenizer: Any = Non
         return [int(n) for n in from_fields], "the dataset's reference token counts"
     if tokenizer is None:
         return None, "no reference token counts in the dataset and no tokenizer to count them"
+    if not all(isinstance(r.get("output"), str) for r in records):
+        # DeepSeek-R1 records carry the answer, not a reference output to measure.
+        return None, "no reference outputs in the dataset to count"
     counts = [len(tokenizer.encode(r["output"], add_special_tokens=False)) for r in records]
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     return counts, f"the reference outputs tokenized with {name}"

@@ -19,23 +19,20 @@ from pathlib import Path
 from mlnb.backends.base import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
-from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
 from mlnb.fileio import write_json_atomic, write_text_atomic
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
 from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
+from mlnb.workloads import dataset_path as workload_dataset_path
+from mlnb.workloads import workload_for
 
 PROGRESS_EVERY_S = 2.0
 
 
 def dataset_path(p: StageParams) -> Path:
-    return Path(EMBEDDED_DATASET) if p.dataset == "embedded" else Path(p.dataset)
-
-
-def is_official_dataset(path: Path, size: int) -> bool:
-    return path.name in ("cnn_eval.json", "sample_cnn_eval_5000.json") and size in (13368, 5000)
+    return workload_dataset_path(p)
 
 
 def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
@@ -64,8 +61,9 @@ def run_harness(stage_dir: Path) -> int:
     loadgen_dir = stage_dir / "loadgen"
     loadgen_dir.mkdir(parents=True, exist_ok=True)
 
+    workload = workload_for(params)
     path = dataset_path(params)
-    records = load_cnndm(path)
+    records = workload.load(path)
     full_size = len(records)
     if params.samples is not None:
         records = records[: params.samples]
@@ -74,10 +72,15 @@ def run_harness(stage_dir: Path) -> int:
     t_load = time.monotonic()
     backend.load()
     load_s = time.monotonic() - t_load
-    prompts = prompt_token_ids(records, backend.tokenizer())
+    tokenizer = backend.tokenizer()
+    if tokenizer is None and workload.needs_tokenizer:
+        from mlnb.stages.loadgen_stage import _tokenizer_for
+
+        tokenizer = _tokenizer_for(params)
+    prompts = workload.prompts(records, tokenizer)
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
-    plan = plan_user_conf(params, len(records), is_official_dataset(path, full_size))
+    plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
     if backend.simulated:
         plan.relaxed.append("simulated backend: no model ran")
     if params.load_format == "dummy":
@@ -127,7 +130,8 @@ def run_harness(stage_dir: Path) -> int:
             "engine": backend.describe(),
             "simulated": backend.simulated,
             "dataset": {
-                "path": str(path) if params.dataset != "embedded" else "embedded:cnn_eval.json",
+                "path": str(path) if params.dataset != "embedded" else workload.embedded_label,
+                "workload": workload.name,
                 "records_in_file": full_size,
                 "samples_used": len(records),
                 "retokenized": prompts.retokenized,

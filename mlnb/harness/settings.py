@@ -23,7 +23,9 @@ class ConfPlan:
     relaxed: list[str] = field(default_factory=list)  # MLPerf rules this run does not follow
 
 
-def plan_user_conf(p: StageParams, dataset_size: int, official_dataset: bool) -> ConfPlan:
+def plan_user_conf(
+    p: StageParams, dataset_size: int, official_dataset: bool, dataset_title: str = "MLPerf CNN/DailyMail set"
+) -> ConfPlan:
     key = p.effective_model_key
     scen = LOADGEN_SCENARIO[p.scenario]
     plan = ConfPlan()
@@ -60,7 +62,7 @@ def plan_user_conf(p: StageParams, dataset_size: int, official_dataset: bool) ->
         plan.lines.append(f"{key}.*.performance_sample_count_override = {dataset_size}")
         plan.relaxed.append(f"{dataset_size} samples instead of the full {required}")
     if not official_dataset:
-        plan.relaxed.append("dataset is not the official MLPerf CNN/DailyMail set")
+        plan.relaxed.append(f"dataset is not the official {dataset_title}")
     return plan
 
 

@@ -269,6 +269,7 @@ def key_metrics(summary: Any) -> dict[str, Optional[float]]:
         "rouge2": _number(accuracy.get("rouge2")) if isinstance(accuracy, Mapping) else None,
         "rougeL": _number(accuracy.get("rougeL")) if isinstance(accuracy, Mapping) else None,
         "rougeLsum": _number(accuracy.get("rougeLsum")) if isinstance(accuracy, Mapping) else None,
+        "exact_match": _number(accuracy.get("exact_match")) if isinstance(accuracy, Mapping) else None,
     }
 
 

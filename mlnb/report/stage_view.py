@@ -426,14 +426,15 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
     acc = s.get("accuracy")
     if not isinstance(acc, Mapping) or not acc:
         return ""
-    out = ["<h2>Accuracy (ROUGE)</h2>"]
+    exact = acc.get("metric_family") == "exact_match"  # the DeepSeek-R1 workload
+    out = ["<h2>Accuracy (exact match)</h2>" if exact else "<h2>Accuracy (ROUGE)</h2>"]
     targets = [t for t in (acc.get("targets") or []) if isinstance(t, Mapping)]
     if targets:
         rows = []
         for t in targets:
             metric = str(t.get("metric"))
             lower, upper, ref = plots._number(t.get("lower")), plots._number(t.get("upper")), plots._number(t.get("reference"))
-            digits = 0 if metric in ("gen_len", "gen_num") else 4
+            digits = 0 if metric in ("gen_len", "gen_num", "num-samples") else 4
             if upper is None:
                 need = f"\u2265 {fmt_value(lower, digits)}"
             elif lower == upper:
@@ -456,6 +457,10 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
         out.append('<p class="sub">' + " \u00b7 ".join(facts) + "</p>")
     if acc.get("targets_note"):
         out.append(f'<div class="note">{esc(acc["targets_note"])}</div>')
+    if exact:
+        from mlnb.report.dsr1_view import per_dataset_html
+
+        out.append(per_dataset_html(acc))
     out.append(_examples(acc, max_examples))
     return "".join(out)
 
@@ -482,7 +487,7 @@ def _examples(acc: Mapping[str, Any], max_examples: int) -> str:
         pred = next((sample[k] for k in _PREDICTION_KEYS if sample.get(k) is not None), None)
         ref = next((sample[k] for k in _REFERENCE_KEYS if sample.get(k) is not None), None)
         bits = []
-        for key, label in (("qsl_idx", "sample"), ("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("n_tokens", "tokens")):
+        for key, label in (("qsl_idx", "sample"), ("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("n_tokens", "tokens"), ("dataset", "dataset"), ("score", "score"), ("extracted", "extracted"), ("reason", "why")):
             if sample.get(key) is not None:
                 value = sample[key]
                 bits.append(f"{label} {fmt_value(value) if not isinstance(value, str) else esc(value)}")
@@ -549,7 +554,7 @@ def stage_parts(
     if s.get("status") == "failed":
         top.append('<div class="banner bad"><div class="big">Stage status: failed</div></div>')
     m = key_metrics(s)
-    has_perf = any(m[k] is not None for k in m if not k.startswith("rouge"))
+    has_perf = any(m[k] is not None for k in m if not k.startswith("rouge") and k != "exact_match")
     if s.get("mode") == "accuracy":
         top.append(_accuracy(s, max_examples))
     if has_perf or s.get("mode") != "accuracy":
@@ -557,6 +562,10 @@ def stage_parts(
     top.append(_percentile_table(s))
     top.append(_loadgen_messages(s))
     parts.append(("html", _wrap("".join(top), with_style=True)))
+    if s.get("mode") == "accuracy" and (s.get("accuracy") or {}).get("per_dataset"):
+        from mlnb.report.dsr1_view import per_dataset_figure
+
+        parts.append(("png", plots.figure_png(per_dataset_figure(s["accuracy"])), "Exact match and tokens per dataset"))
 
     from mlnb.results import query_latencies
 

@@ -129,6 +129,12 @@ def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
     }
 
 
+def _workload_scorer(params: StageParams):
+    from mlnb.workloads import scorer
+
+    return scorer(params)
+
+
 def run_test06_checks(params: StageParams, stage_dir: Path, engine: dict) -> dict:
     from mlnb.compliance.test06 import verify
 
@@ -199,7 +205,7 @@ def run_stage(params: StageParams) -> StageSummary:
     run_harness_subprocess(params, stage_dir)
     harness = read_json(stage_dir / "harness.json")
     loadgen = parse_loadgen_dir(stage_dir / "loadgen")
-    accuracy = score_accuracy(params, stage_dir) if params.mode == "accuracy" else None
+    accuracy = _workload_scorer(params)(params, stage_dir) if params.mode == "accuracy" else None
     compliance = run_test06_checks(params, stage_dir, harness["engine"]) if params.mode == "test06" else None
     verdict, reasons = _verdict(params, loadgen, harness["sut_errors"], accuracy, compliance)
     lat = query_latencies(load_queries(stage_dir))

@@ -28,5 +28,10 @@ for _spec in (
     StageSpec("06_offline_test06", "06_offline_test06.ipynb", "loadgen", {"scenario": "Offline", "mode": "test06"}, "Offline TEST06 compliance"),
     StageSpec("07_server_test06", "07_server_test06.ipynb", "loadgen", {"scenario": "Server", "mode": "test06"}, "Server TEST06 compliance"),
     StageSpec("99_run_summary", "99_run_summary.ipynb", "summary", {}, "Run summary"),
+    # DeepSeek-R1: Interactive is a Server run under the deepseek-r1-interactive model key.
+    StageSpec("10_dsr1_offline_perf", "10_dsr1_offline_perf.ipynb", "loadgen", {"workload": "deepseek-r1", "scenario": "Offline", "mode": "performance"}, "DeepSeek-R1 Offline performance"),
+    StageSpec("11_dsr1_offline_accuracy", "11_dsr1_offline_accuracy.ipynb", "loadgen", {"workload": "deepseek-r1", "scenario": "Offline", "mode": "accuracy"}, "DeepSeek-R1 Offline accuracy (exact match)"),
+    StageSpec("12_dsr1_server_perf", "12_dsr1_server_perf.ipynb", "loadgen", {"workload": "deepseek-r1", "scenario": "Server", "mode": "performance"}, "DeepSeek-R1 Server performance"),
+    StageSpec("13_dsr1_interactive_perf", "13_dsr1_interactive_perf.ipynb", "loadgen", {"workload": "deepseek-r1", "scenario": "Interactive", "mode": "performance"}, "DeepSeek-R1 Interactive performance"),
 ):
     STAGES.add(_spec.name, _spec)

@@ -85,9 +85,14 @@ BENCHMARKS: dict[str, BenchmarkRules] = {
     "llama3.1-8b-edge": BenchmarkRules(
         "edge", ("Offline", "SingleStream"), (("Offline",), ("SingleStream",)), 5000, False, {}
     ),
-    # mlnb does not run DeepSeek-R1; the layout is known, its numeric rules are not checked here.
+    # LLM_LATENCY_LIMITS["deepseek-r1"] of the v6.1 checker; 4388 samples.
     "deepseek-r1": BenchmarkRules(
-        "datacenter", ("Offline", "Server", "Interactive"), (("Offline",), ("Server", "Interactive")), None, True, {}
+        "datacenter",
+        ("Offline", "Server", "Interactive"),
+        (("Offline",), ("Server", "Interactive")),
+        4388,
+        True,
+        {"Server": (2000.0, 80.0), "Interactive": (1500.0, 15.0)},
     ),
 }
 
@@ -124,6 +129,12 @@ ACCURACY_VALUE = {
     "rougeL": re.compile(r".*'rougeL':\s'([\d.]+)'.*"),
     "rougeLsum": re.compile(r".*'rougeLsum':\s'([\d.]+)'.*"),
     "gen_len": re.compile(r".*'gen_len':\s([\d.]+).*"),
+}
+
+# deepseek-r1's accuracy.txt values, as the checker reads them
+EXACT_MATCH_VALUE = {
+    "exact_match": re.compile(r".*'exact_match':\s([\d.]+).*"),
+    "tokens_per_sample": re.compile(r".*'tokens_per_sample':\s([\d.]+).*"),
 }
 
 SYSTEM_STATUS = VALID_STATUSES
@@ -394,6 +405,9 @@ class _Checker:
     def check_accuracy_values(self, path: Path, text: str, benchmark: str) -> None:
         from mlnb.accuracy.rouge import LLAMA_TARGETS, RougeResult, check_targets
 
+        if benchmark == "deepseek-r1":
+            self.check_exact_match_values(path, text)
+            return
         if benchmark not in LLAMA_TARGETS:
             self.fail(path, "accuracy-target", f"mlnb knows no accuracy targets for {benchmark}; not checked")
             return
@@ -423,6 +437,29 @@ class _Checker:
             else:
                 wanted = f"{check.lower:.0f} .. {check.upper:.0f} (90-110% of {check.reference:.0f})"
             self.fail(path, "accuracy-target", f"{check.metric} {check.value:g} misses the target {wanted}")
+
+    def check_exact_match_values(self, path: Path, text: str) -> None:
+        """deepseek-r1: exact_match >= 99% of the reference, tokens_per_sample within 90-110%."""
+        from mlnb.accuracy.exact_match import EXACT_MATCH_FRACTION, REFERENCE, TOKENS_BAND
+
+        values: dict[str, float] = {}
+        for metric, pattern in EXACT_MATCH_VALUE.items():
+            match = next((m for m in map(pattern.match, text.splitlines()) if m), None)
+            if match is None:
+                self.fail(path, "accuracy-target", f"no {metric} value in the checker's format")
+            else:
+                values[metric] = float(match.group(1))
+        if "exact_match" in values:
+            lower = REFERENCE["exact_match"] * EXACT_MATCH_FRACTION
+            if values["exact_match"] < lower:
+                self.fail(path, "accuracy-target", f"exact_match {values['exact_match']:g} misses the target >= {lower:.4f} "
+                          f"(99% of {REFERENCE['exact_match']:g})")
+        if "tokens_per_sample" in values:
+            ref = REFERENCE["tokens_per_sample"]
+            lower, upper = ref * TOKENS_BAND[0], ref * TOKENS_BAND[1]
+            if not lower <= values["tokens_per_sample"] <= upper:
+                self.fail(path, "accuracy-target", f"tokens_per_sample {values['tokens_per_sample']:g} misses the target "
+                          f"{lower:.1f} .. {upper:.1f} (90-110% of {ref:g})")
 
     def check_test06(self, folder: Path, scenario: str) -> None:
         if not folder.is_dir():

@@ -43,7 +43,7 @@ def test_every_parameter_is_in_the_form_or_set_by_the_pipeline():
     fixed = set(ui_form.stage_fixed_fields())
     assert shown | fixed == set(StageParams.model_fields)
     assert not shown & fixed
-    assert fixed == {"run_dir", "stage", "scenario", "mode"}
+    assert fixed == {"run_dir", "stage", "scenario", "mode", "workload"}  # workload: set by the DeepSeek-R1 stages
 
 
 def test_field_kinds_follow_the_annotations():
@@ -84,7 +84,8 @@ def test_an_untouched_field_passes_nothing():
     assert form.check() is None
     form = _form(samples="4", sim_tpot_ms="1")
     assert form.sets() == ["backend=sim", "samples=4", "sim_tpot_ms=1"]
-    assert form.fields["samples"].placeholder == "empty = preset: 4"
+    # the DeepSeek-R1 smoke stages take 5 samples (one per dataset kind)
+    assert form.fields["samples"].placeholder == "empty = preset: 4 (some stages differ)"
 
 
 def test_scenario_settings_can_target_one_stage():

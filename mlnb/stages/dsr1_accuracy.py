@@ -1,0 +1,41 @@
+"""The accuracy step of a DeepSeek-R1 stage: exact match per dataset kind, targets, accuracy.txt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlnb.accuracy.code_sandbox import describe_sandbox
+from mlnb.accuracy.exact_match import (
+    TARGETS_NOTE,
+    check_targets,
+    evaluate_exact_match,
+    format_accuracy_txt,
+    result_dict,
+    samples_jsonl,
+)
+from mlnb.config import StageParams
+from mlnb.fileio import write_text_atomic
+
+EXAMPLES_IN_SUMMARY = 12
+
+
+def score_dsr1_accuracy(params: StageParams, stage_dir: Path) -> dict:
+    from mlnb.stages.loadgen_stage import _tokenizer_for
+    from mlnb.workloads import dataset_path, workload_for
+
+    records = workload_for(params).load(dataset_path(params))
+    if params.samples is not None:
+        records = records[: params.samples]
+    result = evaluate_exact_match(stage_dir / "loadgen" / "mlperf_log_accuracy.json", records, _tokenizer_for(params))
+    checks = check_targets(result)
+    write_text_atomic(stage_dir / "accuracy.txt", format_accuracy_txt(result) + "\n")
+    write_text_atomic(stage_dir / "accuracy_samples.jsonl", samples_jsonl(result))
+    return {
+        **result_dict(result, EXAMPLES_IN_SUMMARY),
+        "benchmark": "deepseek-r1",
+        "targets": checks,
+        "passed": all(c["passed"] for c in checks),
+        "targets_note": TARGETS_NOTE,
+        "scored_text": "the whole decoded output, reasoning (<think> ... </think>) included, as MLPerf scores it",
+        "code_sandbox": describe_sandbox(),
+    }
