@@ -15,6 +15,7 @@ that anyone can reproduce the number with lm-eval alone.
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -83,7 +84,7 @@ def build_settings(params: StageParams, cuda_available: bool = False) -> LmEvalS
                               simulated=True, **common,
                               notes=["SIMULATED: lm-eval's dummy model answers with random log-likelihoods; no model ran"])
     resolved = resolve_model(params.model)
-    local_model = resolved != params.model or params.model.startswith((".", "/", "~"))
+    local_model = Path(resolved).expanduser().is_dir()  # a folder on disk, not a hub id
     if params.base_url:
         if len(params.base_url.split(",")) > 1:
             notes.append("lm-eval sends every request to the first server in base_url")

@@ -12,7 +12,7 @@ from mlnb.config import StageParams
 from mlnb.errors import InputError
 from mlnb.lmeval.results import summarize
 from mlnb.lmeval.settings import build_settings, cli_command, completions_url
-from mlnb.lmeval.tasks import EMBEDDED_TASK, embedded_tasks_dir, locate_task, resolve_tasks_dir
+from mlnb.lmeval.tasks import EMBEDDED_TASK, embedded_tasks_dir, resolve_tasks_dir
 
 TASKS = embedded_tasks_dir()
 
@@ -63,13 +63,6 @@ def test_lm_eval_loads_the_local_task_without_the_hub():
         assert int(parts[1]) == len(rows) and int(parts[2]) == len(_rows(TASKS / "dev" / subject_file.name))
         assert int(parts[3]) == "ABCD".index(rows[0]["answer"])  # the letter became lm-eval's target index
         assert parts[4] == "'Answer:'"
-
-
-def test_unknown_task_is_one_line_with_a_suggestion():
-    with pytest.raises(InputError) as err:
-        locate_task("mmlu_mlnb_biologie", TASKS)
-    text = str(err.value)
-    assert "mmlu_task='mmlu_mlnb_biologie'" in text and "mmlu_mlnb_biology" in text and "\n" not in text
 
 
 def test_tasks_dir_checks(tmp_path):
