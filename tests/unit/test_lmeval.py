@@ -135,3 +135,16 @@ def test_summarize_nested_groups():
     assert [(g["name"], g["acc"], g["n"]) for g in out["groups"]] == [("a", 0.6, 5)]
     with pytest.raises(ValueError, match="no entry for 'h'"):
         summarize(raw, "h")
+
+
+def test_local_completions_model_takes_the_settings(embedded_model_dir):
+    # lm-eval builds its server client from exactly these arguments (no request is sent here).
+    from lm_eval.api.registry import get_model
+
+    from mlnb.lmeval.settings import model_args_string
+
+    s = build_settings(StageParams(stage="08_mmlu", base_url="http://127.0.0.1:9/v1", served_model_name="smol",
+                                   batch_size=3, mmlu_tasks_dir="embedded", mmlu_task=EMBEDDED_TASK))
+    lm = get_model(s.model).create_from_arg_string(model_args_string(s.model_args), {"batch_size": s.batch_size})
+    assert (lm.model, lm.base_url, lm._concurrent, lm.max_retries) == ("smol", "http://127.0.0.1:9/v1/completions", 3, 3)
+    assert lm.tokenizer_backend == "huggingface" and lm.tokenizer.encode("Answer: B")
