@@ -9,7 +9,6 @@ from the Hugging Face hub, so it needs internet once).
 from __future__ import annotations
 
 import difflib
-import logging
 from pathlib import Path
 from typing import Optional
 
@@ -42,8 +41,6 @@ def task_manager(tasks_dir: Optional[Path], include_defaults: bool = True, metad
     (lm-eval's command line passes the model arguments there)."""
     from lm_eval.tasks import TaskManager
 
-    # Indexing logs a line per skipped file at debug level only; keep its warnings out of the CLI's one line.
-    logging.getLogger("lm_eval").setLevel(logging.ERROR)
     return TaskManager(
         include_path=str(tasks_dir) if tasks_dir else None, include_defaults=include_defaults, metadata=metadata or {}
     )

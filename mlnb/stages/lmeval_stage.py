@@ -8,6 +8,7 @@ version and the task configuration. MMLU has no MLPerf target, so the verdict is
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -36,6 +37,8 @@ def check_lmeval_inputs(params: StageParams) -> None:
     from mlnb.lmeval.tasks import locate_task, resolve_tasks_dir
     from mlnb.models.embedded import resolve_model
 
+    # lm-eval's warnings while indexing tasks must not add lines to the CLI's one-line error.
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
     where = f"stage {params.stage}"
     tasks_dir = resolve_tasks_dir(params.mmlu_tasks_dir, f"{where} mmlu_tasks_dir")
     if params.model != "embedded" and params.backend != "sim":
