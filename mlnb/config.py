@@ -95,6 +95,16 @@ class StageParams(StrictModel):
     workload: Workload = Field(
         "cnndm", description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match)"
     )
+    # OpenAI-compatible server of the run (one URL or several, comma-separated)
+    base_url: Optional[str] = Field(None, description="OpenAI-compatible server URL(s), comma-separated")
+    served_model_name: Optional[str] = Field(None, description="Model name the server serves (default: model)")
+    # lm-eval stages (08_mmlu)
+    mmlu_task: str = Field("mmlu", description="lm-eval task or group, e.g. mmlu (08_mmlu)")
+    mmlu_num_fewshot: Optional[int] = Field(None, ge=0, description="Few-shot examples; None: the task's own")
+    mmlu_limit: Optional[int] = Field(None, ge=1, description="lm-eval --limit: the first N questions per subject")
+    mmlu_tasks_dir: Optional[str] = Field(
+        None, description="'embedded' (mlnb's MMLU-format set) or a folder of lm-eval task YAMLs (--include_path)"
+    )
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":

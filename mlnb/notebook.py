@@ -23,6 +23,12 @@ def run(params: StageParams) -> StageSummary:
     return run_stage(params)
 
 
+def run_lmeval(params: StageParams) -> StageSummary:
+    from mlnb.stages.lmeval_stage import run_stage
+
+    return run_stage(params)
+
+
 def show(summary: StageSummary) -> None:
     from mlnb.report.stage_view import show_stage
 

@@ -96,11 +96,16 @@ def plan_run(
     params: dict[str, Optional[StageParams]] = {}
     for name in chosen:
         spec = STAGES.get(name)
-        if spec.kind != "loadgen":
+        if spec.kind not in ("loadgen", "lmeval"):
             params[name] = None
             continue
         stage_params = resolve_stage_params(loaded, name, spec.defaults, overrides, str(path))
-        check_stage_inputs(stage_params)
+        if spec.kind == "lmeval":
+            from mlnb.stages.lmeval_stage import check_lmeval_inputs
+
+            check_lmeval_inputs(stage_params)
+        else:
+            check_stage_inputs(stage_params)
         params[name] = stage_params
     return RunPlan(path.stem, loaded, chosen, params, overrides)
 
@@ -448,5 +453,7 @@ def _stage_result_line(stage_dir: Path) -> str:
         tps = metrics.get("tokens_per_second")
         sim = " (simulated)" if s.get("simulated") else ""
         tps_text = f", {tps:.1f} tokens/s" if isinstance(tps, (int, float)) else ""
-        return f"{s.get('verdict')}{sim}{tps_text}"
+        acc = metrics.get("accuracy")  # lm-eval stages
+        acc_text = f", accuracy {acc:.4f}" if isinstance(acc, (int, float)) and s.get("lmeval") else ""
+        return f"{s.get('verdict')}{sim}{tps_text}{acc_text}"
     return "done"

@@ -14,6 +14,9 @@ Schema version 1. Top-level keys (all present; ``null`` where not applicable):
 - ``loadgen``: the parsed LoadGen log (validity flags, settings, errors, warnings)
 - ``accuracy``: ROUGE scores, gen_len, gen_num, target checks (accuracy mode only)
 - ``compliance``: TEST06's three checks (test06 mode only; absent in older files)
+- ``lmeval``: an lm-eval stage's settings, lm-eval version, task configuration and the equivalent
+  ``lm_eval`` command (mode "lmeval" only; its verdict is "ACCURACY ONLY", ``accuracy`` then holds
+  overall, per-group and per-subject accuracy with standard errors, ``metrics`` the overall accuracy)
 - ``sut``: per-query statistics from the SUT's own timestamps, and SUT error counts
 - ``engine``, ``timings_s``, ``environment``, ``params``
 """
@@ -55,6 +58,7 @@ class StageSummary(BaseModel):
     loadgen: dict[str, Any]
     accuracy: Optional[dict[str, Any]]
     compliance: Optional[dict[str, Any]] = None
+    lmeval: Optional[dict[str, Any]] = None
     sut: dict[str, Any]
     engine: dict[str, Any]
     timings_s: dict[str, float]

@@ -41,6 +41,7 @@ METRICS: list[tuple[str, str, bool]] = [
     ("rouge1", "ROUGE-1", True),
     ("rouge2", "ROUGE-2", True),
     ("rougeL", "ROUGE-L", True),
+    ("lmeval_accuracy", "MMLU accuracy (lm-eval)", True),
 ]
 
 

@@ -270,6 +270,9 @@ def key_metrics(summary: Any) -> dict[str, Optional[float]]:
         "rougeL": _number(accuracy.get("rougeL")) if isinstance(accuracy, Mapping) else None,
         "rougeLsum": _number(accuracy.get("rougeLsum")) if isinstance(accuracy, Mapping) else None,
         "exact_match": _number(accuracy.get("exact_match")) if isinstance(accuracy, Mapping) else None,
+        # lm-eval stages (08_mmlu): the task's overall accuracy (0..1) and its standard error
+        "lmeval_accuracy": _number(metrics.get("accuracy")) if s.get("lmeval") is not None else None,
+        "lmeval_accuracy_stderr": _number(metrics.get("accuracy_stderr")) if s.get("lmeval") is not None else None,
     }
 
 

@@ -54,7 +54,9 @@ WHAT_AM_I_LOOKING_AT = (
     "stopping or the minimum duration: that is expected and says nothing bad about the system. "
     "Runs made with relaxed rules (fewer samples, shorter duration, another model or data set) are "
     "<b>not submittable</b> to MLPerf; their numbers are for development. Stages marked "
-    "<b>SIMULATED</b> ran no model at all. Open a stage's report for its plots and details."
+    "<b>SIMULATED</b> ran no model at all. Open a stage's report for its plots and details. "
+    "An lm-eval stage (MMLU) runs no LoadGen test: it is <b>ACCURACY ONLY</b>, with its accuracy "
+    "\u00b1 standard error in the last column, and MLPerf sets no target for it."
 )
 
 
@@ -294,8 +296,9 @@ def stage_table_html(
         "TPOT p99 ms",
         "ROUGE-1",
         "Files",
+        "Accuracy (lm-eval)",
     ]
-    numeric = {5, 6, 7, 8, 9}
+    numeric = {5, 6, 7, 8, 9, 11}
     head = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(header))
     body = []
     for r in rollup.get("stages") or []:
@@ -329,6 +332,7 @@ def stage_table_html(
             fmt_value(m.get("tpot_p99_ms")),
             fmt_value(m.get("rouge1"), 2) if m.get("rouge1") is not None else "\u2014",
             links,
+            _lmeval_accuracy_cell(m),
         ]
         failed = r.get("status") == "failed"
         row_style = ' class="failed"' if failed else (' class="notrun"' if r.get("status") == "not run" else "")
@@ -351,6 +355,13 @@ def stage_table_html(
                 f"or the launcher's Stop) before it finished; its logs are kept in <code>{esc(r['stage'])}/</code>.</td></tr>"
             )
     return f'<table class="t stages"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _lmeval_accuracy_cell(m: Mapping[str, Any]) -> str:
+    acc, stderr = m.get("lmeval_accuracy"), m.get("lmeval_accuracy_stderr")
+    if acc is None:
+        return "\u2014"
+    return f"{100 * acc:.1f} %" + (f" \u00b1 {100 * stderr:.1f}" if stderr is not None else "")
 
 
 _INDEX_CSS = """

@@ -549,6 +549,10 @@ def stage_parts(
         name = (failure or {}).get("stage") or (stage_dir.name if stage_dir else None)
         return [("html", _wrap(f"<h2>{esc(name)}</h2>" + failure_html(failure or {}, name), with_style=True))]
     s = summary
+    if s.get("lmeval") is not None:  # an lm-eval stage (08_mmlu): accuracy only, no LoadGen
+        from mlnb.report.lmeval_view import lmeval_parts
+
+        return lmeval_parts(s)
     parts: list[Part] = []
     top = [_header(s), _simulated_banner(s), _verdict_banner(s), _submittable_note(s)]
     if s.get("status") == "failed":

@@ -12,7 +12,7 @@ from mlnb.registry import Registry
 class StageSpec:
     name: str
     notebook: str  # file name under notebooks/
-    kind: str  # "loadgen": one LoadGen test; "summary": reads the other stages
+    kind: str  # "loadgen": one LoadGen test; "lmeval": an lm-eval task; "summary": reads the other stages
     defaults: dict[str, Any] = field(default_factory=dict)
     title: str = ""
 
@@ -27,6 +27,7 @@ for _spec in (
     StageSpec("05_singlestream_perf", "05_singlestream_perf.ipynb", "loadgen", {"scenario": "SingleStream", "mode": "performance"}, "SingleStream performance"),
     StageSpec("06_offline_test06", "06_offline_test06.ipynb", "loadgen", {"scenario": "Offline", "mode": "test06"}, "Offline TEST06 compliance"),
     StageSpec("07_server_test06", "07_server_test06.ipynb", "loadgen", {"scenario": "Server", "mode": "test06"}, "Server TEST06 compliance"),
+    StageSpec("08_mmlu", "08_mmlu.ipynb", "lmeval", {}, "MMLU accuracy (lm-eval)"),
     StageSpec("99_run_summary", "99_run_summary.ipynb", "summary", {}, "Run summary"),
     # DeepSeek-R1: Interactive is a Server run under the deepseek-r1-interactive model key.
     StageSpec("10_dsr1_offline_perf", "10_dsr1_offline_perf.ipynb", "loadgen", {"workload": "deepseek-r1", "scenario": "Offline", "mode": "performance"}, "DeepSeek-R1 Offline performance"),

@@ -211,7 +211,7 @@ def _choose(launcher, stages=("01_offline_perf", "99_run_summary"), **values) ->
     """Pick the sim backend and the stages, and fill fields by their labels."""
     launcher.get_by_label("backend", exact=True).select_option("sim")
     for name in ("01_offline_perf", "02_offline_accuracy", "03_server_perf", "04_server_accuracy",
-                 "05_singlestream_perf", "06_offline_test06", "07_server_test06", "99_run_summary"):
+                 "05_singlestream_perf", "06_offline_test06", "07_server_test06", "08_mmlu", "99_run_summary"):
         launcher.get_by_label(name, exact=True).set_checked(name in stages)
     for name, value in values.items():
         field = launcher.get_by_label(name, exact=True)  # the sim settings show once sim is chosen

@@ -118,3 +118,13 @@ def test_papermill_runs_a_stage_notebook_on_its_own(tmp_path):
     assert summary["model_key"] == "llama3_1-8b-interactive"
     assert summary["loadgen"]["scenario"] == "Server"
     assert summary["loadgen"]["settings"]["ttft_limit_ms"] == 500 and summary["loadgen"]["settings"]["tpot_limit_ms"] == 30
+
+
+def test_mmlu_stage_runs_lm_evals_dummy_model_under_sim(sim_run):
+    out, _ = sim_run
+    folder = (out / "latest").resolve() / "08_mmlu"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["simulated"] is True and summary["lmeval"]["model"] == "dummy"
+    assert "simulated backend: no model ran" in summary["relaxed_rules"]
+    assert summary["verdict"] == "ACCURACY ONLY" and summary["accuracy"]["n"] > 0
+    assert "SIMULATED" in (folder / "08_mmlu.html").read_text()

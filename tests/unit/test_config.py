@@ -72,7 +72,7 @@ def test_shipped_presets_load_and_resolve():
         preset = load_preset(path)
         for stage in preset.stages:
             spec = STAGES.get(stage)
-            if spec.kind == "loadgen":
+            if spec.kind in ("loadgen", "lmeval"):
                 resolve_stage_params(preset, stage, spec.defaults, [], str(path))
 
 
@@ -92,6 +92,11 @@ def test_notebooks_match_the_parameter_model(name):
         assert set(found) == set(StageParams.model_fields)
         for key, value in spec.defaults.items():
             assert found[key]["default"].strip("'\"") == value
+        assert found["stage"]["default"].strip("'\"") == name
+    elif spec.kind == "lmeval":
+        assert set(found) == set(StageParams.model_fields)  # papermill then passes no unknown parameter
+        for key, value in spec.defaults.items():
+            assert found[key]["default"] == repr(value)
         assert found["stage"]["default"].strip("'\"") == name
     else:
         assert set(found) == {"run_dir"}
