@@ -70,6 +70,22 @@ class StageParams(StrictModel):
     sim_output_tokens: Optional[int] = Field(None, ge=2, description="sim: fixed output length")
     seed: int = 42
     timeout_s: float = Field(3600.0, gt=0, description="Harness wall-clock limit")
+    # OpenAI-compatible endpoints (the `openai` backend). Shared names: other stages read them too.
+    base_url: Optional[str] = Field(
+        None, description="openai: server URL(s) up to /v1, comma-separated for several; a managed server sets it"
+    )
+    served_model_name: Optional[str] = Field(None, description="openai: the model name the server serves")
+    api: Literal["completions", "chat"] = Field("completions", description="openai: /completions or /chat/completions")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
+    connect_timeout_s: float = Field(10.0, gt=0, description="openai: TCP connect limit per request")
+    read_timeout_s: float = Field(120.0, gt=0, description="openai: longest wait for the next stream chunk")
+    request_timeout_s: float = Field(1800.0, gt=0, description="openai: whole-request limit")
+    vllm_extras: bool = Field(
+        True, description="openai: send vLLM's min_tokens, skip_special_tokens=false, return_token_ids"
+    )
+    stop_sending_after_errors: int = Field(
+        1, ge=0, description="openai: after this many failed requests, fail new ones without sending (0: never)"
+    )
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":
@@ -88,6 +104,31 @@ class StageParams(StrictModel):
         return validate_model(cls, values, "notebook parameters")
 
 
+class ServerSpec(StrictModel):
+    """A server the pipeline starts once for the whole run (the preset's ``server:`` section)."""
+
+    kind: Literal["vllm", "command"] = Field("vllm", description="vllm: `vllm serve`; command: the template below")
+    model: Optional[str] = Field(None, description="Model to serve; default: the preset's common.model")
+    served_model_name: Optional[str] = Field(None, description="Name the server serves it as; default: model")
+    host: str = Field("127.0.0.1", description="Interface to listen on")
+    port: int = Field(0, ge=0, le=65535, description="0: a free port")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="vllm: `--key value` engine arguments (true: a bare flag)"
+    )
+    command: Optional[str] = Field(
+        None, description="command: a template with {python} {model} {served_model_name} {host} {port}"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server")
+    ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for /health and /v1/models")
+    stop_timeout_s: float = Field(30.0, gt=0, description="SIGTERM grace before SIGKILL")
+
+    @model_validator(mode="after")
+    def _check_command(self) -> "ServerSpec":
+        if self.kind == "command" and not self.command:
+            raise ValueError("kind 'command' needs a command template")
+        return self
+
+
 class Preset(StrictModel):
     """A parameter set in parameters/<name>.yaml."""
 
@@ -95,6 +136,7 @@ class Preset(StrictModel):
     stages: list[str]
     common: dict[str, Any] = Field(default_factory=dict)
     per_stage: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    server: Optional[ServerSpec] = Field(None, description="A server started once for the whole run")
 
 
 def validate_model(model: type[BaseModel], values: dict[str, Any], where: str):
