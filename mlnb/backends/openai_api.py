@@ -61,7 +61,7 @@ class OpenAIBackend(Backend):
         self._errors = 0
         self._first_error: Optional[str] = None
         self._inflight: set[asyncio.Task] = set()
-        self._loop = asyncio.new_event_loop()
+        self._loop = _new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="openai-client", daemon=True)
         self._thread.start()
         self._session = self._call(self._open_session())
@@ -254,6 +254,15 @@ class OpenAIBackend(Backend):
         }
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where installed (about twice asyncio's throughput per core), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _describe(err: BaseException) -> str:
     text = str(err) or type(err).__name__
     return text.splitlines()[0][:300]
@@ -262,4 +271,10 @@ def _describe(err: BaseException) -> str:
 def _client_versions() -> str:
     import aiohttp
 
-    return f"aiohttp {aiohttp.__version__}"
+    try:
+        import uvloop
+
+        loop = f"uvloop {uvloop.__version__}"
+    except ImportError:
+        loop = "asyncio"
+    return f"aiohttp {aiohttp.__version__}, {loop}"

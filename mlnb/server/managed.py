@@ -121,7 +121,7 @@ class ManagedServer:
                 )
             except OSError as err:
                 raise ServerFailed(f"cannot start the server ({argv[0]}): {err}") from None
-        self.record = ProcessRecord.of(self.proc.pid, "server", self.dir.parent)
+        self.record = ProcessRecord.of(self.proc.pid, "server", self.dir.parent, argv)
         self.record.save(self.dir / RECORD_NAME)
         write_json_atomic(
             self.dir / "server.json",

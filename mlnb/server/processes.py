@@ -33,12 +33,13 @@ class ProcessRecord:
     started: str
 
     @classmethod
-    def of(cls, pid: int, role: str, run_dir: Path) -> "ProcessRecord":
+    def of(cls, pid: int, role: str, run_dir: Path, argv: Optional[list[str]] = None) -> "ProcessRecord":
+        """``argv``: the command we started; a child read right after fork may not have exec'd it yet."""
         proc = psutil.Process(pid)
         return cls(
             pid=pid,
             pgid=os.getpgid(pid),
-            cmdline=proc.cmdline(),
+            cmdline=list(argv) if argv is not None else proc.cmdline(),
             create_time=proc.create_time(),
             role=role,
             run_dir=str(run_dir),
