@@ -40,11 +40,11 @@ def mlnb_p99_ttft(url: str, rate: float, seconds: float, workdir: Path) -> dict:
     from mlnb.config import StageParams
     from mlnb.stages.loadgen_stage import run_stage
 
-    count = max(50, int(rate * seconds))
+    count = max(100, int(rate * seconds))
     params = StageParams(
         run_dir=str(workdir), stage=f"mlnb_{rate:g}", scenario="Server", backend="openai", base_url=url,
         served_model_name=MODEL, samples=64, max_new_tokens=OUTPUT_TOKENS, target_qps=rate, min_duration_ms=0,
-        min_query_count=count, max_query_count=count, timeout_s=600, ttft_latency_ms=10_000, tpot_latency_ms=10_000,
+        min_query_count=count, timeout_s=600, ttft_latency_ms=10_000, tpot_latency_ms=10_000,
     )
     summary = run_stage(params)
     client = summary.sut["client"]
@@ -58,7 +58,7 @@ def mlnb_p99_ttft(url: str, rate: float, seconds: float, workdir: Path) -> dict:
 
 
 def vllm_p99_ttft(url: str, rate: float, seconds: float, workdir: Path, tokenizer: str) -> dict:
-    count = max(50, int(rate * seconds))
+    count = max(100, int(rate * seconds))
     result = workdir / f"vllm_{rate:g}.json"
     argv = [
         sys.executable, "-m", "mlnb.server.vllm_cli", "bench", "serve", "--backend", "openai",
@@ -104,8 +104,8 @@ def _fmt(value) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="25,50,100,200,400,800,1600")
-    parser.add_argument("--seconds", type=float, default=4.0, help="arrivals per rate: rate x seconds (>= 50)")
+    parser.add_argument("--rates", default="10,20,40,80,160,320,640")
+    parser.add_argument("--seconds", type=float, default=4.0, help="arrivals per rate: rate x seconds (>= 100)")
     parser.add_argument("--skip-vllm", action="store_true")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]

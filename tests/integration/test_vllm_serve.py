@@ -54,4 +54,4 @@ def test_server_run_through_a_managed_vllm_serve(tmp_path):
     rows = [json.loads(line) for line in (run_dir / "03_server_perf" / "queries.jsonl").read_text().splitlines()]
     assert {r["token_source"] for r in rows} == {"server_token_ids"}
     assert all(r["usage_completion_tokens"] == r["output_tokens"] and 1 <= r["output_tokens"] <= 16 for r in rows)
-    assert summary["metrics"]["ttft_ms"]["p50"] > 0 and summary["engine"]["backend"] == "openai"
+    assert summary["metrics"]["ttft_ms"]["percentiles"]["50.0"] > 0 and summary["engine"]["backend"] == "openai"
