@@ -193,15 +193,22 @@ class OpenAIBackend(Backend):
             if response.status != 200:
                 detail = (await response.text())[:300].replace("\n", " ")
                 raise StreamError(f"HTTP {response.status} from {url}{path}: {detail}")
-            async for line in response.content:
-                token = answer.feed_line(line)
-                if token is None or first_sent:
-                    continue
-                first_sent = True
-                if request.stream:
-                    self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer))
-                else:  # Offline reports no first token to LoadGen; the time is kept for the report
-                    self._sink.mark_time(request, "first_chunk_ms")
+            pending = b""
+            # Whatever bytes have arrived, split into lines here: one await per network read rather
+            # than one per SSE line (each event is a data line plus a blank one).
+            async for data in response.content.iter_any():
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    token = answer.feed_line(line)
+                    if token is None or first_sent:
+                        continue
+                    first_sent = True
+                    if request.stream:
+                        self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer))
+                    else:  # Offline reports no first token to LoadGen; the time is kept for the report
+                        self._sink.mark_time(request, "first_chunk_ms")
+            if pending.strip():
+                answer.feed_line(pending)
         answer.check_complete()
         ids = answer.final_token_ids(self._tokenizer)
         facts = answer.accounting(len(ids))

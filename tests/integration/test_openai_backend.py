@@ -37,13 +37,18 @@ def _rows(stage_dir: Path) -> list[dict]:
 
 @pytest.mark.parametrize("scenario", ["Server", "Offline"])
 def test_streams_through_loadgen_with_server_token_ids(tmp_path, scenario):
-    with fake_openai_server(tokens=12, ttft_ms=5, itl_ms=1) as url:
-        summary = run_stage(_params(tmp_path, url, scenario))
-        served = requests_served(url)
+    # Two servers: least outstanding requests spreads the load over both.
+    with fake_openai_server(tokens=12, ttft_ms=20, itl_ms=1) as a, fake_openai_server(tokens=12, ttft_ms=20, itl_ms=1) as b:
+        summary = run_stage(_params(tmp_path, f"{a},{b}", scenario, samples=16, min_query_count=16))
+        served = requests_served(a), requests_served(b)
     stage_dir = tmp_path / summary.stage
     rows = _rows(stage_dir)
     assert summary.sut["errors"] == 0, summary.sut
-    assert served == len(rows) >= 8
+    assert sum(served) == len(rows) >= 16
+    if scenario == "Offline":  # all at once: split evenly
+        assert min(served) >= 6, served
+    else:
+        assert min(served) >= 1, served
     assert all(r["output_tokens"] == 12 and r["token_source"] == "server_token_ids" for r in rows)
     assert all(r["usage_completion_tokens"] == 12 and not r["token_count_mismatch"] for r in rows)
     # Issue <= send <= first chunk <= end, per request.
@@ -55,22 +60,21 @@ def test_streams_through_loadgen_with_server_token_ids(tmp_path, scenario):
         assert client["ttft_from_issue_ms"]["p50"] >= client["ttft_from_send_ms"]["p50"]
     assert summary.metrics["tokens_per_second"] > 0
     assert summary.engine["backend"] == "openai" and not summary.simulated
-    # LoadGen saw every token the server sent: 12 per sample in its accuracy-free perf log.
     assert (stage_dir / "loadgen" / "mlperf_log_summary.txt").is_file()
 
 
-def test_several_urls_share_the_load(tmp_path):
-    with fake_openai_server(tokens=8, ttft_ms=20, itl_ms=2) as a, fake_openai_server(tokens=8, ttft_ms=20, itl_ms=2) as b:
-        summary = run_stage(_params(tmp_path, f"{a},{b}", "Offline", samples=16, min_query_count=16))
-        counts = requests_served(a), requests_served(b)
-    assert summary.sut["errors"] == 0
-    assert sum(counts) == 16 and min(counts) >= 6, counts  # least outstanding: all at once, split evenly
-
-
-def test_chat_api_decodes_the_prompt(tmp_path):
-    with fake_openai_server(tokens=6) as url:
-        summary = run_stage(_params(tmp_path, url, "Offline", api="chat", samples=4, min_query_count=4))
-    assert summary.sut["errors"] == 0 and summary.sut["output_tokens"]["mean"] == 6
+def test_chat_api_with_an_api_key_that_is_never_written(tmp_path, monkeypatch):
+    key = "sk-" + "Xy9" * 10
+    monkeypatch.setenv("MLNB_TEST_KEY", key)
+    with fake_openai_server(tokens=6, api_key_env="MLNB_TEST_KEY") as url:
+        summary = run_stage(
+            _params(tmp_path, url, "Offline", api="chat", samples=4, min_query_count=4, api_key_env="MLNB_TEST_KEY")
+        )
+    assert summary.sut["errors"] == 0 and summary.sut["output_tokens"]["mean"] == 6  # the server checked the key
+    assert summary.engine["api_key"] == "set"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(errors="replace"), path
 
 
 def test_retokenizes_when_the_server_returns_no_ids(tmp_path):
