@@ -42,13 +42,16 @@ def free_port(host: str) -> int:
 
 
 def engine_arg_flags(engine_args: dict) -> list[str]:
-    """``{"max_model_len": 2048, "enforce_eager": true}`` -> ``--max-model-len 2048 --enforce-eager``."""
+    """``{"max_model_len": 2048, "enforce_eager": true, "enable_prefix_caching": false}`` ->
+    ``--max-model-len 2048 --enforce-eager --no-enable-prefix-caching`` (vLLM's boolean flags)."""
     flags: list[str] = []
     for key, value in engine_args.items():
         flag = "--" + str(key).replace("_", "-")
         if value is True:
             flags.append(flag)
-        elif value is False or value is None:
+        elif value is False:
+            flags.append("--no-" + flag[2:])
+        elif value is None:
             continue
         elif isinstance(value, (dict, list)):
             flags += [flag, json.dumps(value)]

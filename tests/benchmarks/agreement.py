@@ -111,7 +111,9 @@ def main() -> None:
         prompts = work / "prompts.jsonl"
         mean_len = write_prompts(prompts, args.count, tokenizer)
         spec = ServerSpec(
-            kind="vllm", engine_args={"enforce_eager": True, "max_model_len": 2048, "max_num_seqs": 16},
+            # No prefix caching: the second client would otherwise find every prompt cached.
+            kind="vllm", engine_args={"enforce_eager": True, "max_model_len": 2048, "max_num_seqs": 16,
+                                      "enable_prefix_caching": False},
             env={"VLLM_CPU_KVCACHE_SPACE": "2"}, ready_timeout_s=900,
         )
         server = ManagedServer(spec, work, model_dir, MODEL)
