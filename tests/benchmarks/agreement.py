@@ -87,6 +87,7 @@ def run_vllm_bench(url: str, args, work: Path, prompts: Path, tokenizer_dir: str
         "tpot_p50_ms": data["median_tpot_ms"],
         "errors": data.get("failed", 0),
         "output_tokens_mean": data["total_output_tokens"] / max(1, data["completed"]),
+        "input_tokens_mean": data["total_input_tokens"] / max(1, data["completed"]),
     }
 
 
@@ -140,6 +141,7 @@ def main() -> None:
           f"{vllm['tpot_p50_ms']:10.1f}")
     print(f"RESULT output tokens per request     {mlnb['output_tokens_mean']:10.1f}           "
           f"{vllm['output_tokens_mean']:10.1f}")
+    print(f"RESULT prompt tokens per request     {mean_len:10.1f}           {vllm['input_tokens_mean']:10.1f}")
     print(f"RESULT errors                        {mlnb['errors']:10d}           {vllm['errors']:10d}")
     for name in ("ttft_p50_from_send_ms",):
         print(f"RESULT TTFT ratio mlnb/vllm = {mlnb[name] / vllm[name]:.3f}")

@@ -49,6 +49,7 @@ def mlnb_p99_ttft(url: str, rate: float, seconds: float, workdir: Path) -> dict:
     summary = run_stage(params)
     client = summary.sut["client"]
     return {
+        "p50_ttft_ms": summary.metrics["ttft_ms"]["percentiles"]["50.0"],
         "p99_ttft_ms": summary.metrics["ttft_ms"]["percentiles"]["99.0"],
         "p99_ttft_from_send_ms": client["ttft_from_send_ms"]["p99"],
         "achieved_rps": summary.metrics["samples_per_second"],
@@ -73,6 +74,7 @@ def vllm_p99_ttft(url: str, rate: float, seconds: float, workdir: Path, tokenize
         raise RuntimeError(f"vllm bench serve failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     data = json.loads(result.read_text())
     return {
+        "p50_ttft_ms": data["median_ttft_ms"],
         "p99_ttft_ms": data["p99_ttft_ms"],
         "achieved_rps": data["request_throughput"],
         "errors": data.get("failed", 0),
@@ -81,20 +83,28 @@ def vllm_p99_ttft(url: str, rate: float, seconds: float, workdir: Path, tokenize
 
 
 def ladder(name: str, measure, rates: list[float]) -> tuple[float, list[dict]]:
-    rows, baseline, best = [], None, 0.0
+    """Measure each rate; the best is the highest rate below which every rate passed.
+
+    The ladder goes on past a failure (the machine is shared and p99 is noisy) and stops once the
+    client has collapsed, achieving under 70 % of the target rate.
+    """
+    rows, baseline, best, failed = [], None, 0.0, False
     for rate in rates:
         row = {"rate": rate, **measure(rate)}
         if baseline is None:
             baseline = row["p99_ttft_ms"]
         row["added_p99_ms"] = row["p99_ttft_ms"] - baseline
         keeps_up = row["achieved_rps"] >= 0.95 * rate * (row["requests"] - 1) / row["requests"]
-        row["ok"] = row["errors"] == 0 and row["added_p99_ms"] <= ADDED_LIMIT_MS and keeps_up
+        row["keeps_up"] = keeps_up and row["errors"] == 0
+        row["ok"] = row["keeps_up"] and row["added_p99_ms"] <= ADDED_LIMIT_MS
         rows.append(row)
         print(f"  {name:5s} rate {rate:7g}/s: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "rate"),
               flush=True)
-        if not row["ok"]:
+        failed = failed or not row["ok"]
+        if not failed:
+            best = rate
+        if row["achieved_rps"] < 0.7 * rate:
             break
-        best = rate
     return best, rows
 
 
@@ -104,7 +114,7 @@ def _fmt(value) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="10,20,40,80,160,320,640")
+    parser.add_argument("--rates", default="10,40,160,320,640")
     parser.add_argument("--seconds", type=float, default=4.0, help="arrivals per rate: rate x seconds (>= 100)")
     parser.add_argument("--skip-vllm", action="store_true")
     args = parser.parse_args()
@@ -120,15 +130,19 @@ def main() -> None:
         model=MODEL, tokens=OUTPUT_TOKENS, ttft_ms=SERVER_TTFT_MS
     ) as url:
         work = Path(tmp)
-        mlnb_best, _ = ladder("mlnb", lambda r: mlnb_p99_ttft(url, r, args.seconds, work), rates)
-        vllm_best = None
+        mlnb_best, mlnb_rows = ladder("mlnb", lambda r: mlnb_p99_ttft(url, r, args.seconds, work), rates)
+        vllm_best, vllm_rows = None, []
         if not args.skip_vllm:
-            vllm_best, _ = ladder("vllm", lambda r: vllm_p99_ttft(url, r, args.seconds, work, tokenizer), rates)
+            vllm_best, vllm_rows = ladder("vllm", lambda r: vllm_p99_ttft(url, r, args.seconds, work, tokenizer), rates)
     print(f"load average after: {os.getloadavg()}")
     print(f"RESULT mlnb openai backend sustains {mlnb_best:g} req/s with <= {ADDED_LIMIT_MS:g} ms added p99 TTFT")
     if vllm_best is not None:
         ratio = mlnb_best / vllm_best if vllm_best else float("inf")
         print(f"RESULT vllm bench serve sustains {vllm_best:g} req/s; mlnb / vllm = {ratio:.2f} (target >= 1.5)")
+    for name, rows in (("mlnb", mlnb_rows), ("vllm", vllm_rows)):
+        kept = [r["rate"] for r in rows if r["keeps_up"]]
+        if rows:
+            print(f"RESULT {name}: highest rate kept up with (>= 95 % achieved, no errors): {max(kept, default=0):g} req/s")
 
 
 if __name__ == "__main__":
