@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token
 from mlnb.errors import InputError
 
 PREFLIGHT_TIMEOUT_S = 15.0
+SWITCH_INTERVAL_S = 0.0005
 
 
 def split_base_urls(value: Optional[str]) -> list[str]:
@@ -61,6 +63,9 @@ class OpenAIBackend(Backend):
         self._errors = 0
         self._first_error: Optional[str] = None
         self._inflight: set[asyncio.Task] = set()
+        # LoadGen's threads and the client's loop share the GIL: hand it over every 0.5 ms, not 5 ms,
+        # so a chunk that arrived is not left waiting behind a thread that holds it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._loop = _new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="openai-client", daemon=True)
         self._thread.start()
