@@ -95,15 +95,28 @@ class StageParams(StrictModel):
     workload: Workload = Field(
         "cnndm", description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match)"
     )
-    # OpenAI-compatible server of the run (one URL or several, comma-separated)
-    base_url: Optional[str] = Field(None, description="OpenAI-compatible server URL(s), comma-separated")
-    served_model_name: Optional[str] = Field(None, description="Model name the server serves (default: model)")
     # lm-eval stages (08_mmlu)
     mmlu_task: str = Field("mmlu", description="lm-eval task or group, e.g. mmlu (08_mmlu)")
     mmlu_num_fewshot: Optional[int] = Field(None, ge=0, description="Few-shot examples; None: the task's own")
     mmlu_limit: Optional[int] = Field(None, ge=1, description="lm-eval --limit: the first N questions per subject")
     mmlu_tasks_dir: Optional[str] = Field(
         None, description="'embedded' (mlnb's MMLU-format set) or a folder of lm-eval task YAMLs (--include_path)"
+    )
+    # OpenAI-compatible endpoints (the `openai` backend). Shared names: other stages read them too.
+    base_url: Optional[str] = Field(
+        None, description="openai: server URL(s) up to /v1, comma-separated for several; a managed server sets it"
+    )
+    served_model_name: Optional[str] = Field(None, description="openai: the model name the server serves")
+    api: Literal["completions", "chat"] = Field("completions", description="openai: /completions or /chat/completions")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
+    connect_timeout_s: float = Field(10.0, gt=0, description="openai: TCP connect limit per request")
+    read_timeout_s: float = Field(120.0, gt=0, description="openai: longest wait for the next stream chunk")
+    request_timeout_s: float = Field(1800.0, gt=0, description="openai: whole-request limit")
+    vllm_extras: bool = Field(
+        True, description="openai: send vLLM's min_tokens, skip_special_tokens=false, return_token_ids"
+    )
+    stop_sending_after_errors: int = Field(
+        1, ge=0, description="openai: after this many failed requests, fail new ones without sending (0: never)"
     )
 
     @model_validator(mode="after")
@@ -137,6 +150,31 @@ class StageParams(StrictModel):
         return validate_model(cls, values, "notebook parameters")
 
 
+class ServerSpec(StrictModel):
+    """A server the pipeline starts once for the whole run (the preset's ``server:`` section)."""
+
+    kind: Literal["vllm", "command"] = Field("vllm", description="vllm: `vllm serve`; command: the template below")
+    model: Optional[str] = Field(None, description="Model to serve; default: the preset's common.model")
+    served_model_name: Optional[str] = Field(None, description="Name the server serves it as; default: model")
+    host: str = Field("127.0.0.1", description="Interface to listen on")
+    port: int = Field(0, ge=0, le=65535, description="0: a free port")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="vllm: `--key value` engine arguments (true: a bare flag)"
+    )
+    command: Optional[str] = Field(
+        None, description="command: a template with {python} {model} {served_model_name} {host} {port}"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server")
+    ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for /health and /v1/models")
+    stop_timeout_s: float = Field(30.0, gt=0, description="SIGTERM grace before SIGKILL")
+
+    @model_validator(mode="after")
+    def _check_command(self) -> "ServerSpec":
+        if self.kind == "command" and not self.command:
+            raise ValueError("kind 'command' needs a command template")
+        return self
+
+
 class Preset(StrictModel):
     """A parameter set in parameters/<name>.yaml."""
 
@@ -144,6 +182,7 @@ class Preset(StrictModel):
     stages: list[str]
     common: dict[str, Any] = Field(default_factory=dict)
     per_stage: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    server: Optional[ServerSpec] = Field(None, description="A server started once for the whole run")
 
 
 def validate_model(model: type[BaseModel], values: dict[str, Any], where: str):

@@ -27,6 +27,7 @@ from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
 from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
+from mlnb.server.for_run import ServerFailed, check_server_plan, start_run_server, stop_run_server
 from mlnb.stages.registry import STAGES
 
 KERNEL = "python3"
@@ -107,6 +108,7 @@ def plan_run(
         else:
             check_stage_inputs(stage_params)
         params[name] = stage_params
+    check_server_plan(loaded, params, str(path))
     return RunPlan(path.stem, loaded, chosen, params, overrides)
 
 
@@ -239,11 +241,13 @@ def execute_run(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     current: Optional[str] = None
     t0 = time.monotonic()
+    server = None
     with _interrupt_signals():
         try:
             _measure_device(plan, run_dir, echo)  # inside: Ctrl-C here ends the run as "interrupted"
             if progress is not None:
                 progress.start(run_dir, plan.stages)
+            server = start_run_server(plan, run_dir, echo)  # the preset's `server:`, if it has one
             for name in plan.stages:
                 params = plan.stage_params[name]
                 if params is None:
@@ -275,6 +279,12 @@ def execute_run(
             _close_progress(progress)
             _finish_run(outputs, run_dir, run_info, status, "interrupted")
             raise RunInterrupted(run_dir) from None
+        except ServerFailed as err:
+            echo(f"server: {err}")
+            run_info["server_error"] = str(err)
+            status.update({name: "not run" for name in plan.stages if name not in status})
+        finally:
+            stop_run_server(server, echo)  # also when a stage failed or the run was interrupted
         _close_progress(progress)
     finished = all(s == "finished" for s in status.values()) and len(status) == len(plan.stages)
     _finish_run(outputs, run_dir, run_info, status, "finished" if finished else "failed")

@@ -33,6 +33,13 @@ class ResponseSink(Protocol):
 
     def complete(self, request: Request, token_ids: Sequence[int], error: str | None = None) -> None: ...
 
+    # Network backends also record when a request left the client and facts about its answer.
+    def mark_sent(self, request: Request) -> None: ...
+
+    def mark_time(self, request: Request, name: str) -> None: ...
+
+    def annotate(self, request: Request, facts: dict) -> None: ...
+
 
 class Backend(abc.ABC):
     """One inference engine. Subclasses register themselves in ``BACKENDS``."""
@@ -76,5 +83,6 @@ BACKENDS: Registry[type[Backend]] = Registry("backend")
 def get_backend(name: str, where: str | None = None) -> type[Backend]:
     # Importing the modules registers them; kept lazy so `mlnb list` does not import torch.
     from mlnb.backends import hf, sim  # noqa: F401
+    from mlnb.backends import openai_api  # noqa: F401
 
     return BACKENDS.get(name, where)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -23,9 +23,13 @@ class QueryRecord:
     done_ms: float | None = None
     output_tokens: int = 0
     error: str | None = None
+    sent_ms: float | None = None  # when the request left the client (network backends)
+    extra: dict = field(default_factory=dict)  # backend facts, e.g. the server's usage counts
 
     def as_row(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        row.update(row.pop("extra"))
+        return row
 
 
 class LoadgenSUT:
@@ -108,6 +112,19 @@ class LoadgenSUT:
             self.errors += error is not None
         response = lg.QuerySampleResponse(request.request_id, data.ctypes.data, data.nbytes, len(data))
         lg.QuerySamplesComplete([response])
+
+    def mark_sent(self, request: Request) -> None:
+        with self._lock:
+            self.records[request.request_id].sent_ms = self._now_ms()
+
+    def mark_time(self, request: Request, name: str) -> None:
+        """Record an extra event time (ms since the first issue), e.g. ``first_chunk_ms`` in Offline."""
+        with self._lock:
+            self.records[request.request_id].extra[name] = self._now_ms()
+
+    def annotate(self, request: Request, facts: dict) -> None:
+        with self._lock:
+            self.records[request.request_id].extra.update(facts)
 
     def rows(self) -> list[dict]:
         with self._lock:

@@ -417,6 +417,12 @@ def _sut_table(s: Mapping[str, Any]) -> str:
         d = sut.get(key)
         if isinstance(d, Mapping):
             rows.append([esc(label)] + [fmt_value(d.get(k)) for k in ("count", "mean", "p50", "p90", "p99", "max")])
+    client = sut.get("client")  # network backends: TTFT from the query's arrival and from the send
+    if isinstance(client, Mapping):
+        for key, label in (("ttft_from_issue_ms", "TTFT from arrival at the SUT, ms"), ("ttft_from_send_ms", "TTFT from the send, ms"), ("send_delay_ms", "Client send delay, ms")):
+            d = client.get(key)
+            if isinstance(d, Mapping):
+                rows.append([esc(label)] + [fmt_value(d.get(k)) for k in ("count", "mean", "p50", "p90", "p99", "max")])
     if not rows:
         return ""
     return _table(["SUT timestamps", "count", "mean", "p50", "p90", "p99", "max"], rows, numeric=(1, 2, 3, 4, 5, 6))

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 
+from mlnb.client_stats import client_side_stats
 from mlnb.config import StageParams
 from mlnb.errors import StageFailed
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
@@ -208,6 +209,8 @@ def run_stage(params: StageParams) -> StageSummary:
     accuracy = _workload_scorer(params)(params, stage_dir) if params.mode == "accuracy" else None
     compliance = run_test06_checks(params, stage_dir, harness["engine"]) if params.mode == "test06" else None
     verdict, reasons = _verdict(params, loadgen, harness["sut_errors"], accuracy, compliance)
+    if harness["sut_errors"] and harness["sut_error_examples"]:
+        reasons.append(f"SUT error: {harness['sut_error_examples'][0]}")
     lat = query_latencies(load_queries(stage_dir))
     spec_title = STAGES.get(params.stage).title if params.stage in STAGES else params.stage
     summary = StageSummary(
@@ -245,6 +248,7 @@ def run_stage(params: StageParams) -> StageSummary:
             "ttft_ms": describe(lat["ttft_ms"]),
             "tpot_ms": describe(lat["tpot_ms"]),
             "e2e_ms": describe(lat["e2e_ms"]),
+            "client": client_side_stats(load_queries(stage_dir)),
         },
         engine=harness["engine"],
         timings_s={**harness["timings_s"], "stage": round(time.monotonic() - started, 3)},

@@ -1,0 +1,292 @@
+"""The ``openai`` backend: any OpenAI-compatible server (vLLM's first), streamed over HTTP.
+
+One aiohttp session with an unbounded connection pool and one event loop thread serve the whole
+run. LoadGen's issue thread hands requests over with a single ``call_soon_threadsafe`` per batch;
+nothing waits on a lock across an ``await``, and Server mode has no concurrency cap: LoadGen sets
+the arrivals. With several base URLs each request goes to the one with the fewest requests in
+flight (only the loop thread touches those counters).
+
+Every failure (refused connection, HTTP status, timeout, a stream that ends early or is not JSON,
+an answer without tokens) completes the query with an error, so LoadGen ends the run and the
+stage is INVALID with the reason. After ``stop_sending_after_errors`` failures, new queries fail
+at once without being sent, so a dead server cannot keep a run busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any, Optional
+
+from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token_ids
+from mlnb.errors import InputError
+
+PREFLIGHT_TIMEOUT_S = 15.0
+SWITCH_INTERVAL_S = 0.0005
+
+
+def split_base_urls(value: Optional[str]) -> list[str]:
+    urls = [u.strip().rstrip("/") for u in (value or "").split(",") if u.strip()]
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise InputError(f"base_url {url!r}", "expected http://HOST:PORT/v1 (comma-separated for several)")
+    return urls
+
+
+_KIND = re.compile(r"^(HTTP \d+|[^:]+?)(?: from |:|$)")
+
+
+def error_kind(error: str) -> str:
+    """A short category for summary.json's error counts: "HTTP 500", "timeout", "stream ended early"."""
+    match = _KIND.match(error)
+    return (match.group(1) if match else error)[:60]
+
+
+@BACKENDS.register("openai")
+class OpenAIBackend(Backend):
+    def load(self) -> None:
+        p = self.params
+        self.urls = split_base_urls(p.base_url)
+        if not self.urls:
+            raise InputError("base_url", "the openai backend needs base_url (or a managed `server:` in the preset)")
+        self.model_name = p.served_model_name or p.model
+        self.api_key = os.environ.get(p.api_key_env) or None  # never logged, never written
+        self._tokenizer = self._load_tokenizer()
+        self.stats: Counter[str] = Counter()
+        self._outstanding = {url: 0 for url in self.urls}
+        self._errors = 0
+        self._first_error: Optional[str] = None
+        self._inflight: set[asyncio.Task] = set()
+        # LoadGen's threads and the client's loop share the GIL: hand it over every 0.5 ms, not 5 ms,
+        # so a chunk that arrived is not left waiting behind a thread that holds it.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self._loop = _new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="openai-client", daemon=True)
+        self._thread.start()
+        self._session = self._call(self._open_session())
+        self._call(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
+
+    def _load_tokenizer(self):
+        """The model's tokenizer: it makes prompt ids and counts tokens when the server returns none."""
+        from transformers import AutoTokenizer
+
+        from mlnb.models.embedded import resolve_model
+
+        try:
+            return AutoTokenizer.from_pretrained(resolve_model(self.params.model))
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(f"model {self.params.model!r}", f"cannot load its tokenizer: {err}") from None
+
+    def _call(self, coro, timeout: Optional[float] = None):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _open_session(self):
+        import aiohttp
+
+        p = self.params
+        # limit=0: no pool cap (LoadGen, not the client, decides how many requests are in flight).
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+        timeout = aiohttp.ClientTimeout(
+            total=p.request_timeout_s, sock_connect=p.connect_timeout_s, sock_read=p.read_timeout_s
+        )
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        # read_bufsize: long prompts' usage chunks and long SSE lines exceed aiohttp's 64 KiB default.
+        return aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers, read_bufsize=2**20, max_line_size=2**20
+        )
+
+    async def _preflight(self) -> None:
+        """Each server answers /models and serves the model: fail before LoadGen starts if not."""
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=PREFLIGHT_TIMEOUT_S)
+        for url in self.urls:
+            try:
+                async with self._session.get(f"{url}/models", timeout=timeout) as response:
+                    if response.status != 200:
+                        raise InputError(f"base_url {url}", f"GET /models answered HTTP {response.status}")
+                    served = [m.get("id") for m in (await response.json()).get("data", [])]
+            except InputError:
+                raise
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
+                raise InputError(f"base_url {url}", f"server not reachable: {_describe(err)}") from None
+            if self.model_name not in served:
+                raise InputError(
+                    f"served_model_name {self.model_name!r}",
+                    f"the server at {url} serves {served}; set served_model_name to one of them",
+                )
+
+    def tokenizer(self):
+        return self._tokenizer
+
+    def start(self, sink: ResponseSink) -> None:
+        self._sink = sink
+
+    # LoadGen's issue thread --------------------------------------------------------------
+    def submit(self, requests: list[Request]) -> None:
+        self._loop.call_soon_threadsafe(self._spawn, requests)
+
+    # The event loop thread ---------------------------------------------------------------
+    def _spawn(self, requests: list[Request]) -> None:
+        for request in requests:
+            task = self._loop.create_task(self._serve(request))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    def _pick_url(self) -> str:
+        return min(self.urls, key=self._outstanding.__getitem__)  # least outstanding requests
+
+    def _payload(self, request: Request) -> tuple[str, dict[str, Any]]:
+        p = self.params
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": request.max_new_tokens,
+            "temperature": 0.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if p.vllm_extras:
+            # min_tokens keeps the output length MLPerf's; special tokens stay in the stream so the
+            # first token is not hidden (mlperf-reference.md 7.11); token ids spare a re-tokenization.
+            body.update(min_tokens=request.min_new_tokens, skip_special_tokens=False, return_token_ids=True)
+        if p.api == "chat":
+            text = self._tokenizer.decode(list(request.prompt_ids), skip_special_tokens=True)
+            body["messages"] = [{"role": "user", "content": text}]
+            return "/chat/completions", body
+        body["prompt"] = list(request.prompt_ids)  # token ids: what LoadGen's QSL holds, no re-tokenization
+        return "/completions", body
+
+    async def _serve(self, request: Request) -> None:
+        import aiohttp
+
+        if self.params.stop_sending_after_errors and self._errors >= self.params.stop_sending_after_errors:
+            self._fail(request, f"not sent: stopped after {self._errors} failed requests (first: {self._first_error})")
+            return
+        url = self._pick_url()
+        self._outstanding[url] += 1
+        try:
+            await self._stream(url, request)
+        except StreamError as err:
+            self._fail(request, str(err), url)
+        except asyncio.TimeoutError:
+            self._fail(request, f"timeout: no answer within read_timeout_s/request_timeout_s from {url}", url)
+        except asyncio.CancelledError:
+            self._fail(request, "cancelled: the run stopped before the answer ended", url)
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as err:
+            self._fail(request, f"stream ended early: the connection closed mid-answer ({_describe(err)})", url)
+        except aiohttp.ClientConnectionError as err:
+            self._fail(request, f"connection failed: {type(err).__name__}: {_describe(err)}", url)
+        except Exception as err:  # aiohttp.ClientError and anything unexpected: never a lost query
+            self._fail(request, f"{type(err).__name__}: {_describe(err)}", url)
+        finally:
+            self._outstanding[url] -= 1
+
+    async def _stream(self, url: str, request: Request) -> None:
+        path, body = self._payload(request)
+        answer = StreamedAnswer(chat=self.params.api == "chat")
+        first_sent = False
+        self._sink.mark_sent(request)
+        async with self._session.post(url + path, json=body) as response:
+            if response.status != 200:
+                detail = (await response.text())[:300].replace("\n", " ")
+                raise StreamError(f"HTTP {response.status} from {url}{path}: {detail}")
+            pending = b""
+            # Whatever bytes have arrived, split into lines here: one await per network read rather
+            # than one per SSE line (each event is a data line plus a blank one).
+            async for data in response.content.iter_any():
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    token = answer.feed_line(line)
+                    if token is None or first_sent:
+                        continue
+                    first_sent = True
+                    if request.stream:
+                        self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer))
+                    else:  # Offline reports no first token to LoadGen; the time is kept for the report
+                        self._sink.mark_time(request, "first_chunk_ms")
+            if pending.strip():
+                answer.feed_line(pending)
+        answer.check_complete()
+        ids = answer.final_token_ids(self._tokenizer)
+        facts = answer.accounting(len(ids))
+        facts["server"] = url
+        self.stats["requests_ok"] += 1
+        self.stats["token_count_mismatches"] += facts["token_count_mismatch"]
+        self.stats[facts["token_source"]] += 1
+        self._sink.annotate(request, facts)
+        self._sink.complete(request, ids)
+
+    def _fail(self, request: Request, error: str, url: Optional[str] = None) -> None:
+        self._errors += 1
+        self._first_error = self._first_error or error
+        self.stats["requests_failed"] += 1
+        self.stats[f"error: {error_kind(error)}"] += 1
+        self._sink.annotate(request, {"server": url, "error_kind": error_kind(error)})
+        self._sink.complete(request, [], error=error)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            for task in list(self._inflight):
+                task.cancel()
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+            await self._session.close()
+
+        try:
+            self._call(close(), timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def describe(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "backend": "openai",
+            "simulated": False,
+            "engine": f"OpenAI-compatible server ({p.api} API, streaming)",
+            "base_urls": self.urls,
+            "served_model_name": self.model_name,
+            "device": "remote (the server's)",
+            "concurrency": "no client cap; LoadGen sets arrivals"
+            + (f"; least outstanding requests over {len(self.urls)} servers" if len(self.urls) > 1 else ""),
+            "client": _client_versions(),
+            "api_key": "set" if self.api_key else "none",
+            "vllm_extras": p.vllm_extras,
+            "timeouts_s": {"connect": p.connect_timeout_s, "read": p.read_timeout_s, "request": p.request_timeout_s},
+            "request_stats": dict(self.stats),
+            "eos_token_ids": [self._tokenizer.eos_token_id] if self._tokenizer is not None else None,
+        }
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where installed (about twice asyncio's throughput per core), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return text.splitlines()[0][:300]
+
+
+def _client_versions() -> str:
+    import aiohttp
+
+    try:
+        import uvloop
+
+        loop = f"uvloop {uvloop.__version__}"
+    except ImportError:
+        loop = "asyncio"
+    return f"aiohttp {aiohttp.__version__}, {loop}"

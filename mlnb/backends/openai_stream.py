@@ -1,0 +1,121 @@
+"""One streamed OpenAI-compatible answer: parse its server-sent events and account for its tokens.
+
+Kept apart from the HTTP client so the rules can be tested on their own:
+
+- the first token is the first chunk that carries text or token ids (peers.md section 2: an SSE
+  message with an empty ``choices`` or empty text is not a token);
+- token ids come from the server when it returns them (vLLM's ``return_token_ids``), else the
+  text is re-tokenized with the model's tokenizer; the server's ``usage`` count is kept too, and a
+  disagreement is flagged, not hidden;
+- a stream that ends without ``finish_reason`` and ``[DONE]``, a chunk that is not JSON, or an
+  answer without a single token is an error, never a silent zero-token success.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+class StreamError(Exception):
+    """The answer is unusable; the message says why in one line."""
+
+
+@dataclass
+class StreamedAnswer:
+    chat: bool
+    text_parts: list[str] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
+    server_ids: bool = False  # the server sent token ids with its chunks
+    chunks: int = 0  # chunks that carried a token
+    finish_reason: Optional[str] = None
+    usage: Optional[dict[str, Any]] = None
+    prompt_token_ids: Optional[list[int]] = None
+    done: bool = False  # saw data: [DONE]
+
+    def feed_line(self, raw: bytes) -> Optional[tuple[str, list[int]]]:
+        """Take one line of the event stream; returns (text, ids) when it carried a token."""
+        line = raw.strip()
+        if not line or line.startswith(b":"):
+            return None  # keep-alive comment or event separator
+        if not line.startswith(b"data:"):
+            return None  # "event:" / "id:" fields carry nothing we use
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            self.done = True
+            return None
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise StreamError(f"malformed stream chunk (not JSON): {payload[:120]!r}") from None
+        if not isinstance(chunk, dict):
+            raise StreamError(f"malformed stream chunk (not an object): {payload[:120]!r}")
+        if chunk.get("error"):
+            raise StreamError(f"server error in stream: {str(chunk['error'])[:300]}")
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        if chunk.get("prompt_token_ids") and self.prompt_token_ids is None:
+            self.prompt_token_ids = list(chunk["prompt_token_ids"])
+        choices = chunk.get("choices") or []
+        if not choices:
+            return None
+        choice = choices[0]
+        if choice.get("prompt_token_ids") and self.prompt_token_ids is None:
+            self.prompt_token_ids = list(choice["prompt_token_ids"])
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        text = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
+        text = text or ""
+        ids = choice.get("token_ids")
+        ids = [int(i) for i in ids] if ids else []
+        if ids:
+            self.server_ids = True
+        if not text and not ids:
+            return None
+        self.chunks += 1
+        self.text_parts.append(text)
+        self.token_ids.extend(ids)
+        return text, ids
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    def check_complete(self) -> None:
+        if self.finish_reason is None and not self.done:
+            raise StreamError(
+                f"stream ended early: no finish_reason and no [DONE] after {self.chunks} token chunks"
+            )
+        if self.chunks == 0:
+            raise StreamError(f"the server answered without a single token (finish_reason={self.finish_reason})")
+
+    def final_token_ids(self, tokenizer) -> list[int]:
+        """Every generated token id: the server's, or the text re-tokenized."""
+        if self.server_ids:
+            return list(self.token_ids)
+        if tokenizer is None:
+            raise StreamError("the server returned no token ids and no tokenizer is loaded to count them")
+        return list(tokenizer(self.text, add_special_tokens=False)["input_ids"])
+
+    def accounting(self, n_tokens: int) -> dict[str, Any]:
+        """What queries.jsonl records about this answer's token count."""
+        usage_tokens = (self.usage or {}).get("completion_tokens")
+        return {
+            "token_source": "server_token_ids" if self.server_ids else "retokenized",
+            "usage_completion_tokens": usage_tokens,
+            "usage_prompt_tokens": (self.usage or {}).get("prompt_tokens"),
+            "token_count_mismatch": usage_tokens is not None and usage_tokens != n_tokens,
+            "chunks": self.chunks,
+            "finish_reason": self.finish_reason,
+        }
+
+
+def first_token_ids(text: str, ids: list[int], tokenizer) -> list[int]:
+    """The token(s) of the first chunk, for LoadGen's FirstTokenComplete."""
+    if ids:
+        return ids[:1]
+    if tokenizer is None:
+        return []
+    encoded = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return list(encoded[:1])

@@ -1,0 +1,59 @@
+"""The pipeline's side of a managed server: start it before the first stage, hand stages its URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from mlnb.server.managed import ManagedServer, ServerFailed
+
+
+def start_run_server(plan, run_dir: Path, echo=print) -> Optional[ManagedServer]:
+    """Start the preset's ``server:`` (if any), wait until it is ready, and point the stages at it.
+
+    Stages of the ``openai`` backend without their own ``base_url`` get the server's URL and
+    served model name. Raises :class:`ServerFailed` (with the server stopped) when it never gets ready.
+    """
+    from mlnb.models.embedded import resolve_model
+
+    spec = plan.preset.server
+    if spec is None:
+        return None
+    model = spec.model or plan.preset.common.get("model", "embedded")
+    served = spec.served_model_name or model
+    server = ManagedServer(spec, run_dir, resolve_model(model), served)
+    echo(f"server: starting {spec.kind} on {server.base_url} (log: {server.log_path})")
+    try:
+        server.start()
+        seconds = server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    echo(f"server: ready in {seconds:.0f}s, serving {served!r}")
+    for name, params in plan.stage_params.items():
+        if params is not None and params.backend == "openai" and not params.base_url:
+            update = {"base_url": server.base_url}
+            if not params.served_model_name:
+                update["served_model_name"] = served
+            plan.stage_params[name] = params.model_copy(update=update)
+    return server
+
+
+def stop_run_server(server: Optional[ManagedServer], echo=print) -> None:
+    if server is not None:
+        echo(f"server: {server.stop()}")
+
+
+__all__ = ["ServerFailed", "check_server_plan", "start_run_server", "stop_run_server"]
+
+
+def check_server_plan(preset, stage_params: dict, where: str) -> None:
+    """Before the run: every `openai` stage has a URL, its own or the managed server's."""
+    from mlnb.errors import InputError
+
+    for name, params in stage_params.items():
+        if params is not None and params.backend == "openai" and not params.base_url and preset.server is None:
+            raise InputError(
+                f"{where} stage {name} base_url",
+                "the openai backend needs base_url (--set base_url=http://HOST:PORT/v1) or a `server:` section",
+            )

@@ -1,0 +1,125 @@
+"""The openai backend through the real LoadGen, against the zero-compute server fixture.
+
+Each fault ends the stage with a clear reason, keeps LoadGen's logs, and never hangs (every
+run here is bounded by a small timeout_s).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures.openai_fixture import fake_openai_server, requests_served
+from mlnb.config import StageParams
+from mlnb.errors import StageFailed
+from mlnb.stages.loadgen_stage import run_stage
+
+MODEL = "fake-model"
+
+
+def _params(tmp_path: Path, url: str, scenario: str = "Server", **extra) -> StageParams:
+    values = dict(
+        run_dir=str(tmp_path), stage=f"{scenario.lower()}_openai", scenario=scenario, backend="openai",
+        base_url=url, served_model_name=MODEL, samples=8, max_new_tokens=16, min_duration_ms=0,
+        min_query_count=8, timeout_s=120, read_timeout_s=5, request_timeout_s=20,
+    )
+    if scenario == "Server":
+        values["target_qps"] = 40
+    values.update(extra)
+    return StageParams(**values)
+
+
+def _rows(stage_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (stage_dir / "queries.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("scenario", ["Server", "Offline"])
+def test_streams_through_loadgen_with_server_token_ids(tmp_path, scenario):
+    # Two servers: least outstanding requests spreads the load over both.
+    with fake_openai_server(tokens=12, ttft_ms=20, itl_ms=1) as a, fake_openai_server(tokens=12, ttft_ms=20, itl_ms=1) as b:
+        summary = run_stage(_params(tmp_path, f"{a},{b}", scenario, samples=16, min_query_count=16))
+        served = requests_served(a), requests_served(b)
+    stage_dir = tmp_path / summary.stage
+    rows = _rows(stage_dir)
+    assert summary.sut["errors"] == 0, summary.sut
+    assert sum(served) == len(rows) >= 16
+    if scenario == "Offline":  # all at once: split evenly
+        assert min(served) >= 6, served
+    else:
+        assert min(served) >= 1, served
+    assert all(r["output_tokens"] == 12 and r["token_source"] == "server_token_ids" for r in rows)
+    assert all(r["usage_completion_tokens"] == 12 and not r["token_count_mismatch"] for r in rows)
+    # Issue <= send <= first chunk <= end, per request.
+    first = "first_token_ms" if scenario == "Server" else "first_chunk_ms"
+    assert all(r["issued_ms"] <= r["sent_ms"] <= r[first] <= r["done_ms"] for r in rows)
+    if scenario == "Server":
+        client = summary.sut["client"]
+        assert client["ttft_from_send_ms"]["count"] == len(rows)
+        assert client["ttft_from_issue_ms"]["p50"] >= client["ttft_from_send_ms"]["p50"]
+    assert summary.metrics["tokens_per_second"] > 0
+    assert summary.engine["backend"] == "openai" and not summary.simulated
+    assert (stage_dir / "loadgen" / "mlperf_log_summary.txt").is_file()
+
+
+def test_chat_api_with_an_api_key_that_is_never_written(tmp_path, monkeypatch):
+    key = "sk-" + "Xy9" * 10
+    monkeypatch.setenv("MLNB_TEST_KEY", key)
+    with fake_openai_server(tokens=6, api_key_env="MLNB_TEST_KEY") as url:
+        summary = run_stage(
+            _params(tmp_path, url, "Offline", api="chat", samples=4, min_query_count=4, api_key_env="MLNB_TEST_KEY")
+        )
+    assert summary.sut["errors"] == 0 and summary.sut["output_tokens"]["mean"] == 6  # the server checked the key
+    assert summary.engine["api_key"] == "set"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(errors="replace"), path
+
+
+def test_retokenizes_when_the_server_returns_no_ids(tmp_path):
+    with fake_openai_server(tokens=5) as url:
+        summary = run_stage(_params(tmp_path, url, "Offline", samples=4, min_query_count=4, vllm_extras=False))
+    rows = _rows(tmp_path / summary.stage)
+    assert summary.sut["errors"] == 0
+    assert {r["token_source"] for r in rows} == {"retokenized"}
+    # " t1000 t1001 ..." is more than 5 tokens for a real tokenizer: the mismatch is flagged, not hidden.
+    assert all(r["token_count_mismatch"] for r in rows)
+    assert summary.sut["client"]["token_count_mismatches"] == 4
+
+
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        ("http500", "HTTP 500"),
+        ("drop", "stream ended early"),
+        ("malformed", "malformed stream chunk"),
+        ("hang", "timeout"),
+    ],
+)
+def test_faults_make_the_stage_invalid_with_the_reason(tmp_path, fault, expected):
+    with fake_openai_server(tokens=8, fault=fault) as url:
+        summary = run_stage(_params(tmp_path, url, "Server", read_timeout_s=1.5))
+    stage_dir = tmp_path / summary.stage
+    assert summary.verdict == "INVALID"
+    assert summary.sut["errors"] >= 1
+    assert any(expected in reason for reason in summary.verdict_reasons), summary.verdict_reasons
+    assert (stage_dir / "loadgen" / "mlperf_log_detail.txt").is_file()
+    rows = _rows(stage_dir)
+    assert all(r["error"] and r["output_tokens"] == 0 for r in rows)  # never a silent zero-token success
+    assert summary.sut["errors"] == len(rows)
+    assert summary.sut["client"]["errors_by_kind"], summary.sut["client"]
+
+
+def test_wrong_model_name_fails_before_loadgen_starts(tmp_path):
+    with fake_openai_server() as url:
+        with pytest.raises(StageFailed) as err:
+            run_stage(_params(tmp_path, url, served_model_name="no-such-model"))
+    assert "served_model_name 'no-such-model'" in str(err.value) and MODEL in str(err.value)
+
+
+def test_unreachable_url_fails_with_the_url(tmp_path):
+    with pytest.raises(StageFailed) as err:
+        run_stage(_params(tmp_path, "http://127.0.0.1:9/v1", connect_timeout_s=2))
+    assert "http://127.0.0.1:9/v1" in str(err.value) and "not reachable" in str(err.value)
+    assert (tmp_path / "server_openai" / "harness.log").is_file()
