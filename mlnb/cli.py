@@ -288,6 +288,8 @@ def compare(run_dirs, out, force, resamples, seed, threshold) -> None:
         click.echo(f"settings that differ: {len(comparison['differences'])} (listed in the report)")
     click.echo(f"report: {folder / HTML_FILE}")
 
+
+@main.command()
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
 @click.option("--dry-run", is_flag=True, help="Only say what would be stopped.")
 @click.option("--grace", type=float, default=30.0, show_default=True, help="Seconds between SIGTERM and SIGKILL.")
@@ -295,11 +297,13 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
     """Stop servers mlnb started and recorded (RUN/server/process.json); never kills by name."""
     from mlnb.paths import default_outputs_dir
     from mlnb.server.processes import cleanup as cleanup_processes
+
     lines = cleanup_processes(outputs or default_outputs_dir(), dry_run=dry_run, grace_s=grace)
     for line in lines:
         click.echo(line)
     if not lines:
         click.echo("no recorded processes")
+
 
 if __name__ == "__main__":
     main()
