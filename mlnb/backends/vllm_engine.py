@@ -280,7 +280,7 @@ class VLLMBackend(Backend):
 
             gen = GenerationConfig.from_pretrained(self.model_path).eos_token_id
             ids |= set(gen if isinstance(gen, list) else [gen] if gen is not None else [])
-        except OSError:  # no generation_config.json
+        except (OSError, ValueError):  # no generation_config.json
             pass
         if not ids and self._tokenizer is not None and self._tokenizer.eos_token_id is not None:
             ids.add(self._tokenizer.eos_token_id)
