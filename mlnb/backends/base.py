@@ -68,6 +68,9 @@ class Backend(abc.ABC):
     def stop(self) -> None:
         """Finish or abandon outstanding work and join threads."""
 
+    def close(self) -> None:
+        """Release the engine (processes, memory) after the last stop(); the default has nothing to do."""
+
     def describe(self) -> dict[str, Any]:
         """Engine facts for summary.json (device, dtype, versions, concurrency model)."""
         return {"backend": type(self).__name__, "simulated": self.simulated}
@@ -82,7 +85,6 @@ BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 def get_backend(name: str, where: str | None = None) -> type[Backend]:
     # Importing the modules registers them; kept lazy so `mlnb list` does not import torch.
-    from mlnb.backends import hf, sim  # noqa: F401
-    from mlnb.backends import openai_api  # noqa: F401
+    from mlnb.backends import hf, openai_api, sim, vllm_engine  # noqa: F401
 
     return BACKENDS.get(name, where)

@@ -118,6 +118,7 @@ def run_harness(stage_dir: Path) -> int:
         done.set()
         wall_s = time.monotonic() - started
         backend.stop()
+        backend.close()
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(lg_sut)
 

@@ -1,0 +1,137 @@
+"""Offline harness efficiency of the vllm backend: LoadGen + SUT against plain ``LLM.generate``.
+
+    python tests/benchmarks/vllm_efficiency.py [--samples 32] [--max-new-tokens 64] [--repeats 3]
+
+Each repeat is one fresh process that loads the backend's engine once, runs one untimed pass and
+then measures both, back to back, on the same prompts (the embedded data set as token ids) and sampling settings (greedy,
+max_tokens, min_tokens, no detokenization):
+
+1. ``LLM.generate`` on that engine; tokens/s = generated tokens / time of the call.
+2. An Offline performance LoadGen test through the real harness code (``run_harness``) and the
+   backend's SUT; tokens/s as LoadGen reports it (tokens / first issue to last completion).
+
+One LoadGen test per process holds. Odd repeats measure LLM.generate first, even ones LoadGen
+first, so a drift in the machine's speed does not favour one side. Efficiency = median LoadGen
+tokens/s / median LLM.generate tokens/s; target at least 0.98.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mlnb.config import StageParams
+
+
+def _direct(backend, prompts, p: StageParams) -> float:
+    from mlnb.backends.vllm_args import sampling_params, tokens_prompt
+
+    sp = sampling_params(p.max_new_tokens, p.min_new_tokens, streaming=False)
+    started = time.monotonic()
+    outputs = backend._llm.generate([tokens_prompt(ids) for ids in prompts], sp, use_tqdm=False)
+    elapsed = time.monotonic() - started
+    return sum(len(o.outputs[0].token_ids) for o in outputs) / elapsed
+
+
+def _through_loadgen(backend, p: StageParams, stage_dir: Path) -> float:
+    import mlnb.harness.run as harness
+    from mlnb.fileio import write_json_atomic
+    from mlnb.logs.mlperf_log import parse_loadgen_dir
+
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(stage_dir / "params.json", p.model_dump(mode="json"))
+    harness.get_backend = lambda name: (lambda params: backend)  # the engine already loaded here
+    harness.run_harness(stage_dir)
+    result = parse_loadgen_dir(stage_dir / "loadgen")
+    if result.validity != "VALID":
+        raise SystemExit(f"LoadGen run in {stage_dir} is {result.validity}: {result.invalid_reasons}")
+    return result.tokens_per_second
+
+
+def worker(params_path: str, out_path: str, loadgen_first: bool) -> None:
+    """One repeat (runs in its own process)."""
+    from mlnb.backends.vllm_engine import VLLMBackend
+    from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
+
+    p = StageParams.model_validate_json(Path(params_path).read_text())
+    backend = VLLMBackend(p)
+    backend.load()  # includes the backend's warm-up, which both measurements then share
+    close = backend.close
+    backend.load = backend.close = lambda: None  # the harness must reuse this engine, not rebuild or end it
+    prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: p.samples], backend.tokenizer()).token_ids
+    stage_dir = Path(out_path).with_suffix("")
+    # One untimed pass: the first large batch after start-up pays one-time costs (tens of seconds on
+    # a busy 2-core CPU) that would otherwise land on whichever side runs first.
+    _direct(backend, prompts, p)
+    figures = {}
+    for side in (["loadgen", "direct"] if loadgen_first else ["direct", "loadgen"]):
+        if side == "direct":
+            figures[side] = _direct(backend, prompts, p)
+        else:
+            figures[side] = _through_loadgen(backend, p, stage_dir)
+    Path(out_path).write_text(json.dumps(figures))
+    close()
+
+
+def one_repeat(params: StageParams, tmp: Path, index: int) -> dict:
+    params_path, out_path = tmp / f"repeat_{index}.params.json", tmp / f"repeat_{index}.json"
+    params_path.write_text(params.model_dump_json())
+    with open(tmp / f"repeat_{index}.log", "w") as log:
+        code = subprocess.run(
+            [sys.executable, __file__, "--worker", str(params_path), str(out_path), str(index % 2)],
+            stdout=log, stderr=subprocess.STDOUT,
+        ).returncode
+    if code != 0:
+        tail = (tmp / f"repeat_{index}.log").read_text().splitlines()[-15:]
+        raise SystemExit(f"repeat {index + 1} failed (exit {code}):\n" + "\n".join(tail))
+    return json.loads(out_path.read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more StageParams, e.g. dtype=float32")
+    parser.add_argument("--worker", nargs=3, metavar=("PARAMS", "OUT", "LOADGEN_FIRST"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], args.worker[1], args.worker[2] == "1")
+        return 0
+    from mlnb.config import parse_set_option
+
+    extra = {name: value for _, name, value in map(parse_set_option, args.set)}
+    params = StageParams(
+        stage="bench", scenario="Offline", backend="vllm", model=args.model, samples=args.samples,
+        max_new_tokens=args.max_new_tokens, min_query_count=args.samples, min_duration_ms=0, **extra,
+    )
+    direct, through = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            figures = one_repeat(params, Path(tmp), i)
+            direct.append(figures["direct"])
+            through.append(figures["loadgen"])
+            print(
+                f"repeat {i + 1} ({'LoadGen' if i % 2 else 'LLM.generate'} first): LLM.generate {direct[-1]:.1f} tok/s, "
+                f"LoadGen {through[-1]:.1f} tok/s, ratio {through[-1] / direct[-1]:.3f}",
+                flush=True,
+            )
+    d, t = statistics.median(direct), statistics.median(through)
+    print(f"\nvllm backend, model={args.model} samples={args.samples} max_new_tokens={args.max_new_tokens} {extra or ''}")
+    print(f"| measurement | {' | '.join(f'run {i + 1}' for i in range(args.repeats))} | median |")
+    print(f"|---|{'---|' * args.repeats}---|")
+    print(f"| LLM.generate tokens/s | {' | '.join(f'{x:.1f}' for x in direct)} | {d:.1f} |")
+    print(f"| LoadGen + SUT tokens/s | {' | '.join(f'{x:.1f}' for x in through)} | {t:.1f} |")
+    print(f"efficiency (LoadGen / LLM.generate): {t / d:.3f}  target >= 0.98")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
