@@ -257,7 +257,7 @@ class ParamForm:
             box.add_class(f"mlnb-stage-{name}")
             box.observe(self._changed, names="value")
             self.stage_boxes[name] = box
-        loadgen = [n for n in STAGES.names() if STAGES.get(n).kind == "loadgen"]
+        loadgen = [n for n in STAGES.names() if STAGES.get(n).kind in ("loadgen", "lmeval")]
         self.scope = w.Dropdown(
             options=[ALL_STAGES, *loadgen], value=ALL_STAGES, description="apply to", style=_DESCRIPTION_STYLE,
             layout=_FIELD_LAYOUT, tooltip="The scenario settings below apply to every stage, or to one stage only",

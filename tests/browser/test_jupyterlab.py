@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from mlnb.stages.registry import STAGES
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,8 +212,7 @@ def _run_dirs(lab: Lab) -> set[Path]:
 def _choose(launcher, stages=("01_offline_perf", "99_run_summary"), **values) -> None:
     """Pick the sim backend and the stages, and fill fields by their labels."""
     launcher.get_by_label("backend", exact=True).select_option("sim")
-    for name in ("01_offline_perf", "02_offline_accuracy", "03_server_perf", "04_server_accuracy",
-                 "05_singlestream_perf", "06_offline_test06", "07_server_test06", "08_mmlu", "99_run_summary"):
+    for name in STAGES.names():  # every stage the form offers, so a stage added later is unchecked too
         launcher.get_by_label(name, exact=True).set_checked(name in stages)
     for name, value in values.items():
         field = launcher.get_by_label(name, exact=True)  # the sim settings show once sim is chosen
