@@ -10,24 +10,20 @@ checks is :mod:`mlnb.compare` (``mlnb compare RUN_A RUN_B``).
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from mlnb.report import plots
 from mlnb.report.run_index import collect_run
-from mlnb.report.stage_view import esc, fmt_value, simulated_tag, style_tag, verdict_pill
+from mlnb.report.runs_list import run_record
+from mlnb.report.stage_view import esc, fmt_value, style_tag, verdict_pill
 
 __all__ = [
     "METRICS",
     "compare_runs",
     "comparison_figure",
     "comparison_html",
-    "format_date",
-    "list_runs",
-    "run_label",
-    "runs_table_html",
 ]
 
 # (key in plots.key_metrics, label, True if higher is better)
@@ -45,91 +41,11 @@ METRICS: list[tuple[str, str, bool]] = [
 ]
 
 
-def format_date(stamp: Optional[str]) -> str:
-    """``2026-01-31T14:05:09+0000`` -> ``2026-01-31 14:05``; anything else unchanged."""
-    if not stamp:
-        return ""
-    for pattern in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            return _dt.datetime.strptime(str(stamp), pattern).strftime("%Y-%m-%d %H:%M")
-        except ValueError:
-            continue
-    return str(stamp)
-
-
 def _run_record(run_dir: Path) -> dict[str, Any]:
-    rollup, _ = collect_run(run_dir)
-    stages = [
-        {"stage": r["stage"], "status": r.get("status"), "verdict": r.get("verdict"), "kind": r.get("kind")}
-        for r in rollup.get("stages") or []
-    ]
-    return {
-        "run_id": rollup["run_id"],
-        "path": str(run_dir),
-        "preset": rollup.get("preset"),
-        "model": rollup.get("model"),
-        "backend": rollup.get("backend"),
-        "started": rollup.get("started"),
-        "date": format_date(rollup.get("started")),
-        "status": rollup.get("status"),
-        "simulated": bool(rollup.get("any_simulated")),
-        "stages": stages,
-        "rollup": rollup,
-    }
-
-
-def list_runs(outputs: str | Path) -> list[dict[str, Any]]:
-    """Every run folder in ``outputs`` (newest first); ``latest`` and scratch folders are skipped."""
-    outputs = Path(outputs)
-    if not outputs.is_dir():
-        return []
-    runs = []
-    for child in outputs.iterdir():
-        if child.is_symlink() or not child.is_dir() or child.name.startswith("."):
-            continue
-        if not (child / "run.json").is_file():
-            continue
-        try:
-            runs.append(_run_record(child))
-        except Exception:  # a half-written folder must not hide the others
-            continue
-    runs.sort(key=lambda r: (str(r.get("started") or ""), r["run_id"]), reverse=True)
-    return runs
-
-
-def run_label(run: Mapping[str, Any]) -> str:
-    parts = [run["run_id"], run.get("preset") or "", run.get("model") or "", run.get("backend") or "",
-             run.get("date") or "", run.get("status") or ""]
-    return " \u00b7 ".join(p for p in parts if p)
-
-
-def _verdicts_html(run: Mapping[str, Any]) -> str:
-    cells = []
-    for s in run.get("stages") or []:
-        if s.get("kind") == "summary":
-            continue
-        shown = s.get("verdict") or (s.get("status") or "").upper() or "n/a"
-        pill = verdict_pill(s.get("verdict")) if s.get("verdict") else f'<span class="muted">{esc(shown)}</span>'
-        cells.append(f'<span title="{esc(s["stage"])}">{esc(s["stage"][:2])}&nbsp;{pill}</span>')
-    return " ".join(cells) or '<span class="muted">\u2014</span>'
-
-
-def runs_table_html(runs: Sequence[Mapping[str, Any]]) -> str:
-    """The runs as a table: id, date, preset, model, backend, status and each stage's verdict."""
-    if not runs:
-        return style_tag() + '<div class="mlnb"><p class="muted">No runs yet.</p></div>'
-    head = "".join(f"<th>{h}</th>" for h in ("Run", "Date", "Preset", "Model", "Backend", "Status", "Verdicts"))
-    rows = []
-    for run in runs:
-        sim = f" {simulated_tag()}" if run.get("simulated") else ""
-        rows.append(
-            "<tr>"
-            f"<td><b>{esc(run['run_id'])}</b>{sim}</td><td>{esc(run.get('date'))}</td><td>{esc(run.get('preset'))}</td>"
-            f"<td>{esc(run.get('model'))}</td><td>{esc(run.get('backend'))}</td><td>{esc(run.get('status'))}</td>"
-            f"<td>{_verdicts_html(run)}</td>"
-            "</tr>"
-        )
-    return style_tag() + f'<div class="mlnb"><table class="t runs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+    # The runs list's record plus the rollup, whose stages carry the key metrics compared here.
+    record = run_record(run_dir)
+    record["rollup"], _ = collect_run(run_dir)
+    return record
 
 
 def _number(value: Any) -> Optional[float]:
