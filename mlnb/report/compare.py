@@ -10,7 +10,6 @@ checks is :mod:`mlnb.compare` (``mlnb compare RUN_A RUN_B``).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -48,16 +47,6 @@ def _run_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
-def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
     """Key metrics of each stage, one column per run.
 
@@ -86,7 +75,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
             "change_pct": [None] * len(records), "higher_is_better": None,
         })
         for key, label, higher in METRICS:
-            values = [_number((r.get("metrics") or {}).get(key)) if r else None for r in records]
+            values = [plots._number((r.get("metrics") or {}).get(key)) if r else None for r in records]
             if all(v is None for v in values):
                 continue
             base = values[0]
