@@ -34,10 +34,24 @@ def export_hf_token() -> None:
         os.environ["HF_TOKEN"] = token
 
 
-def redact(text: str) -> str:
-    """Hide anything that looks like a token, and the exact values of the token variables."""
-    for name in TOKEN_VARS + ("OPENAI_API_KEY",):
-        value = os.environ.get(name)
-        if value and len(value) >= 6:
-            text = text.replace(value, "***")
+# Variables whose name ends like a credential's (MY_API_KEY, GITHUB_TOKEN, DB_PASSWORD): their values
+# are hidden too, so a key under a custom ``api_key_env`` name is covered without configuration.
+_SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+_MIN_SECRET_LEN = 6  # shorter values ("1", "true") would blank out ordinary words
+
+
+def secret_values(extra_vars: tuple[str, ...] = ()) -> list[str]:
+    names = {*TOKEN_VARS, "OPENAI_API_KEY", *extra_vars, *(n for n in os.environ if _SECRET_NAME.search(n))}
+    values = {os.environ.get(name, "") for name in names}
+    # Longest first, so a secret that contains another is hidden whole.
+    return sorted((v for v in values if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True)
+
+
+def redact(text: str, extra_vars: tuple[str, ...] = ()) -> str:
+    """Hide anything that looks like a token, and the exact values of credential variables.
+
+    ``extra_vars`` names more variables whose values are secret (a preset's ``api_key_env``).
+    """
+    for value in secret_values(extra_vars):
+        text = text.replace(value, "***")
     return _SECRET_PATTERN.sub("***", text)

@@ -56,6 +56,8 @@ def crosswalk_html() -> str:
     note = (
         '<p class="sub">Per-gap ITL distributions (vLLM\'s per-chunk ITL, AIPerf\'s ICL) have no mlnb counterpart: '
         "the SUT reports the first token and the completion only. Percentiles: MLPerf gates Server on p99 and reports "
-        "SingleStream at p90; vLLM defaults to p99, MLCommons endpoints to p90.</p>"
+        "SingleStream at p90; vLLM defaults to p99, MLCommons endpoints to p90. LoadGen's pXX is an order statistic, "
+        "the sorted latencies' value at index ⌊p·n⌋, while vLLM bench and numpy interpolate linearly; on a few "
+        "hundred queries or fewer the two can differ by the gap between neighbouring queries.</p>"
     )
     return "<h2>Metric crosswalk</h2><p>The same quantities under other tools' names (their definitions as of their 2026 code).</p>" + table + note

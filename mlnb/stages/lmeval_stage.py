@@ -78,7 +78,7 @@ def run_lmeval_subprocess(params: StageParams, stage_dir: Path, settings: LmEval
         assert proc.stdout is not None
         deadline = time.monotonic() + params.timeout_s
         for line in proc.stdout:
-            line = redact(line)
+            line = redact(line, (params.api_key_env,))
             log.write(line)
             log.flush()
             tail.append(line.rstrip())

@@ -57,7 +57,7 @@ def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
         deadline = time.monotonic() + params.timeout_s
         try:
             for line in proc.stdout:
-                line = redact(line)
+                line = redact(line, (params.api_key_env,))
                 log.write(line)
                 log.flush()
                 tail.append(line.rstrip())

@@ -2,11 +2,12 @@
 
     python tests/benchmarks/vllm_efficiency.py [--samples 32] [--max-new-tokens 64] [--repeats 3]
 
-Each repeat is one fresh process that loads the backend's engine once, runs one untimed pass and
-then measures both, back to back, on the same prompts (the embedded data set as token ids) and sampling settings (greedy,
+Each repeat is one fresh process that loads the backend's engine once, runs one untimed LoadGen
+pass and then measures both, back to back, on the same prompts (the embedded data set as token ids) and sampling settings (greedy,
 max_tokens, min_tokens, no detokenization):
 
-1. ``LLM.generate`` on that engine; tokens/s = generated tokens / time of the call.
+1. ``LLM.generate`` on that engine, with the prompts in the order LoadGen issues them; tokens/s =
+   generated tokens / time of the call.
 2. An Offline performance LoadGen test through the real harness code (``run_harness``) and the
    backend's SUT; tokens/s as LoadGen reports it (tokens / first issue to last completion).
 
@@ -64,8 +65,10 @@ def worker(params_path: str, out_path: str, loadgen_first: bool) -> None:
     backend.load()  # includes the backend's warm-up, which both measurements then share
     close = backend.close
     backend.load = backend.close = lambda: None  # the harness must reuse this engine, not rebuild or end it
-    prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: p.samples], backend.tokenizer()).token_ids
     stage_dir = Path(out_path).with_suffix("")
+    order = json.loads(Path(params_path).with_suffix(".order.json").read_text())
+    all_prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: p.samples], backend.tokenizer()).token_ids
+    prompts = [all_prompts[i] for i in order]
     # One untimed pass: the first large batch after start-up pays one-time costs (tens of seconds on
     # a busy 2-core CPU) that would otherwise land on whichever side runs first.
     _direct(backend, prompts, p)
@@ -79,9 +82,39 @@ def worker(params_path: str, out_path: str, loadgen_first: bool) -> None:
     close()
 
 
-def one_repeat(params: StageParams, tmp: Path, index: int) -> dict:
+def order_probe(params_path: str, out_path: str) -> None:
+    """LoadGen's Offline issue order for these settings, from a run on the zero-cost simulator.
+
+    The order is a seeded shuffle, the same on every run with the same settings and samples. When
+    the KV cache cannot hold every sequence at once it decides how requests are packed, so
+    LLM.generate gets the prompts in this order too.
+    """
+    from mlnb.backends.sim import SimBackend
+
+    p = StageParams.model_validate_json(Path(params_path).read_text()).model_copy(
+        update={"backend": "sim", "sim_ttft_ms": 0.0, "sim_tpot_ms": 0.0, "sim_prefill_ms_per_token": 0.0}
+    )
+    backend, issued = SimBackend(p), []
+    submit = backend.submit
+    backend.submit = lambda requests: (issued.extend(r.sample_index for r in requests), submit(requests))
+    stage_dir = Path(out_path).with_suffix("")
+    _through_loadgen(backend, p, stage_dir)
+    Path(out_path).write_text(json.dumps(issued))
+
+
+def loadgen_order(params: StageParams, tmp: Path) -> list[int]:
+    params_path = tmp / "order.params.json"
+    params_path.write_text(params.model_dump_json())
+    out = params_path.with_suffix(".order.json")
+    subprocess.run([sys.executable, __file__, "--order-probe", str(params_path), str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def one_repeat(params: StageParams, tmp: Path, index: int, order: list[int]) -> dict:
     params_path, out_path = tmp / f"repeat_{index}.params.json", tmp / f"repeat_{index}.json"
     params_path.write_text(params.model_dump_json())
+    params_path.with_suffix(".order.json").write_text(json.dumps(order))
     with open(tmp / f"repeat_{index}.log", "w") as log:
         code = subprocess.run(
             [sys.executable, __file__, "--worker", str(params_path), str(out_path), str(index % 2)],
@@ -101,7 +134,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more StageParams, e.g. dtype=float32")
     parser.add_argument("--worker", nargs=3, metavar=("PARAMS", "OUT", "LOADGEN_FIRST"), help=argparse.SUPPRESS)
+    parser.add_argument("--order-probe", nargs=2, metavar=("PARAMS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.order_probe:
+        order_probe(*args.order_probe)
+        return 0
     if args.worker:
         worker(args.worker[0], args.worker[1], args.worker[2] == "1")
         return 0
@@ -114,8 +151,10 @@ def main() -> int:
     )
     direct, through = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        order = loadgen_order(params, Path(tmp))
+        print(f"LoadGen issues the {len(order)} samples in this order (LLM.generate gets it too): {order}")
         for i in range(args.repeats):
-            figures = one_repeat(params, Path(tmp), i)
+            figures = one_repeat(params, Path(tmp), i, order)
             direct.append(figures["direct"])
             through.append(figures["loadgen"])
             print(

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from mlnb.results import load_queries
+
 pytestmark = pytest.mark.slow
 
 FAKE_TOKEN = "hf_" + "Zq7" * 12  # must never reach a log, notebook, report or summary
@@ -128,3 +130,16 @@ def test_mmlu_stage_runs_lm_evals_dummy_model_under_sim(sim_run):
     assert "simulated backend: no model ran" in summary["relaxed_rules"]
     assert summary["verdict"] == "ACCURACY ONLY" and summary["accuracy"]["n"] > 0
     assert "SIMULATED" in (folder / "08_mmlu.html").read_text()
+
+
+def test_loadgen_percentiles_are_order_statistics_of_its_own_latencies(sim_run):
+    """The crosswalk says LoadGen's pXX is the sorted latencies' value at index floor(p * n), not an
+    interpolation (numpy's and vLLM's). Check it against LoadGen's per-query latencies from its trace."""
+    out, _ = sim_run
+    folder = (out / "latest").resolve() / "03_server_perf"
+    summary = json.loads((folder / "summary.json").read_text())
+    latencies = sorted(r["loadgen_latency_ms"] for r in load_queries(folder))
+    n = len(latencies)
+    assert n == summary["metrics"]["query_count"] and n >= 10
+    for key, value in summary["metrics"]["latency_ms"]["percentiles"].items():
+        assert value == pytest.approx(latencies[min(n - 1, int(float(key) / 100 * n))], abs=0.01), key

@@ -1,0 +1,37 @@
+"""redact(): credential values never reach a log line, whatever the variable is called."""
+
+from mlnb.secrets import redact
+
+
+def test_known_token_variables_and_token_shapes_are_hidden(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "plainvalue123")
+    line = redact("token plainvalue123 and hf_abcdefghijkl and sk-abcdefghijkl")
+    assert "plainvalue123" not in line and "hf_abcdefghijkl" not in line and "sk-abcdefghijkl" not in line
+    assert line.count("***") == 3
+
+
+def test_a_custom_api_key_env_is_hidden_when_named(monkeypatch):
+    monkeypatch.setenv("INFERENCE_CREDENTIAL", "c0ffee-c0ffee")
+    assert "c0ffee-c0ffee" in redact("key=c0ffee-c0ffee")  # nothing says this variable is secret
+    assert redact("key=c0ffee-c0ffee", ("INFERENCE_CREDENTIAL",)) == "key=***"
+
+
+def test_variables_named_like_credentials_are_hidden_without_being_named(monkeypatch):
+    monkeypatch.setenv("MY_SERVER_API_KEY", "s3cr3t-value")
+    monkeypatch.setenv("GATEWAY_PASSWORD", "hunter2hunter2")
+    line = redact("curl -H 'Authorization: Bearer s3cr3t-value' -u admin:hunter2hunter2")
+    assert "s3cr3t-value" not in line and "hunter2hunter2" not in line
+
+
+def test_ordinary_variables_and_short_values_are_left_alone(monkeypatch):
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.setenv("MAX_TOKEN", "12")  # too short to hide without blanking ordinary numbers
+    monkeypatch.setenv("MLNB_CACHE_DIR", "/some/cache/dir")
+    text = "parallelism false, 12 tokens, cache /some/cache/dir"
+    assert redact(text) == text
+
+
+def test_a_secret_that_contains_another_is_hidden_whole(monkeypatch):
+    monkeypatch.setenv("OUTER_TOKEN", "abcdef-123456")
+    monkeypatch.setenv("INNER_TOKEN", "abcdef")
+    assert redact("x abcdef-123456 y") == "x *** y"
