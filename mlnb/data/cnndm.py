@@ -47,7 +47,9 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
 
 
 def _tokenizer_name(tokenizer: Any) -> str:
-    return str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
+    """The hub id, or a local folder's last part: summaries are shared, the machine's paths are not."""
+    name = str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
+    return f"{Path(name).name} (local folder)" if Path(name).is_dir() else name
 
 
 def _json_type(value: Any) -> str:

@@ -23,7 +23,7 @@ median. Before measuring, four full-length prompts warm the engine up, so neithe
 first long prefill.
 
     .venv/bin/python tests/benchmarks/agreement.py [--modes sequential,poisson] [--rate 0.2]
-        [--count 16] [--tokens 32] [--repeats 2]
+        [--count 24] [--tokens 32] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", default="sequential,poisson")
     parser.add_argument("--rate", type=float, default=0.2)
-    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument("--count", type=int, default=24)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()

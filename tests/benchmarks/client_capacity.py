@@ -13,7 +13,7 @@ loopback, one after the other at each rate of a doubling ladder:
 server's own delay (``--ttft-ms``) is the same for both. Counts and durations are bounded; the
 script prints the machine's load average, because on a shared machine other work slows both.
 
-    .venv/bin/python tests/benchmarks/client_capacity.py [--rates 25,50,100,...] [--seconds 4]
+    .venv/bin/python tests/benchmarks/client_capacity.py [--rates 20,80,...] [--seconds 6]
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def _fmt(value) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="10,40,160,320,640")
-    parser.add_argument("--seconds", type=float, default=4.0, help="arrivals per rate: rate x seconds (>= 100)")
+    parser.add_argument("--rates", default="20,80,160,240,320,400,480,560")
+    parser.add_argument("--seconds", type=float, default=6.0, help="arrivals per rate: rate x seconds (>= 100)")
     parser.add_argument("--skip-vllm", action="store_true")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]

@@ -26,7 +26,7 @@ from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.stages.loadgen_stage import run_stage
 
 
-class _CountingSink:
+class CountingSink:
     def __init__(self, expected: int):
         self.expected = expected
         self.tokens = 0
@@ -45,7 +45,7 @@ class _CountingSink:
 
 def direct_tokens_per_second(backend, params: StageParams) -> float:
     prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: params.samples], backend.tokenizer()).token_ids
-    sink = _CountingSink(len(prompts))
+    sink = CountingSink(len(prompts))
     backend.start(sink)
     started = time.monotonic()
     backend.submit([Request(i, i, p, False, params.max_new_tokens, params.min_new_tokens) for i, p in enumerate(prompts)])

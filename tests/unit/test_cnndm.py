@@ -369,3 +369,16 @@ def test_real_tokenizer_keeps_or_retokenizes(embedded, tokenizer):
     assert redone.retokenized
     assert redone.token_ids == [r["tok_input"] for r in embedded[:3]]
     assert "re-tokenized" in redone.note
+
+
+def test_tokenization_note_names_a_local_tokenizer_folder_without_its_path(tmp_path):
+    folder = tmp_path / "machine-specific" / "SmolLM2-135M-Instruct"
+    folder.mkdir(parents=True)
+    records = records_from_articles(LOCAL_ARTICLES, CharTokenizer())
+    local = CharTokenizer(offset=1)
+    local.name_or_path = str(folder)
+    note = prompt_token_ids(records, local).note
+    assert "SmolLM2-135M-Instruct (local folder)" in note and str(tmp_path) not in note
+    hub = CharTokenizer(offset=1)
+    hub.name_or_path = "meta-llama/Llama-3.1-8B-Instruct"  # a hub id stays whole
+    assert "meta-llama/Llama-3.1-8B-Instruct" in prompt_token_ids(records, hub).note
