@@ -35,8 +35,6 @@ from mlnb.config import StageParams
 from mlnb.models.embedded import resolve_model
 from mlnb.secrets import export_hf_token
 
-WARM_UP_PROMPT_TOKENS = 512  # long enough to take the first long prefill's one-time cost
-
 
 def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
@@ -289,10 +287,9 @@ class VLLMBackend(Backend):
         return ids
 
     def _warm_up(self) -> None:
-        # The first long prefill pays a one-time cost (about 3 s on a 2-core CPU against 0.5 s after),
-        # which would land on the first measured query: pay it here, on a prompt of a real length.
-        length = max(8, min(WARM_UP_PROMPT_TOKENS, (self.max_model_len or WARM_UP_PROMPT_TOKENS) - 8))
-        prompt = [min(self.eos_ids) if self.eos_ids else 0] * length
+        # The first steps pay one-time set-up costs; keep them unmeasured. (A second pass over the same
+        # prompts is faster for another reason: vLLM's prefix cache. It is not a warm-up effect.)
+        prompt = [min(self.eos_ids) if self.eos_ids else 0] * 8
         request = Request(-1, -1, prompt, self.streaming, 4, 1)
         sink = _CollectSink()
         if self._loop is not None:

@@ -96,8 +96,7 @@ def worker(params_path: str, out_path: str) -> None:
     order = json.loads(Path(params_path).with_suffix(".order.json").read_text())
     all_prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: p.samples], backend.tokenizer()).token_ids
     prompts = [all_prompts[i] for i in order]
-    # One untimed pass: the first large batch after start-up pays one-time costs (about 3 s here)
-    # that would otherwise land on whichever side runs first.
+    # One untimed pass, so that any one-time cost of the first large batch lands on no side.
     _direct(backend, prompts, p)
     # A palindrome around the one LoadGen test a process may run: a drift in the machine's speed
     # that is linear in time cancels in the means of the two outer pairs.
