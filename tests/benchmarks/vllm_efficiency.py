@@ -1,6 +1,6 @@
 """Offline harness efficiency of the vllm backend: LoadGen + SUT against plain ``LLM.generate``.
 
-    python tests/benchmarks/vllm_efficiency.py [--samples 32] [--max-new-tokens 64] [--repeats 3]
+    python tests/benchmarks/vllm_efficiency.py [--samples 16] [--max-new-tokens 64] [--repeats 3]
 
 Each repeat is one fresh process that loads the backend's engine once, runs one untimed pass and
 then measures three ways, back to back, on the same prompts (the embedded data set as token ids)
@@ -11,7 +11,6 @@ so that no pass finds the previous pass's prompts cached:
    generated tokens / time of the call.
 2. An Offline performance LoadGen test through the real harness code (``run_harness``) and the
    backend's SUT; tokens/s as LoadGen reports it (tokens / first issue to last completion).
-
 3. The backend alone, without LoadGen: every prompt submitted at once, timed to the last completion.
    It splits the ratio into the harness's share (LoadGen / backend alone) and the backend's engine
    loop's (backend alone / LLM.generate).
@@ -164,7 +163,7 @@ def one_repeat(params: StageParams, tmp: Path, index: int, order: list[int]) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
-    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more StageParams, e.g. dtype=float32")
