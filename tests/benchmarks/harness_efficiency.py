@@ -26,7 +26,7 @@ from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.stages.loadgen_stage import run_stage
 
 
-class CountingSink:
+class _CountingSink:
     def __init__(self, expected: int):
         self.expected = expected
         self.tokens = 0
@@ -43,16 +43,21 @@ class CountingSink:
             self.finished.set()
 
 
-def direct_tokens_per_second(backend, params: StageParams) -> float:
-    prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: params.samples], backend.tokenizer()).token_ids
-    sink = CountingSink(len(prompts))
+def backend_tokens_per_second(backend, prompts, max_new_tokens: int, min_new_tokens: int) -> float:
+    """The backend without LoadGen: every prompt submitted at once, timed to the last completion."""
+    sink = _CountingSink(len(prompts))
     backend.start(sink)
     started = time.monotonic()
-    backend.submit([Request(i, i, p, False, params.max_new_tokens, params.min_new_tokens) for i, p in enumerate(prompts)])
+    backend.submit([Request(i, i, p, False, max_new_tokens, min_new_tokens) for i, p in enumerate(prompts)])
     sink.finished.wait()
     elapsed = time.monotonic() - started
     backend.stop()
     return sink.tokens / elapsed
+
+
+def direct_tokens_per_second(backend, params: StageParams) -> float:
+    prompts = prompt_token_ids(load_cnndm(EMBEDDED_DATASET)[: params.samples], backend.tokenizer()).token_ids
+    return backend_tokens_per_second(backend, prompts, params.max_new_tokens, params.min_new_tokens)
 
 
 def loadgen_tokens_per_second(params: StageParams, run_dir: str, index: int) -> float:

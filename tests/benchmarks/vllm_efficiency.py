@@ -47,19 +47,9 @@ def _direct(backend, prompts, p: StageParams) -> float:
 
 
 def _backend_alone(backend, prompts, p: StageParams) -> float:
-    """The SUT without LoadGen: submit every prompt at once, time to the last completion."""
-    from harness_efficiency import CountingSink
+    from harness_efficiency import backend_tokens_per_second
 
-    from mlnb.backends.base import Request
-
-    sink = CountingSink(len(prompts))
-    backend.start(sink)
-    started = time.monotonic()
-    backend.submit([Request(i, i, ids, False, p.max_new_tokens, p.min_new_tokens) for i, ids in enumerate(prompts)])
-    sink.finished.wait()
-    elapsed = time.monotonic() - started
-    backend.stop()
-    return sink.tokens / elapsed
+    return backend_tokens_per_second(backend, prompts, p.max_new_tokens, p.min_new_tokens)
 
 
 def _through_loadgen(backend, p: StageParams, stage_dir: Path) -> float:
