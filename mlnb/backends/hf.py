@@ -170,13 +170,14 @@ class HFBackend(Backend):
 
     def _max_context(self) -> int:
         """The longest prompt of this run's samples plus max_new_tokens: each static cache row's length."""
-        from mlnb.data.cnndm import load_cnndm, prompt_token_ids
-        from mlnb.harness.run import dataset_path
+        # The stage's own workload decides how prompts are read (CNN/DM, DeepSeek-R1, ...).
+        from mlnb.workloads import dataset_path, workload_for
 
-        records = load_cnndm(dataset_path(self.params))
+        workload = workload_for(self.params)
+        records = workload.load(dataset_path(self.params))
         if self.params.samples is not None:
             records = records[: self.params.samples]
-        prompts = prompt_token_ids(records, self._tokenizer).token_ids
+        prompts = workload.prompts(records, self._tokenizer).token_ids
         return max(len(ids) for ids in prompts) + self.params.max_new_tokens
 
     def tokenizer(self):

@@ -106,3 +106,20 @@ def test_dummy_accuracy_stage_decodes_with_the_tokenizer_at_hand_and_says_it_is_
     assert summary.accuracy["gen_num"] == 3
     assert summary.accuracy["targets_note"] == RANDOM_WEIGHTS_NOTE
     assert summary.verdict == "FAIL" and not summary.submittable
+
+
+def test_deepseek_r1_stage_runs_on_the_static_path(tmp_path):
+    """The static cache is sized from the stage's own workload, not from CNN/DailyMail's loader."""
+    from mlnb.data.dsr1 import EMBEDDED_DATASET as DSR1_DATASET, load_dsr1, prompt_token_ids
+    from mlnb.models.embedded import embedded_model_dir
+
+    p = StageParams(run_dir=str(tmp_path), stage="dsr1", backend="hf", model="embedded", workload="deepseek-r1",
+                    samples=2, max_new_tokens=4, decode_path="static", static_max_batch=2,
+                    min_query_count=2, min_duration_ms=0)
+    summary = run_stage(p)
+    assert summary.sut["errors"] == 0
+    facts = summary.engine["static_decode"]
+    assert facts["batch_sizes"] == [2]
+    records = load_dsr1(DSR1_DATASET)[:2]
+    prompts = prompt_token_ids(records, AutoTokenizer.from_pretrained(embedded_model_dir())).token_ids
+    assert facts["max_context"] == max(len(ids) for ids in prompts) + 4
