@@ -9,9 +9,10 @@
 #
 # BUNDLE defaults to build/gpu-bundle (ignored by git). Copy the repository and the bundle to the GPU
 # machine, then run `smoke` from the repository's root. The target is CPython 3.12 on manylinux x86_64
-# (override with MLNB_TARGET_PYTHON=3.11, for example). What the target already has is left out: torch,
-# transformers and everything transformers depends on, and the JupyterLab front end (the launcher and
-# runs-browser notebooks), which the pipeline does not need. The project itself is not a wheel: the
+# (override with MLNB_TARGET_PYTHON=3.11, for example). What the target already has is left out: the
+# packages listed in docker/gpu-target-packages.txt (its `pip list`; MLNB_TARGET_PACKAGES names another
+# list), and the JupyterLab front end (the launcher and runs-browser notebooks), which the pipeline does
+# not need. The project itself is not a wheel: the
 # pipeline reads notebooks/ and parameters/ from the repository, so it runs from the checkout.
 set -euo pipefail
 
@@ -24,10 +25,6 @@ ABI="cp${PY/./}"
 LIMIT_BYTES=$((60 * 1024 * 1024))
 # The python that builds the bundle (any with pip); the target's python3 installs it.
 if [ -x .venv/bin/python ]; then BUILD_PY="${PYTHON:-.venv/bin/python}"; else BUILD_PY="${PYTHON:-python3}"; fi
-# transformers 5.17 is the version on the GPU machines this was written for; its dependency closure
-# (numpy, pyyaml, pydantic, rich, click, huggingface-hub, ...) is what the target already has.
-TARGET_TRANSFORMERS="${MLNB_TARGET_TRANSFORMERS:-transformers==5.17.0}"
-
 # The runtime dependencies of the pipeline, from pyproject.toml, minus torch, transformers, accelerate
 # (on the target), gguf (only `mlnb model prepare` reads GGUF files), and ipywidgets/jupyterlab.
 runtime_requirements() {
@@ -47,31 +44,39 @@ platform_args() {
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
 }
 
+# Pure-Python packages that PyPI publishes only as source archives: built into wheels here, so that the
+# target-platform resolve (binary wheels only) can take them. rouge-score 0.1.2 is the version MLPerf pins;
+# sqlitedict and word2number come with lm-eval.
+SDIST_ONLY="rouge-score==0.1.2 sqlitedict word2number"
+# What the target image already has (`python3 -m pip list --format=freeze` there); left out of the bundle.
+TARGET_PACKAGES="${MLNB_TARGET_PACKAGES:-docker/gpu-target-packages.txt}"
+
 build() {
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE/wheels"
     runtime_requirements > "$BUNDLE/requirements.txt"
-    # rouge-score 0.1.2 (the version MLPerf pins) is published as a source archive only: build its
-    # pure-Python wheel here; the download below then takes it from the bundle.
-    "$BUILD_PY" -m pip wheel --quiet --no-deps --wheel-dir "$BUNDLE/wheels" "rouge-score==0.1.2"
-    # shellcheck disable=SC2046
-    "$BUILD_PY" -m pip download --quiet --dest "$BUNDLE/wheels" --find-links "$BUNDLE/wheels" $(platform_args) \
-        -r "$BUNDLE/requirements.txt"
-    # Drop what comes with transformers on the target (resolved for the same platform, metadata only).
+    # shellcheck disable=SC2086
+    "$BUILD_PY" -m pip wheel --quiet --no-deps --wheel-dir "$BUNDLE/wheels" $SDIST_ONLY
+    # Resolve the whole closure for the target's platform: metadata only, nothing is installed.
     local report
     report="$(mktemp)"
     # shellcheck disable=SC2046
     "$BUILD_PY" -m pip install --quiet --dry-run --ignore-installed --target "$(mktemp -d)" --report "$report" \
-        $(platform_args) "$TARGET_TRANSFORMERS"
-    "$BUILD_PY" - "$report" "$BUNDLE/wheels" <<'EOF'
-import json, pathlib, re, sys
+        $(platform_args) --find-links "$BUNDLE/wheels" -r "$BUNDLE/requirements.txt"
+    # Keep what the target lacks, without descending into what it has (its torch brings its own CUDA).
+    MLNB_TARGET_PYTHON="$PY" "$BUILD_PY" docker/gpu_bundle.py "$report" "$TARGET_PACKAGES" \
+        "$BUNDLE/requirements.txt" > "$BUNDLE/needed.txt"
+    # shellcheck disable=SC2046
+    "$BUILD_PY" -m pip download --quiet --no-deps --dest "$BUNDLE/wheels" --find-links "$BUNDLE/wheels" \
+        $(platform_args) -r "$BUNDLE/needed.txt"
+    # Drop the wheels built above that the closure does not need (the target has them).
+    "$BUILD_PY" - "$BUNDLE/needed.txt" "$BUNDLE/wheels" <<'EOF'
+import pathlib, re, sys
 norm = lambda name: re.sub(r"[-_.]+", "_", name).lower()
-present = {norm(item["metadata"]["name"]) for item in json.load(open(sys.argv[1]))["install"]}
-present |= {"jinja2", "markupsafe"}  # torch requires them, so a target with torch has them
+keep = {norm(line.split("==")[0]) for line in open(sys.argv[1]) if line.strip()}
 for wheel in pathlib.Path(sys.argv[2]).glob("*.whl"):
-    if norm(wheel.name.split("-")[0]) in present:
+    if norm(wheel.name.split("-")[0]) not in keep:
         wheel.unlink()
-(pathlib.Path(sys.argv[2]).parent / "on-target.txt").write_text("\n".join(sorted(present)) + "\n")
 EOF
     # The embedded dataset's tok_input was made with SmolLM2's tokenizer: it counts the reference
     # outputs' tokens and decodes answers. Included when it has been prepared (`mlnb model prepare`).
@@ -93,8 +98,15 @@ EOF
 install() {
     [ -d "$BUNDLE/wheels" ] || { echo "error: $BUNDLE/wheels not found; run 'build' first" >&2; exit 2; }
     local venv="${MLNB_GPU_VENV:-.gpu-venv}"
-    # --system-site-packages: the image's CUDA torch and transformers stay the ones used.
-    [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+    # The image's python3 is itself a virtual environment, so --system-site-packages would show /usr's
+    # packages, not its torch. Chain its site-packages with a .pth file instead: the image's CUDA torch and
+    # transformers stay the ones used, and the bundle's wheels, earlier on the path, add the rest.
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+        local site
+        site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+        python3 -c 'import site; print("\n".join(site.getsitepackages()))' > "$site/zz-target-site.pth"
+    fi
     "$venv/bin/python" -m pip install --quiet --no-index --find-links "$BUNDLE/wheels" -r "$BUNDLE/requirements.txt"
     # papermill starts the "python3" kernel: make it this venv's python, not the system's.
     "$venv/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
