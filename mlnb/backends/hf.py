@@ -177,7 +177,12 @@ class HFBackend(Backend):
         records = workload.load(dataset_path(self.params))
         if self.params.samples is not None:
             records = records[: self.params.samples]
-        prompts = workload.prompts(records, self._tokenizer).token_ids
+        tokenizer = self._tokenizer
+        if tokenizer is None and workload.needs_tokenizer:  # an architecture-only folder (random weights)
+            from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
+
+            tokenizer = tokenizer_at_hand(self.params).tokenizer
+        prompts = workload.prompts(records, tokenizer).token_ids
         return max(len(ids) for ids in prompts) + self.params.max_new_tokens
 
     def tokenizer(self):

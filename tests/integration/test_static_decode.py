@@ -123,3 +123,13 @@ def test_deepseek_r1_stage_runs_on_the_static_path(tmp_path):
     records = load_dsr1(DSR1_DATASET)[:2]
     prompts = prompt_token_ids(records, AutoTokenizer.from_pretrained(embedded_model_dir())).token_ids
     assert facts["max_context"] == max(len(ids) for ids in prompts) + 4
+
+
+def test_deepseek_r1_stage_with_random_weights_on_the_static_path(tmp_path):
+    """An architecture-only folder has no tokenizer: the cache is sized from the tokenizer at hand's prompts."""
+    p = StageParams(run_dir=str(tmp_path), stage="dsr1", backend="hf", model=str(_tiny_model(tmp_path)),
+                    load_format="dummy", workload="deepseek-r1", samples=3, max_new_tokens=6,
+                    decode_path="static", static_max_batch=4, min_query_count=3, min_duration_ms=0)
+    summary = run_stage(p)
+    assert summary.sut["errors"] == 0
+    assert summary.engine["static_decode"]["batch_sizes"] == [4]
