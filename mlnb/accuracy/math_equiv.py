@@ -18,10 +18,10 @@ Its consequences, kept on purpose because MLPerf scores this way: ``09`` equals 
 ``a``, ``5\\text{ cm}`` equals ``5``, ``\\frac{58}{30}`` does not equal ``\\frac{29}{15}``, and
 ``(2^3)^2`` does not equal ``64``.
 
-Two safeguards that the grader lacks, neither of which changes a decision on a well-formed answer:
-only ASCII letters, digits, operators, brackets and commas reach ``sympy.parse_expr`` (which
-evaluates its input), and expressions that would make sympy run for minutes (``9**9**9``, a
-factorial of a large number, very long input) count as "not equal".
+Two safeguards that the grader lacks: only ASCII letters, digits, single underscores, operators,
+brackets and commas reach ``sympy.parse_expr`` (which evaluates its input); and expressions that
+would keep sympy busy for minutes (``9**9**9``, deeply nested powers, a factorial of a large number,
+more than 400 characters) count as "not equal" where the grader would hang.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ _BIG_EXPONENT = [re.compile(r"\^[0-9]+\^"), re.compile(r"\^[0-9][0-9]+")]
 # exponent limits also applied to a Python "**" (9**9**9), nested powers ((((2^9)^9)^9)^9), and
 # factorials of large numbers.
 MAX_SYMPY_CHARS = 400
-_SAFE_CHARS = re.compile(r"[A-Za-z0-9+\-*/^().,!\s]*")
+_SAFE_CHARS = re.compile(r"[A-Za-z0-9_+\-*/^().,!\s]*")  # "_" for subscripts (x_1); "__" is refused
 _BIG_FACTORIAL = re.compile(r"[0-9]{5,}\)*\s*!")
 MAX_PARENTHESIZED_POWERS = 3
 
@@ -287,7 +287,7 @@ def _grader_allows(expr: str) -> bool:
 
 
 def _safe_for_sympy(expr: str) -> bool:
-    if len(expr) > MAX_SYMPY_CHARS or not _SAFE_CHARS.fullmatch(expr):
+    if len(expr) > MAX_SYMPY_CHARS or not _SAFE_CHARS.fullmatch(expr) or "__" in expr:
         return False
     as_carets = expr.replace("**", "^")
     if "**" in expr and not _grader_allows(as_carets):
