@@ -1,7 +1,10 @@
 """Answer extraction for the DeepSeek-R1 benchmark, following MLPerf's ``eval_accuracy.py`` rules.
 
 Every parser reads the whole decoded output, reasoning (``<think> ... </think>``) included, as
-MLPerf does: nothing is stripped before parsing.
+MLPerf does: only surrounding whitespace is stripped. The multiple-choice parser alone also unwraps
+a stringified one-item list and turns a literal ``\\n`` into a newline and ``\\'`` into ``'``, as
+MLPerf's does; the other parsers see the text as decoded, so ``split('\\n')`` in a program and
+``\\nu`` or ``\\neq`` in a ``\\boxed{}`` answer stay intact.
 
 - multiple choice (GPQA A-D, MMLU-Pro A-J): the LAST "ANSWER"/"FINAL ANSWER" followed by an
   optional ``:``/``=`` and a letter, optionally in parentheses, not followed by another letter;
@@ -19,11 +22,14 @@ from typing import Optional
 _BOXED = "\\boxed{"
 
 
-def clean_output(text: object) -> str:
-    """The text cleanup MLPerf applies first: unwrap a stringified one-item list, unescape ``\\n``."""
-    if not isinstance(text, str):
-        return ""
-    text = text.strip()
+def _as_text(text: object) -> str:
+    """A decoded output with surrounding whitespace stripped; "" for anything that is not text."""
+    return text.strip() if isinstance(text, str) else ""
+
+
+def clean_choice_output(text: object) -> str:
+    """MLPerf's cleanup before a multiple-choice answer is read: unwrap ``['...']``, unescape ``\\n`` and ``\\'``."""
+    text = _as_text(text)
     if text[:2] in ("['", '["') and text[-2:] in ("']", '"]'):
         text = text[2:-2].strip()
     return text.replace("\\n", "\n").replace("\\'", "'")
@@ -43,7 +49,7 @@ _STANDALONE_A_J = re.compile(r"\b([A-J])\b", re.IGNORECASE)
 
 def parse_choice(text: object, last_letter: str) -> Optional[str]:
     """The answer letter, upper case, or None. ``last_letter`` is "D" (GPQA) or "J" (MMLU-Pro)."""
-    cleaned = clean_output(text)
+    cleaned = clean_choice_output(text)
     pattern = _GPQA if last_letter == "D" else _MMLU_PRO if last_letter == "J" else _letter_pattern(last_letter)
     matches = pattern.findall(cleaned)
     if matches:
@@ -58,7 +64,7 @@ def parse_choice(text: object, last_letter: str) -> Optional[str]:
 
 def last_boxed(text: object) -> Optional[str]:
     """Content of the last ``\\boxed{...}`` with matched braces; None if absent or unclosed."""
-    cleaned = clean_output(text)
+    cleaned = _as_text(text)
     start = cleaned.rfind(_BOXED)
     if start < 0:
         return None
@@ -81,7 +87,7 @@ _AIME_ANSWER = re.compile(r"Answer:\s*(\d+)(?!\.)\b", re.IGNORECASE | re.MULTILI
 
 def parse_aime(text: object) -> Optional[int]:
     """The AIME integer answer (0..999) or None."""
-    cleaned = clean_output(text)
+    cleaned = _as_text(text)
     found = _AIME_BOXED.findall(cleaned) or _AIME_ANSWER.findall(cleaned)
     if not found:
         return None
@@ -94,5 +100,5 @@ _PYTHON_BLOCK = re.compile(r"```python(.*?)```", re.DOTALL)
 
 def parse_code(text: object) -> Optional[str]:
     """The first ```` ```python ```` block's code, stripped, or None."""
-    match = _PYTHON_BLOCK.search(clean_output(text))
+    match = _PYTHON_BLOCK.search(_as_text(text))
     return match.group(1).strip() if match else None

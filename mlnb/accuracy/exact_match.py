@@ -8,7 +8,8 @@ Each sample scores 100 or 0 with the scorer of its dataset kind (``mlnb.data.dsr
 - ``livecodebench``: the first ```` ```python ```` block passes every test in the sandbox.
 
 ``exact_match`` is the mean score; ``tokens_per_sample`` the mean number of generated tokens in
-the accuracy log. The decoded text keeps the reasoning (``<think> ... </think>``), as MLPerf does.
+the accuracy log; both at full precision, unrounded, as MLPerf's evaluation prints them. The decoded
+text keeps the reasoning (``<think> ... </think>``), as MLPerf does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
 
 from mlnb.accuracy.accuracy_log import dedupe_by_qsl_idx, read_accuracy_log
 from mlnb.accuracy.answer_parsing import last_boxed, parse_aime, parse_choice, parse_code
@@ -67,15 +70,15 @@ def score_text(kind: str, text: str, record: Mapping[str, Any], limits: SandboxL
         boxed = last_boxed(text)
         if boxed is None:
             return 0.0, None, "no closed \\boxed{} found"
-        ok = answers_equal(boxed, truth)
+        ok = bool(boxed) and bool(truth) and answers_equal(boxed, truth)  # MLPerf: an empty box or reference is wrong
         return (100.0 if ok else 0.0), boxed, "equivalent" if ok else "not equivalent"
     if kind == "aime":
         value = parse_aime(text)
         if value is None:
             return 0.0, None, "no integer answer 0-999 in \\boxed{} or 'Answer:'"
-        try:
-            ok = value == int(str(truth).strip())
-        except ValueError:
+        try:  # int() of the value as stored, as MLPerf does: 42, 42.0 and " 42" are 42; "42.0" is not
+            ok = value == int(truth)
+        except (TypeError, ValueError):
             return 0.0, str(value), f"reference {truth!r} is not an integer"
         return (100.0 if ok else 0.0), str(value), "correct" if ok else f"answered {value}"
     if kind == "livecodebench":
@@ -99,6 +102,11 @@ class ExactMatchResult:
     samples: list[SampleScore] = field(default_factory=list)
 
 
+def _mean(values: Sequence[float]) -> float:
+    """The mean as pandas computes it in MLPerf's evaluation (sum over count), not rounded."""
+    return float(np.sum(np.asarray(values, dtype=np.float64)) / len(values))
+
+
 def summarize(samples: Sequence[SampleScore]) -> ExactMatchResult:
     if not samples:
         raise ValueError("no samples to summarize")
@@ -107,16 +115,16 @@ def summarize(samples: Sequence[SampleScore]) -> ExactMatchResult:
         groups[sample.kind].append(sample)
     per_dataset = {
         kind: {
-            "exact_match": round(sum(s.score for s in group) / len(group), 4),
-            "tokens_per_sample": round(sum(s.n_tokens for s in group) / len(group), 4),
+            "exact_match": _mean([s.score for s in group]),
+            "tokens_per_sample": _mean([s.n_tokens for s in group]),
             "num_samples": len(group),
             "correct": sum(1 for s in group if s.score > 0),
         }
         for kind, group in sorted(groups.items())
     }
     return ExactMatchResult(
-        exact_match=round(sum(s.score for s in samples) / len(samples), 4),
-        tokens_per_sample=round(sum(s.n_tokens for s in samples) / len(samples), 4),
+        exact_match=_mean([s.score for s in samples]),
+        tokens_per_sample=_mean([s.n_tokens for s in samples]),
         num_samples=len(samples),
         per_dataset=per_dataset,
         samples=list(samples),

@@ -26,14 +26,14 @@ QUESTION_COLUMNS = ("question", "input")
 OPTIONAL_COLUMNS = ("tok_input", "tests")
 
 # MLPerf's evaluator picks a scorer by the first key that is a substring of the lower-cased
-# dataset name, in this order ("mmlu_pro" before "mmlu").
+# dataset name, in this order. A name with none of them stops its evaluation ("No evaluator found");
+# that includes plain "mmlu", which it does not score as MMLU-Pro.
 DATASET_KINDS: tuple[tuple[str, str], ...] = (
     ("gpqa", "gpqa"),
     ("mmlu_pro", "mmlu_pro"),
     ("math500", "math500"),
     ("aime", "aime"),
     ("livecodebench", "livecodebench"),
-    ("mmlu", "mmlu_pro"),
 )
 KINDS = ("aime", "math500", "gpqa", "mmlu_pro", "livecodebench")
 
@@ -127,7 +127,10 @@ def _check_record(where: str, index: int, record: Mapping[str, Any]) -> dict[str
     kind = kind_of(record["dataset"])
     if kind is None:
         known = ", ".join(key for key, _ in DATASET_KINDS)
-        raise InputError(f"{at} field 'dataset'", f"unknown dataset kind {record['dataset']!r}; expected a name containing one of {known}")
+        problem = f"unknown dataset kind {record['dataset']!r}; expected a name containing one of {known}"
+        if "mmlu" in str(record["dataset"]).lower():
+            problem += " (MLPerf's evaluator has no scorer for a name with 'mmlu' but not 'mmlu_pro'; name MMLU-Pro records 'mmlu_pro')"
+        raise InputError(f"{at} field 'dataset'", problem)
     tok = record.get("tok_input")
     if tok is not None and not (isinstance(tok, list) and tok and all(type(t) is int for t in tok)):
         raise InputError(f"{at} field 'tok_input'", "expected a non-empty list of integer token ids")

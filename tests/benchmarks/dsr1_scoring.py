@@ -34,7 +34,8 @@ def text_scorers_per_second(n: int = 2000) -> dict[str, float]:
         "gpqa": ("<think>" + "reasoning " * 400 + "</think>\nAnswer: C", {"ground_truth": "C"}),
         "mmlu_pro": ("<think>" + "reasoning " * 400 + "</think>\nThe best option is H", {"ground_truth": "H"}),
         "math500": ("<think>" + "x " * 400 + "</think> \\boxed{\\frac{\\sqrt{3}}{2}}", {"ground_truth": "\\frac{\\sqrt{3}}{2}"}),
-        "math500 (sympy)": ("\\boxed{0.5}", {"ground_truth": "\\frac{1}{2}"}),
+        # Equal only under sympy: the grader's string forms differ.
+        "math500 (sympy)": ("\\boxed{\\frac{\\sqrt{3}}{2}}", {"ground_truth": "\\frac{1}{2}\\sqrt{3}"}),
         "aime": ("<think>" + "step " * 400 + "</think> \\boxed{204}", {"ground_truth": "204"}),
     }
     rates = {}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlnb.accuracy.answer_parsing import clean_output, last_boxed, parse_aime, parse_choice, parse_code
+from mlnb.accuracy.answer_parsing import clean_choice_output, last_boxed, parse_aime, parse_choice, parse_code
 from mlnb.accuracy.exact_match import (
     REFERENCE,
     SampleScore,
@@ -11,7 +11,7 @@ from mlnb.accuracy.exact_match import (
     score_text,
     summarize,
 )
-from mlnb.accuracy.math_equiv import answers_equal, normalize
+from mlnb.accuracy.math_equiv import answers_equal
 
 
 # --- multiple choice -------------------------------------------------------------------------
@@ -60,13 +60,11 @@ def test_last_boxed_unclosed_or_absent():
         (r"\frac{1}{2}", "0.5"),  # \frac against a decimal
         ("0.5", r"\dfrac{1}{2}"),
         (r"\frac12", r"\frac{1}{2}"),
-        (r"\frac{58}{30}", r"\frac{29}{15}"),
         (r"\sqrt{8}", r"2\sqrt{2}"),
         (r"\frac{\pi}{2}", r"\pi/2"),
         ("(x+1)^2", "x^2+2x+1"),
         ("x^2 y^3", "y^3 x^2"),  # a space is a product
         (r"\frac {1} {2}", "0.5"),
-        ("(2^3)^2", "64"),
         ("x = 7", "7"),
         ("1,000", "1000"),
         (r"45^\circ", "45"),
@@ -91,20 +89,22 @@ def test_equivalent_math_answers(given, reference):
         ("", "0"),
         ("9^{9^{9^{9}}}", "1"),  # a power tower is never evaluated (it would not finish)
         ("3.14159", r"\pi"),
+        (r"\frac{58}{30}", r"\frac{29}{15}"),  # PRM800K: an unreduced fraction is wrong
+        ("(2^3)^2", "64"),  # PRM800K: an integer reference needs an integer
     ],
 )
 def test_different_math_answers(given, reference):
     assert not answers_equal(given, reference)
 
 
-def test_normalize_is_idempotent():
-    for text in (r"\dfrac{3}{4}", r"x = \left(1, 2\right)", "1,234.50", r"90^{\circ}"):
-        assert normalize(normalize(text)) == normalize(text)
-
-
 def test_math_scoring_uses_the_last_box():
-    text = r"<think>maybe \boxed{3}</think> so the answer is \boxed{\frac{29}{15}}"
-    assert score_text("math500", text, {"ground_truth": r"\frac{58}{30}"})[:2] == (100.0, r"\frac{29}{15}")
+    text = r"<think>maybe \boxed{3}</think> so the answer is \boxed{\dfrac{29}{15}}"
+    assert score_text("math500", text, {"ground_truth": r"\frac{29}{15}"})[:2] == (100.0, r"\dfrac{29}{15}")
+
+
+def test_math_scoring_an_empty_box_or_reference_is_wrong():
+    assert score_text("math500", r"\boxed{ }", {"ground_truth": r"\text{ }"})[0] == 0.0
+    assert score_text("math500", r"\boxed{0}", {"ground_truth": ""})[0] == 0.0
 
 
 # --- AIME -------------------------------------------------------------------------------------
@@ -128,6 +128,8 @@ def test_parse_aime(text, expected):
 def test_aime_scoring():
     assert score_text("aime", r"\boxed{42}", {"ground_truth": "042"})[0] == 100.0
     assert score_text("aime", r"\boxed{41}", {"ground_truth": "42"})[0] == 0.0
+    assert score_text("aime", r"\boxed{42}", {"ground_truth": 42.0})[0] == 100.0  # int() of the stored value
+    assert score_text("aime", r"\boxed{42}", {"ground_truth": "42.0"})[0] == 0.0  # int("42.0") fails in MLPerf too
 
 
 # --- code extraction ---------------------------------------------------------------------------
@@ -138,9 +140,26 @@ def test_parse_code_takes_the_first_python_block():
     assert parse_code("```\nprint(1)\n```") is None
 
 
-def test_clean_output_unescapes_newlines():
-    assert clean_output("line1\\nline2") == "line1\nline2"
-    assert clean_output(None) == ""
+def test_choice_output_is_unescaped():
+    assert clean_choice_output("line1\\nline2") == "line1\nline2"
+    assert clean_choice_output(None) == ""
+    assert parse_choice("The options differ.\\nAnswer:\\nB", "D") == "B"
+
+
+# --- only multiple-choice answers are unescaped (MLPerf's rule) -----------------------------------
+
+def test_code_with_backslash_n_is_kept_as_written():
+    text = "<think>plan</think>\n```python\nlines = open(0).read().split('\\n')\nprint(len(lines), 'it\\'s')\n```"
+    code = parse_code(text)
+    assert code == "lines = open(0).read().split('\\n')\nprint(len(lines), 'it\\'s')"
+    compile(code, "answer", "exec")  # unescaped, the string literal would be split by a newline
+
+
+@pytest.mark.parametrize("boxed", [r"x \neq 2", r"\nu", r"\mathbb{N}\setminus\{1\}", r"\{\n\}"])
+def test_boxed_answers_keep_backslash_n(boxed):
+    assert last_boxed(f"so \\boxed{{{boxed}}}") == boxed
+    assert score_text("math500", f"\\boxed{{{boxed}}}", {"ground_truth": boxed})[0] == 100.0
+
 
 
 # --- metrics and accuracy.txt ----------------------------------------------------------------
@@ -150,11 +169,29 @@ def _sample(kind, score, tokens):
 
 
 def test_summary_overall_and_per_dataset():
-    result = summarize([_sample("aime", 100.0, 10), _sample("aime", 0.0, 30), _sample("gpqa", 100.0, 50)])
-    assert result.exact_match == pytest.approx(66.6667)
-    assert result.tokens_per_sample == pytest.approx(30.0)
+    result = summarize([_sample("aime", 100.0, 10), _sample("aime", 0.0, 30), _sample("gpqa", 100.0, 51)])
+    assert result.exact_match == 200 / 3  # full precision, as MLPerf prints it: no rounding to 4 places
+    assert result.tokens_per_sample == 91 / 3
     assert result.per_dataset["aime"] == {"exact_match": 50.0, "tokens_per_sample": 20.0, "num_samples": 2, "correct": 1}
     assert result.per_dataset["gpqa"]["exact_match"] == 100.0
+    groups = summarize([_sample("gpqa", 100.0, 1), _sample("gpqa", 0.0, 1), _sample("gpqa", 0.0, 2)]).per_dataset["gpqa"]
+    assert (groups["exact_match"], groups["tokens_per_sample"]) == (100 / 3, 4 / 3)
+    line = format_accuracy_txt(result)
+    assert f"'exact_match': {200 / 3!r}" in line and f"'tokens_per_sample': {91 / 3!r}" in line
+
+
+def test_a_dataset_named_mmlu_is_an_error_as_in_mlperf(tmp_path):
+    import json
+
+    from mlnb.data.dsr1 import load_dsr1
+    from mlnb.errors import InputError
+
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps([{"text_input": "p", "ground_truth": "A", "dataset": "mmlu"}]))
+    with pytest.raises(InputError) as raised:
+        load_dsr1(path)
+    message = str(raised.value)
+    assert "record 0 field 'dataset'" in message and "'mmlu'" in message and "name MMLU-Pro records 'mmlu_pro'" in message
 
 
 def test_targets_and_accuracy_txt_follow_the_checker():
