@@ -331,7 +331,7 @@ def latency_distribution(
         ax_hist.set_xlabel("ms")
         ax_hist.set_ylabel("queries")
         ax_hist.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax_hist.set_title(f"Histogram ({values.size} queries)")
+        ax_hist.set_title(f"Histogram ({values.size:,} {'query' if values.size == 1 else 'queries'})")
 
         ordered = np.sort(values)
         cdf = np.arange(1, ordered.size + 1) / ordered.size
