@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -81,10 +82,12 @@ def distributions_figure(
 
 def ratio_label(ratio: float) -> str:
     """A ratio B/A as the change it means: 1.5 -> '+50 %', 357.75 -> '+35,675 %', 0.004 -> '−99.6 %'."""
-    change = (ratio - 1.0) * 100
+    change = round((ratio - 1.0) * 100, 9)
     digits = 0 if abs(change) >= 10 or change == 0 else 1
     if 0 < abs(change) < 0.1:
         digits = 2
+    if 0 < ratio < 0.1:  # near -100 %: enough digits that 0.004 reads -99.6 %, not -100 %
+        digits = max(0, math.ceil(-math.log10(ratio * 100) - 1e-9))
     return f"{change:+,.{digits}f} %".replace("-", "\u2212")
 
 
@@ -170,7 +173,7 @@ def differences_figure(comparison: Mapping[str, Any], index: int = 0) -> Figure:
             label.set_rotation(0)
         ax.set_yticks(y)
         ax.set_yticklabels([name for name, _, _ in rows], fontsize=9)
-        ax.set_xlabel(f"change of {run_b} against {comparison['baseline']} (log scale of the ratio B / A)")
+        ax.set_xlabel("change against the baseline, on a log scale of the ratio B / A")
         ax.grid(axis="y", visible=False)
         present = {d["verdict"] for _, d, _ in rows}
         legend = [Line2D([], [], color=c, marker="o", linewidth=2.6, label=v) for v, c in VERDICT_COLORS.items()

@@ -39,7 +39,7 @@ def _interval(d: Mapping[str, Any]) -> str:
 
 
 def comparison_renderables(c: Mapping[str, Any]) -> list[Any]:
-    """The headline of each compared run, then one table per compared run: stage, metric, A, B, change, interval, verdict."""
+    """Per compared run: the headline, a table per stage (metric, A, B, change, interval, verdict), the reasons."""
     out: list[Any] = []
     runs = c["runs"]
     for index, line in enumerate(c.get("overall") or []):
@@ -50,23 +50,38 @@ def comparison_renderables(c: Mapping[str, Any]) -> list[Any]:
         if line.get("headline"):
             head.append(f" \u2014 {line['headline']}")
         out.append(head)
-        table = Table(show_lines=False, header_style="bold", expand=False)
-        for name, justify in (("stage", "left"), ("metric", "left"), (f"A {runs[0]['run_id']}", "right"),
-                              (f"B {runs[index + 1]['run_id']}", "right"), ("change", "right"),
-                              ("95 % interval of B \u2212 A", "right"), ("verdict", "left"), ("why", "left")):
-            table.add_column(name, justify=justify, overflow="fold")
+        reasons: dict[str, None] = {}
         for stage in c.get("stages") or []:
-            for d in stage["comparisons"][index]["differences"]:
+            diffs = stage["comparisons"][index]["differences"]
+            if not diffs:
+                continue
+            table = Table(title=f"{stage['stage']} ({stage.get('scenario')}, {stage.get('mode')})", title_justify="left",
+                          header_style="bold", expand=False)
+            table.add_column("metric", no_wrap=True)
+            table.add_column(f"A {runs[0]['run_id']}", justify="right", no_wrap=True)
+            table.add_column(f"B {runs[index + 1]['run_id']}", justify="right", no_wrap=True)
+            table.add_column("change", justify="right", no_wrap=True)
+            table.add_column("95 % interval of B \u2212 A", justify="right")
+            table.add_column("verdict", no_wrap=True)
+            for d in diffs:
                 unit = d.get("unit") or ""
-                table.add_row(stage["stage"], f"{d['label']} {d['stat']}", _number(d.get("a"), unit),
-                              _number(d.get("b"), unit), _pct(d.get("rel")), _interval(d),
-                              Text(d["verdict"], style=_VERDICT_STYLE.get(d["verdict"], "")), d.get("reason") or "")
-        out.append(table)
+                table.add_row(f"{d['label']} {d['stat']}", _number(d.get("a"), unit), _number(d.get("b"), unit),
+                              _pct(d.get("rel")), _interval(d),
+                              Text(d["verdict"], style=_VERDICT_STYLE.get(d["verdict"], "")))
+                if d["verdict"] in ("no interval", "inconclusive") and d.get("reason"):
+                    reasons[f"{d['verdict']}: {d['reason']}"] = None
+            out.append(table)
+        if reasons:
+            out.append(Text("Why not judged:\n" + "\n".join(f"  - {r}" for r in reasons), style="dim"))
     return out
 
 
 def print_comparison(c: Mapping[str, Any], console: Optional[Console] = None) -> None:
-    (console or Console()).print(Group(*comparison_renderables(c)))
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped or logged: rich would assume 80 columns
+            console = Console(width=max(console.width, 120))
+    console.print(Group(*comparison_renderables(c)))
 
 
 def comparison_text(c: Mapping[str, Any], width: int = 160) -> str:
