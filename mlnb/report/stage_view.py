@@ -637,6 +637,7 @@ def stage_parts(
         top.append(_accuracy(s, max_examples))
     if has_perf or s.get("mode") != "accuracy":
         top.append(_key_metrics(s))
+        top.append(origin_gap_note(s))
     top.append(_percentile_table(s))
     top.append(_loadgen_messages(s))
     parts.append(("html", _wrap("".join(top), with_style=True)))
@@ -667,7 +668,7 @@ def stage_parts(
                     "<h2>Per-query latency (SUT timestamps)</h2>"
                     "<p>These come from the SUT's own clock (queries.jsonl), starting when each query reached the SUT, "
                     "so they can sit slightly below LoadGen's figures, which start at LoadGen's scheduled time."
-                    f"{esc(limit_note)}</p>" + origin_gap_note(s) + _sut_table(s)
+                    f"{esc(limit_note)}</p>" + _sut_table(s)
                 ),
             )
         )
