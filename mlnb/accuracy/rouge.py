@@ -270,14 +270,15 @@ def check_targets(result: RougeResult, benchmark: str, samples_run: Optional[int
         value, reference = result.metric(metric), targets[metric]
         lower = reference * ROUGE_FRACTION
         checks.append(TargetCheck(metric, value, reference, lower, None, value >= lower,
-                                  note="an average over samples: the same target for a subset" if subset else ""))
+                                  "any number of samples" if subset else "full dataset",
+                                  "an average over samples: the same target for a subset" if subset else ""))
     gen_len = int(result.gen_len)
     if subset:
         per_sample = targets["gen_len"] / full
         reference = per_sample * samples
         scope = f"scaled to {samples:,} of {full:,} samples"
         note = (f"MLPerf's total of {targets['gen_len']:,.0f} characters over {full:,} samples is "
-                f"{per_sample:,.1f} per sample; x {samples:,} samples run")
+                f"{per_sample:,.1f} per sample; \u00d7 {samples:,} samples run")
     else:
         reference, scope, note = targets["gen_len"], "full dataset", ""
     lower, upper = reference * GEN_LEN_BAND[0], reference * GEN_LEN_BAND[1]
