@@ -55,7 +55,7 @@ def plot_stage(run_dir: str | Path, stage: str, metric: str = "ttft", percentile
     if series is None:
         tps = plots.key_metrics(summary).get("tokens_per_second") if summary else None
         png = plots.figure_png(plots.throughput_timeline(rows, tps))
-        facts = f"<p>{esc(stage)}{simulated}: {plural(len(rows), "query")}; LoadGen tokens/s {fmt_value(tps)}</p>"
+        facts = f"<p>{esc(stage)}{simulated}: {plural(len(rows), 'query')}; LoadGen tokens/s {fmt_value(tps)}</p>"
         return png, style_tag() + f'<div class="mlnb">{facts}</div>'
     values = query_latencies(rows)[series] if rows else np.array([])
     limit = plots.latency_limits(summary).get(limit_key) if (limit_key and summary) else None
