@@ -54,7 +54,7 @@ def _num(value: Optional[float], unit: str = "", signed: bool = False) -> str:
 
 def _ci(d: Mapping[str, Any]) -> str:
     if d.get("ci_low") is None:
-        return f'<span class="muted">no interval: {esc(d.get("reason"))}</span>'
+        return '<span class="muted">none (see why)</span>'
     return f"[{_num(d['ci_low'], signed=True)}, {_num(d['ci_high'], signed=True)}]"
 
 
