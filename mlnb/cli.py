@@ -280,10 +280,11 @@ def compare(run_dirs, out, force, resamples, seed, threshold) -> None:
     """Compare finished runs with the first: verdicts with bootstrap intervals, every difference, an HTML page."""
     from mlnb.compare.output import HTML_FILE, write_comparison
 
+    from mlnb.compare.terminal import print_comparison
+
     folder, comparison = write_comparison(list(run_dirs), out, force=force, resamples=resamples, seed=seed,
                                           threshold=threshold, echo=click.echo)
-    for line in comparison["overall"]:
-        click.echo(f"{line['run_id']} vs {line['against']}: {line['verdict'].upper()}")
+    print_comparison(comparison)
     if comparison["differences"]:
         click.echo(f"settings that differ: {len(comparison['differences'])} (listed in the report)")
     click.echo(f"report: {folder / HTML_FILE}")

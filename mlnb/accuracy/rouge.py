@@ -238,6 +238,8 @@ class TargetCheck:
     lower: float
     upper: Optional[float]
     passed: bool
+    scope: str = "full dataset"  # what the reference is for: the full dataset, or scaled to the samples run
+    note: str = ""
 
 
 def _benchmark_key(benchmark: str) -> str:
@@ -249,22 +251,45 @@ def _benchmark_key(benchmark: str) -> str:
     return key
 
 
-def check_targets(result: RougeResult, benchmark: str) -> list[TargetCheck]:
-    """One check per ROUGE metric, gen_len, and gen_num (the full dataset was scored)."""
+def check_targets(result: RougeResult, benchmark: str, samples_run: Optional[int] = None) -> list[TargetCheck]:
+    """One check per ROUGE metric, gen_len, and gen_num.
+
+    ROUGE targets are averages over samples and apply to any number of samples as they are.
+    ``gen_len`` and ``gen_num`` are totals over the full dataset. ``samples_run`` (the samples the run
+    issued; default: the full dataset) below the full count scales them to the subset: ``gen_len``'s
+    band becomes the reference's characters per sample times ``samples_run``, and ``gen_num`` must
+    equal ``samples_run`` (every sample run was scored). A full-dataset total against a subset would
+    be a guaranteed FAIL that says nothing.
+    """
     targets = LLAMA_TARGETS[_benchmark_key(benchmark)]
+    full = int(targets["gen_num"])
+    samples = full if samples_run is None else int(samples_run)
+    subset = samples < full
     checks: list[TargetCheck] = []
     for metric in ROUGE_METRICS:
         value, reference = result.metric(metric), targets[metric]
         lower = reference * ROUGE_FRACTION
-        checks.append(TargetCheck(metric, value, reference, lower, None, value >= lower))
-    reference = targets["gen_len"]
-    lower, upper = reference * GEN_LEN_BAND[0], reference * GEN_LEN_BAND[1]
+        checks.append(TargetCheck(metric, value, reference, lower, None, value >= lower,
+                                  "any number of samples" if subset else "full dataset",
+                                  "an average over samples: the same target for a subset" if subset else ""))
     gen_len = int(result.gen_len)
-    checks.append(TargetCheck("gen_len", gen_len, reference, lower, upper, lower <= gen_len <= upper))
-    # Not a checker threshold: the targets only mean something on the full dataset.
-    reference = targets["gen_num"]
+    if subset:
+        per_sample = targets["gen_len"] / full
+        reference = per_sample * samples
+        scope = f"scaled to {samples:,} of {full:,} samples"
+        note = (f"MLPerf's total of {targets['gen_len']:,.0f} characters over {full:,} samples is "
+                f"{per_sample:,.1f} per sample; \u00d7 {samples:,} samples run")
+    else:
+        reference, scope, note = targets["gen_len"], "full dataset", ""
+    lower, upper = reference * GEN_LEN_BAND[0], reference * GEN_LEN_BAND[1]
+    checks.append(TargetCheck("gen_len", gen_len, reference, lower, upper, lower <= gen_len <= upper, scope, note))
+    # Not a checker threshold: every sample run must have been scored (the full dataset for a submission).
     gen_num = int(result.gen_num)
-    checks.append(TargetCheck("gen_num", gen_num, reference, reference, reference, gen_num == reference))
+    checks.append(TargetCheck(
+        "gen_num", gen_num, samples, samples, samples, gen_num == samples,
+        f"scaled to {samples:,} of {full:,} samples" if subset else "full dataset",
+        f"every sample run is scored; a submission scores all {full:,}" if subset else "",
+    ))
     return checks
 
 

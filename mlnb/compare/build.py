@@ -125,25 +125,82 @@ def _run_record(run: RunData) -> dict[str, Any]:
     }
 
 
+LARGEST_SHOWN = 3  # changes named in the headline
+
+
+def _fmt_rel(rel: float) -> str:
+    return f"{rel * 100:+,.1f} %".replace("-", "\u2212")
+
+
+def _change_text(item: dict[str, Any]) -> str:
+    return f"{item['label']} {item['stat']} {_fmt_rel(item['rel'])}" + (f" ({item['stage']})" if item.get("stage") else "")
+
+
+def _no_interval_text(items: list[dict[str, Any]]) -> str:
+    """'not enough queries to form an interval (4 per run, 10 needed for the median, 500 for the p99)'."""
+    queries = [d for d in items if "enough queries" in d["reason"]]
+    runs = [d for d in items if d not in queries]
+    parts = []
+    if queries:
+        per_run = "/".join(f"{n:,}" for n in sorted({min(d["n_a"], d["n_b"]) for d in queries}))
+        needs = sorted({d["stat"]: d["need"] for d in queries if d.get("need")}.items(), key=lambda item: item[1])
+        need_text = ", ".join(f"{n:,} needed for the {stat}" if i == 0 else f"{n:,} for the {stat}"
+                              for i, (stat, n) in enumerate(needs))
+        parts.append(f"not enough queries to form an interval ({per_run} per run, {need_text})")
+    if runs:
+        parts.append(f"throughput is one value per run: {stats.MIN_REPEATS} repeats per side needed for its interval")
+    return "; ".join(parts)
+
+
 def _overall(runs: Sequence[RunData], stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per later run: the verdict, the metrics called either way, the largest changes and what had no interval.
+
+    ``no interval`` (nothing could be judged because every metric lacked an interval) is kept apart
+    from ``inconclusive`` (intervals formed, none excluded 0 beyond the threshold).
+    """
     lines = []
     for index, run in enumerate(runs[1:]):
         called = {"improvement": [], "regression": [], "changed": []}
+        every: list[dict[str, Any]] = []
         for stage in stages:
             for d in stage["comparisons"][index]["differences"]:
                 if d["verdict"] in called:
                     called[d["verdict"]].append(f"{stage['stage']}: {d['label']} {d['stat']}")
+                every.append({**d, "stage": stage["stage"]})
+        without = [d for d in every if d["verdict"] == stats.NO_INTERVAL]
+        judged = [d for d in every if d["verdict"] != stats.NO_INTERVAL]
         if called["regression"] and called["improvement"]:
             verdict = "mixed"
         elif called["regression"]:
             verdict = "regression"
         elif called["improvement"]:
             verdict = "improvement"
+        elif called["changed"]:
+            verdict = "changed"
+        elif without and not judged:
+            verdict = stats.NO_INTERVAL
         else:
             verdict = "inconclusive"
+        largest = sorted((d for d in every if d.get("rel") is not None), key=lambda d: -abs(d["rel"]))[:LARGEST_SHOWN]
+        largest = [{k: d.get(k) for k in ("stage", "metric", "label", "stat", "rel", "a", "b", "unit", "verdict", "reason")}
+                   for d in largest]
+        if verdict == stats.NO_INTERVAL:
+            headline = _no_interval_text(without)
+        elif verdict == "inconclusive":
+            headline = "no metric changed beyond its 95 % interval and the practical threshold"
+            if without:
+                headline += f"; {len(without)} had no interval: " + _no_interval_text(without)
+        else:
+            headline = "; ".join(f"{word}: {', '.join(items)}" for word, items in
+                                 (("regression", called["regression"]), ("improvement", called["improvement"]),
+                                  ("changed", called["changed"])) if items)
+        if largest:
+            headline += ". Largest changes: " + ", ".join(_change_text(d) for d in largest)
         lines.append({"run_id": run.run_id, "against": runs[0].run_id, "verdict": verdict,
                       "regressions": called["regression"], "improvements": called["improvement"],
-                      "changed": called["changed"]})
+                      "changed": called["changed"], "largest": largest,
+                      "no_interval": [f"{d['stage']}: {d['label']} {d['stat']}: {d['reason']}" for d in without],
+                      "headline": headline})
     return lines
 
 

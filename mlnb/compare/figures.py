@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -9,7 +10,7 @@ from matplotlib.figure import Figure
 
 from mlnb.report.plots import COLORS, DPI, house_style
 
-__all__ = ["RUN_COLORS", "VERDICT_COLORS", "differences_figure", "distributions_figure"]
+__all__ = ["RUN_COLORS", "VERDICT_COLORS", "differences_figure", "distributions_figure", "ratio_label"]
 
 RUN_COLORS = [COLORS["primary"], COLORS["secondary"], "#0891b2", "#be185d", "#4d7c0f", "#7c3aed"]
 VERDICT_COLORS = {
@@ -17,6 +18,7 @@ VERDICT_COLORS = {
     "regression": COLORS["bad"],
     "inconclusive": COLORS["neutral"],
     "changed": "#d97706",
+    "no interval": "#94a3b8",
 }
 PANELS = [
     ("ttft_ms", "Time to first token (ms)"),
@@ -78,47 +80,107 @@ def distributions_figure(
     return fig
 
 
+def ratio_label(ratio: float) -> str:
+    """A ratio B/A as the change it means: 1.5 -> '+50 %', 357.75 -> '+35,675 %', 0.004 -> '−99.6 %'."""
+    change = round((ratio - 1.0) * 100, 9)
+    digits = 0 if abs(change) >= 10 or change == 0 else 1
+    if 0 < abs(change) < 0.1:
+        digits = 2
+    if 0 < ratio < 0.1:  # near -100 %: enough digits that 0.004 reads -99.6 %, not -100 %
+        digits = max(0, math.ceil(-math.log10(ratio * 100) - 1e-9))
+    return f"{change:+,.{digits}f} %".replace("-", "\u2212")
+
+
+_FINE_TICKS = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 2.0)
+
+
+def ratio_ticks(low: float, high: float) -> list[float]:
+    """Ratios to mark between ``low`` and ``high``: steps of 1-2-5 (or whole decades) over a wide range, finer near 1."""
+    decades = np.log10(high / low)
+    if decades <= 1.2:
+        ticks = [t for t in _FINE_TICKS if low <= t <= high]
+    else:
+        subs = (1.0,) if decades > 4 else (1.0, 2.0, 5.0)
+        exponents = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+        ticks = [m * 10.0 ** e for e in exponents for m in subs if low <= m * 10.0 ** e <= high]
+    return sorted(set(ticks) | {1.0})
+
+
+def _ratio(d: Mapping[str, Any], value: Optional[float]) -> Optional[float]:
+    a = d.get("a")
+    if value is None or not a or a <= 0:
+        return None
+    return (a + value) / a
+
+
 def differences_figure(comparison: Mapping[str, Any], index: int = 0) -> Figure:
-    """Relative change of every metric with an interval (B vs A), coloured by verdict; the band is the threshold."""
-    rows: list[tuple[str, Mapping[str, Any]]] = []
+    """Every metric's change (B vs A) as the ratio B/A on a log axis, with its interval, coloured by verdict.
+
+    A log axis of the ratio reads +50 % and +30,000 % (or −99.6 %) on one chart: equal distances are
+    equal factors. Ticks and the value beside each point say the change in percent; the grey band is
+    the practical threshold.
+    """
+    import textwrap
+
+    import matplotlib.ticker as mticker
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows: list[tuple[str, Mapping[str, Any], float]] = []
     for stage in comparison.get("stages") or []:
         for d in stage["comparisons"][index]["differences"]:
-            if d.get("rel") is not None:
-                rows.append((f"{stage['stage']}  {d['label']} {d['stat']}", d))
+            ratio = _ratio(d, d.get("diff"))
+            if ratio is not None and ratio > 0:
+                rows.append((f"{stage['stage']}  {d['label']} {d['stat']}", d, ratio))
     run_b = comparison["runs"][index + 1]["run_id"]
     threshold = float((comparison.get("method") or {}).get("threshold") or 0.0)
     with house_style():
-        height = 1.7 + 0.3 * max(len(rows), 3)
+        height = 2.2 + 0.32 * max(len(rows), 3)
         fig = Figure(figsize=(11, height), dpi=DPI, layout="constrained")
         ax = fig.subplots()
-        ax.set_title(f"{run_b} against {comparison['baseline']}: change with 95 % interval")
+        # Wrapped, so long run ids never run past the figure's edge.
+        fig.suptitle(textwrap.fill(f"{run_b} against {comparison['baseline']}: change of every metric with its 95 % interval", 95),
+                     fontsize=12)
         if not rows:
             ax.text(0.5, 0.5, "no metric to compare", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
             return fig
+        ax.set_xscale("log")
         y = np.arange(len(rows))[::-1]
-        ax.axvspan(-threshold * 100, threshold * 100, color="#e5e7eb", alpha=0.7, zorder=0,
-                   label=f"practical threshold \u00b1{threshold:.0%}")
-        ax.axvline(0, color="#374151", linewidth=1)
-        for yy, (_name, d) in zip(y, rows):
+        ax.axvspan(1 - threshold, 1 + threshold, color="#e5e7eb", alpha=0.9, zorder=0)
+        ax.axvline(1.0, color="#374151", linewidth=1)
+        ends: list[float] = [1 - threshold, 1 + threshold]
+        for yy, (_name, d, ratio) in zip(y, rows):
             color = VERDICT_COLORS.get(d["verdict"], COLORS["neutral"])
-            rel = d["rel"] * 100
-            a = abs(d["a"]) if d.get("a") else None
-            if d.get("ci_low") is not None and a:
-                lo, hi = d["ci_low"] / a * 100, d["ci_high"] / a * 100
+            lo, hi = _ratio(d, d.get("ci_low")), _ratio(d, d.get("ci_high"))
+            has_interval = lo is not None and hi is not None
+            if has_interval:
+                lo = max(lo, ratio / 1e4, 1e-6)  # an interval reaching below zero is drawn to the axis' edge
                 ax.plot([lo, hi], [yy, yy], color=color, linewidth=2.6, solid_capstyle="butt")
-            ax.plot([rel], [yy], marker="o" if d.get("ci_low") is not None else "D", color=color, markersize=7)
+                ends += [lo, hi]
+            ax.plot([ratio], [yy], marker="o" if has_interval else "D", color=color, markersize=7, linestyle="none")
+            ends.append(ratio)
+            ax.annotate(ratio_label(ratio), (ratio, yy), xytext=(0, 7), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=8, color=color)
+        low, high = min(ends), max(ends)
+        ax.set_xlim(low / 1.6, high * 1.6)  # room for the labels above the points
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.xaxis.set_major_locator(mticker.FixedLocator(ratio_ticks(low / 1.6, high * 1.6)))
+        ax.xaxis.set_minor_locator(mticker.NullLocator())
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _pos: ratio_label(v)))
+        ax.tick_params(axis="x", labelsize=8.5)
+        for label in ax.get_xticklabels():
+            label.set_rotation(0)
         ax.set_yticks(y)
-        ax.set_yticklabels([name for name, _ in rows], fontsize=9)
-        ax.set_xlabel(f"change of {run_b} against {comparison['baseline']} (% of the baseline's value)")
+        ax.set_yticklabels([name for name, _, _ in rows], fontsize=9)
+        ax.set_xlabel("change against the baseline, on a log scale of the ratio B / A")
         ax.grid(axis="y", visible=False)
-        from matplotlib.lines import Line2D
-        from matplotlib.patches import Patch
-
-        legend = [Line2D([], [], color=c, marker="o", linewidth=2.6, label=v) for v, c in VERDICT_COLORS.items()]
-        legend.append(Line2D([], [], color=COLORS["neutral"], marker="D", linestyle="none",
-                             label="no interval (single run, or too few values)"))
+        present = {d["verdict"] for _, d, _ in rows}
+        legend = [Line2D([], [], color=c, marker="o", linewidth=2.6, label=v) for v, c in VERDICT_COLORS.items()
+                  if v in present and v != "no interval"]
+        if "no interval" in present:
+            legend.append(Line2D([], [], color=VERDICT_COLORS["no interval"], marker="D", linestyle="none",
+                                 label="no interval (single run, or too few queries)"))
         legend.append(Patch(color="#e5e7eb", label=f"practical threshold \u00b1{threshold:.0%}"))
-        fig.legend(handles=legend, loc="outside lower center", ncols=len(legend), fontsize=8.5)
-        ax.margins(x=0.06)
+        fig.legend(handles=legend, loc="outside lower center", ncols=min(len(legend), 4), fontsize=8.5)
     return fig

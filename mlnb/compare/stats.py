@@ -11,9 +11,11 @@ rather than by sorting every resample, which keeps full-dataset comparisons to s
 
 Verdict, for a metric where lower or higher is better:
 
-- ``inconclusive`` when the interval includes 0, when the change is below the practical threshold
-  (a share of run A's value, 5 % by default), or when a run has too few values for the statistic
-  (a percentile ``q`` needs at least ``MIN_TAIL`` values beyond it in each run: p99 needs 500);
+- ``no interval`` when a run has too few values to form an interval of the statistic (a percentile
+  ``q`` needs at least ``MIN_TAIL`` values beyond it in each run: p99 needs 500), or when a
+  metric has one value per run (LoadGen's throughput without repeats): the change is shown, not judged;
+- ``inconclusive`` when the interval includes 0 or the change is below the practical threshold
+  (a share of run A's value, 5 % by default);
 - otherwise ``improvement`` or ``regression`` by the direction of the change.
 
 A metric without a better direction (output length) is ``changed`` or ``inconclusive`` by the same rules.
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "MIN_REPEATS",
     "MIN_TAIL",
+    "NO_INTERVAL",
     "Difference",
     "bootstrap_difference",
     "min_values_for",
@@ -50,6 +53,7 @@ MIN_TAIL = 5  # values beyond the percentile, in each run, before its interval m
 _CHUNK_ELEMENTS = 4_000_000  # resample in blocks of at most this many values (32 MB of float64)
 
 IMPROVEMENT, REGRESSION, INCONCLUSIVE, CHANGED = "improvement", "regression", "inconclusive", "changed"
+NO_INTERVAL = "no interval"  # too few values (or one value per run): not judged, unlike "inconclusive"
 
 
 def statistic(name: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -92,6 +96,7 @@ class Difference:
     verdict: str
     reason: str
     method: str
+    need: Optional[int] = None  # values per run an interval needs, when there were fewer (verdict "no interval")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -153,6 +158,10 @@ def _paired_resampled_stats(a: np.ndarray, b: np.ndarray, stat_fn, resamples: in
     return out_a, out_b
 
 
+def _per_run(n_a: int, n_b: int) -> str:
+    return f"{n_a:,}" if n_a == n_b else f"A {n_a:,}, B {n_b:,}"
+
+
 def verdict_for(
     diff: float,
     rel: Optional[float],
@@ -209,8 +218,10 @@ def bootstrap_difference(
                 n_a=int(a.size), n_b=int(b.size), method=method)
     need = min_values if min_values is not None else min_values_for(stat)
     if a.size < need or b.size < need:
-        return Difference(**base, ci_low=None, ci_high=None, verdict=INCONCLUSIVE,
-                          reason=f"too few values for an interval of the {stat} (A {a.size}, B {b.size}; needs {need} each)")
+        what = "runs" if min_values is not None else "queries"
+        return Difference(**base, ci_low=None, ci_high=None, verdict=NO_INTERVAL, need=need,
+                          reason=f"not enough {what} to form an interval of the {stat} "
+                                 f"({_per_run(a.size, b.size)} per run, {need} needed)")
     if paired and a.size != b.size:
         raise ValueError("paired data needs equal lengths")
     rng = np.random.default_rng(seed)
@@ -233,5 +244,6 @@ def single_value_difference(
     rel = diff / abs(a) if diff is not None and a not in (None, 0.0) else None
     return Difference(metric=metric, stat=stat, unit=unit, better=better, a=a, b=b, diff=diff, rel=rel,
                       ci_low=None, ci_high=None, n_a=1 if a is not None else 0, n_b=1 if b is not None else 0,
-                      verdict=INCONCLUSIVE, reason="single run: no interval",
+                      verdict=NO_INTERVAL, reason=f"single run: no interval ({MIN_REPEATS} repeats per side needed)",
+                      need=MIN_REPEATS,
                       method="one value per run (LoadGen's result); no interval without repeats")

@@ -28,7 +28,9 @@ _CSS = """
 .mlnb table.t td.blocking { color: #b91c1c; font-weight: 700; }
 .mlnb .verdict-line { font-size: 1.05em; margin: 2px 0; }
 """
-_BANNER = {"regression": "bad", "improvement": "good", "inconclusive": "neutral", "mixed": "neutral"}
+_BANNER = {"regression": "bad", "improvement": "good", "inconclusive": "neutral", "mixed": "neutral",
+           "changed": "neutral", "no interval": "neutral"}
+_HEADLINE_WORD = {"no interval": "NOT ENOUGH DATA FOR AN INTERVAL"}
 
 
 def _wrap(inner: str, with_style: bool = False) -> str:
@@ -52,12 +54,12 @@ def _num(value: Optional[float], unit: str = "", signed: bool = False) -> str:
 
 def _ci(d: Mapping[str, Any]) -> str:
     if d.get("ci_low") is None:
-        return f'<span class="muted">{esc(d.get("reason") if "single run" in str(d.get("reason")) else "no interval")}</span>'
+        return '<span class="muted">none (see why)</span>'
     return f"[{_num(d['ci_low'], signed=True)}, {_num(d['ci_high'], signed=True)}]"
 
 
 def _rel(d: Mapping[str, Any]) -> str:
-    return "\u2014" if d.get("rel") is None else f"{d['rel'] * 100:+.1f}%"
+    return _signed_pct(d.get("rel"))
 
 
 def _header(c: Mapping[str, Any]) -> str:
@@ -101,12 +103,34 @@ def _verdict_banners(c: Mapping[str, Any]) -> str:
         items = [f"<li><b>regression</b>: {esc(x)}</li>" for x in line["regressions"]]
         items += [f"<li><b>improvement</b>: {esc(x)}</li>" for x in line["improvements"]]
         items += [f"<li><b>changed</b>: {esc(x)}</li>" for x in line["changed"]]
-        detail = f"<ul>{''.join(items)}</ul>" if items else "<p>No metric changed beyond its interval and the practical threshold.</p>"
+        if verdict == "no interval":
+            detail = f"<p>{esc(_capital(line.get('headline', '').split('. Largest')[0]))}: the changes are shown, not judged.</p>"
+        elif items:
+            detail = f"<ul>{''.join(items)}</ul>"
+        else:
+            detail = "<p>Every interval formed includes 0 or stays within the practical threshold.</p>"
+            if line.get("no_interval"):
+                detail += f"<p>{len(line['no_interval'])} metrics had no interval (see the table).</p>"
+        largest = line.get("largest") or []
+        if largest:
+            shown = "".join(f"<li>{esc(d['label'])} {esc(d['stat'])} <b>{esc(_signed_pct(d['rel']))}</b> "
+                            f"<span>({esc(d['stage'])}; {_num(d.get('a'), d.get('unit') or '')} \u2192 "
+                            f"{_num(d.get('b'), d.get('unit') or '')}; {esc(d['verdict'])})</span></li>" for d in largest)
+            detail += f"<p>Largest changes:</p><ul>{shown}</ul>"
         sim = " (SIMULATED runs)" if any(r.get("simulated") for r in c["runs"]) else ""
+        word = _HEADLINE_WORD.get(verdict, verdict.upper())
         out.append(f'<div class="banner {_BANNER.get(verdict, "neutral")}" data-verdict="{esc(verdict)}">'
-                   f'<div class="big">{esc(verdict.upper())}{esc(sim)}</div>'
+                   f'<div class="big">{esc(word)}{esc(sim)}</div>'
                    f"<p>{esc(line['run_id'])} against the baseline {esc(line['against'])}</p>{detail}</div>")
     return "".join(out)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _signed_pct(rel: Optional[float]) -> str:
+    return "\u2014" if rel is None else f"{rel * 100:+,.1f} %".replace("-", "\u2212")
 
 
 def _differences_table(c: Mapping[str, Any]) -> str:
@@ -175,13 +199,14 @@ def _method(c: Mapping[str, Any]) -> str:
         f"<li><b>improvement</b> or <b>regression</b>: the 95 % interval excludes 0 and the change is at least "
         f"{float(m.get('threshold', 0)):.0%} of run A's value ({float(m.get('accuracy_threshold', 0)):.0%} for ROUGE). "
         "Lower is better for TTFT, TPOT and latency; higher is better for throughput and ROUGE.</li>"
-        "<li><b>inconclusive</b>: the interval includes 0, the change is below that threshold, or a run has too few "
-        f"values: a percentile needs {MIN_TAIL} values beyond it in each run (median {min_values_for('median')}, "
+        "<li><b>inconclusive</b>: the interval includes 0 or the change is below that threshold.</li>"
+        "<li><b>no interval</b>: a run has too few values to form an interval, so the change is shown and not judged: "
+        f"a percentile needs {MIN_TAIL} values beyond it in each run (median {min_values_for('median')}, "
         f"p99 {min_values_for('p99')} queries).</li>"
         "<li><b>changed</b>: output length has no better direction; it is called changed by the same rules. "
         "A change in output length changes latency and throughput too.</li>"
         "<li>Throughput is one LoadGen value per run: without repeats it says <i>single run: no interval</i> and is "
-        f"never called. Runs given as <code>RUN,RUN2,RUN3</code> are repeats: with {int(m.get('min_repeats', 3))} or more "
+        f"never judged. Runs given as <code>RUN,RUN2,RUN3</code> are repeats: with {int(m.get('min_repeats', 3))} or more "
         "per side, the means of their throughputs are compared by the same bootstrap and rules; their queries are "
         "pooled for the per-query metrics.</li>"
         "</ul>"

@@ -36,6 +36,7 @@ METRICS: list[tuple[str, str, bool]] = [
     ("rouge1", "ROUGE-1", True),
     ("rouge2", "ROUGE-2", True),
     ("rougeL", "ROUGE-L", True),
+    ("exact_match", "exact match (DeepSeek-R1)", True),
     ("lmeval_accuracy", "MMLU accuracy (lm-eval)", True),
 ]
 
@@ -122,7 +123,7 @@ def comparison_html(comparison: Mapping[str, Any]) -> str:
             if row["metric"] == "verdict":
                 cells.append(f'<td class="n">{verdict_pill(value) if value in plots.VERDICT_COLORS else esc(value or "—")}</td>')
             else:
-                digits = 4 if row["metric"].startswith("rouge") else None
+                digits = 4 if row["metric"].startswith("rouge") or row["metric"] == "exact_match" else None
                 cells.append(f'<td class="n">{fmt_value(value, digits)}{_change_html(change, row["higher_is_better"])}</td>')
         body.append(f"<tr><td>{stage_cell}</td><td>{esc(row['label'])}</td>{''.join(cells)}</tr>")
     note = (
@@ -143,7 +144,8 @@ def comparison_figure(comparison: Mapping[str, Any], metric: str = "tokens_per_s
     runs = comparison.get("runs") or []
     label = next((lab for key, lab, _ in METRICS if key == metric), metric)
     with plots.house_style():
-        fig = Figure(figsize=(max(6.0, 1.6 * max(len(rows), 1) + 3), 3.6))
+        # Shown at its own pixel size (see comparison_view), so its text keeps the house style's sizes.
+        fig = Figure(figsize=(min(max(5.0, 1.3 * max(len(rows), 1) + 2.5), 9.0), 3.8), dpi=plots.DPI, layout="constrained")
         ax = fig.subplots()
         ax.set_title(f"{label} by stage")
         if not rows:
@@ -159,22 +161,27 @@ def comparison_figure(comparison: Mapping[str, Any], metric: str = "tokens_per_s
             ax.bar(x + (i - (len(runs) - 1) / 2) * width, values, width * 0.95, label=run["run_id"],
                    color=palette[i % len(palette)], hatch="//" if run.get("simulated") else None)
         ax.set_xticks(x)
-        ax.set_xticklabels([r["stage"] for r in rows])
+        ax.set_xticklabels([r["stage"] for r in rows], rotation=20 if len(rows) > 3 else 0, ha="right" if len(rows) > 3 else "center")
         ax.set_ylabel(label)
-        ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
+        fig.legend(loc="outside lower center", ncols=min(len(runs), 3))  # below the axes: never over a bar
     return fig
+
+
+def figure_width_px(fig) -> int:
+    return int(round(fig.get_figwidth() * fig.dpi))
 
 
 def comparison_view(run_dirs: Sequence[str | Path]) -> str:
     """The comparison of runs as one self-contained HTML fragment: the table, then a chart per metric."""
     comparison = compare_runs(run_dirs)
     present = {row["metric"] for row in comparison["rows"]}
-    charts = "".join(
-        f'<img class="fig" style="width:460px;max-width:100%" alt="{esc(label)} by stage" '
-        f'src="{plots.figure_data_uri(comparison_figure(comparison, key))}">'
-        for key, label, _ in METRICS
-        if key in present and key in ("tokens_per_second", "ttft_p99_ms", "tpot_p99_ms")
-    )
+    charts = []
+    for key, label, _ in METRICS:
+        if key in present and key in ("tokens_per_second", "ttft_p99_ms", "tpot_p99_ms"):
+            fig = comparison_figure(comparison, key)
+            width = figure_width_px(fig)  # at its own size: scaling the picture down would shrink its text
+            charts.append(f'<img class="fig" style="width:{width}px;max-width:100%" alt="{esc(label)} by stage" '
+                          f'src="{plots.figure_data_uri(fig)}">')
+    charts = "".join(charts)
     row = '<div class="mlnb" style="display:flex;flex-wrap:wrap;gap:8px">'
     return comparison_html(comparison) + (f"{row}{charts}</div>" if charts else "")

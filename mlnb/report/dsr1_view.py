@@ -60,7 +60,7 @@ def per_dataset_figure(acc: Mapping[str, Any]):
         target = acc.get("targets", [{}])[0].get("lower") if acc.get("targets") else None
         if target:
             left.axvline(target, color=plots.COLORS["limit"], linestyle="--", linewidth=1.5, label="MLPerf target (reference model)")
-            left.legend(loc="lower right", fontsize=7)
+            fig.legend(loc="outside lower center", fontsize=9)  # outside the axes: never over a bar
         left.set_xlim(0, 100)
         left.set_xlabel("exact_match (0-100)")
         left.invert_yaxis()

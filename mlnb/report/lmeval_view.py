@@ -55,7 +55,7 @@ def subject_accuracy_figure(accuracy: Mapping[str, Any], simulated: bool = False
         title = f"{accuracy.get('task')}: accuracy per subject" + (f", {shots}-shot" if shots is not None else "")
         ax.set_title(title + (" (SIMULATED)" if simulated else ""), loc="left")
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right")
+        fig.legend(loc="outside lower center", ncols=2)  # outside the axes: never over a bar
     return fig
 
 

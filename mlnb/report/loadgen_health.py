@@ -212,12 +212,15 @@ def health_figure(h: Health):
         ax_lag.set_ylim(0, max(LAG_P99_LIMIT_MS, float(h.lag_to_sut_ms.max())) * 1.1)
         ax_lag.set_title("Lag per query")
         ax_lag.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=8.5)
-        series = [("from scheduled time", h.ttft_scheduled_ms, COLORS["primary"]), ("from SUT receipt", h.ttft_received_ms, COLORS["secondary"]), ("from send time", h.ttft_sent_ms, "#7c3aed")]
+        # Distinct widths, dashes and markers: with little lag the curves coincide, and each must stay visible.
+        series = [("from scheduled time", h.ttft_scheduled_ms, COLORS["primary"], dict(linewidth=4.0, alpha=0.55)),
+                  ("from SUT receipt", h.ttft_received_ms, COLORS["secondary"], dict(linewidth=1.6, linestyle="--", marker="o", markersize=4)),
+                  ("from send time", h.ttft_sent_ms, "#7c3aed", dict(linewidth=1.2, linestyle=":", marker="x", markersize=5))]
         drawn = False
-        for label, values, color in series:
+        for label, values, color, style in series:
             if values is not None and values.size:
                 ordered = np.sort(values)
-                ax_cdf.step(ordered, np.arange(1, ordered.size + 1) / ordered.size * 100, where="post", color=color, linewidth=1.8, label=f"TTFT {label}")
+                ax_cdf.step(ordered, np.arange(1, ordered.size + 1) / ordered.size * 100, where="post", color=color, label=f"TTFT {label}", **style)
                 drawn = True
         if drawn:
             ax_cdf.set_xlabel("ms")

@@ -120,7 +120,8 @@ def figure_png(fig: Figure, close: bool = True) -> bytes:
     """PNG bytes at the house DPI. Closes the figure (releases it from pyplot if it is there)."""
     buffer = io.BytesIO()
     with house_style():
-        fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+        # "tight": the saved area grows to hold every artist, so a legend or title outside the axes is never cut off.
+        fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", bbox_inches="tight", pad_inches=0.08)
     if close:
         _close(fig)
     return buffer.getvalue()
@@ -331,7 +332,7 @@ def latency_distribution(
         ax_hist.set_xlabel("ms")
         ax_hist.set_ylabel("queries")
         ax_hist.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax_hist.set_title(f"Histogram ({values.size} queries)")
+        ax_hist.set_title(f"Histogram ({values.size:,} {'query' if values.size == 1 else 'queries'})")
 
         ordered = np.sort(values)
         cdf = np.arange(1, ordered.size + 1) / ordered.size

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
 from mlnb.report import plots
-from mlnb.report.stage_view import CSS, esc, fmt_value, simulated_tag, verdict_pill
+from mlnb.report.stage_view import CSS, esc, fmt_value, plural, simulated_tag, verdict_pill
 
 __all__ = [
     "ROLLUP_FILE",
@@ -28,6 +28,7 @@ __all__ = [
     "collect_run",
     "comparison_summaries",
     "stage_table_html",
+    "accuracy_cell",
     "write_index",
     "write_rollup",
 ]
@@ -56,7 +57,7 @@ WHAT_AM_I_LOOKING_AT = (
     "<b>not submittable</b> to MLPerf; their numbers are for development. Stages marked "
     "<b>SIMULATED</b> ran no model at all. Open a stage's report for its plots and details. "
     "An lm-eval stage (MMLU) runs no LoadGen test: it is <b>ACCURACY ONLY</b>, with its accuracy "
-    "\u00b1 standard error in the last column, and MLPerf sets no target for it."
+    "\u00b1 standard error in the Accuracy column, and MLPerf sets no target for it."
 )
 
 
@@ -288,17 +289,15 @@ def stage_table_html(
         "Stage",
         "Status",
         "Verdict",
-        "Scenario",
-        "Mode",
+        "Scenario, mode",
         "Samples/s",
         "Tokens/s",
         "TTFT p99 ms",
         "TPOT p99 ms",
-        "ROUGE-1",
+        "Accuracy",
         "Files",
-        "Accuracy (lm-eval)",
     ]
-    numeric = {5, 6, 7, 8, 9, 11}
+    numeric = {4, 5, 6, 7, 8}
     head = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(header))
     body = []
     for r in rollup.get("stages") or []:
@@ -311,7 +310,7 @@ def stage_table_html(
         if r.get("simulated"):
             name += f"<br>{simulated_tag()}"
         files = r.get("files") or {}
-        links = " \u00b7 ".join(
+        links = "<br>".join(
             x
             for x in (
                 _link(link_prefix, files.get("report"), "report"),
@@ -320,19 +319,18 @@ def stage_table_html(
             )
             if x
         ) or '<span class="muted">\u2014</span>'
+        scenario_mode = "<br>".join(esc(x) for x in (r.get("scenario"), r.get("mode")) if x) or "\u2014"
         cells = [
             name,
             _status_cell(str(r.get("status") or "unknown")),
             _verdict_cell(r),
-            esc(r.get("scenario") or "\u2014"),
-            esc(r.get("mode") or "\u2014"),
+            scenario_mode,
             fmt_value(m.get("samples_per_second")),
             fmt_value(m.get("tokens_per_second")),
             fmt_value(m.get("ttft_p99_ms")),
             fmt_value(m.get("tpot_p99_ms")),
-            fmt_value(m.get("rouge1"), 2) if m.get("rouge1") is not None else "\u2014",
+            accuracy_cell(m),
             links,
-            _lmeval_accuracy_cell(m),
         ]
         failed = r.get("status") == "failed"
         row_style = ' class="failed"' if failed else (' class="notrun"' if r.get("status") == "not run" else "")
@@ -357,11 +355,17 @@ def stage_table_html(
     return f'<table class="t stages"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _lmeval_accuracy_cell(m: Mapping[str, Any]) -> str:
+def accuracy_cell(m: Mapping[str, Any]) -> str:
+    """The stage's accuracy figure, named: ROUGE-1 (CNN/DailyMail), exact match (DeepSeek-R1) or lm-eval's accuracy."""
+    if m.get("rouge1") is not None:
+        return f'{fmt_value(m["rouge1"], 2)}<br><span class="muted">ROUGE-1</span>'
+    if m.get("exact_match") is not None:
+        return f'{fmt_value(m["exact_match"], 2)}<br><span class="muted">exact match</span>'
     acc, stderr = m.get("lmeval_accuracy"), m.get("lmeval_accuracy_stderr")
-    if acc is None:
-        return "\u2014"
-    return f"{100 * acc:.1f} %" + (f" \u00b1 {100 * stderr:.1f}" if stderr is not None else "")
+    if acc is not None:
+        value = f"{100 * acc:.1f} %" + (f" \u00b1 {100 * stderr:.1f}" if stderr is not None else "")
+        return f'{value}<br><span class="muted">lm-eval accuracy</span>'
+    return "\u2014"
 
 
 _INDEX_CSS = """
@@ -412,7 +416,7 @@ def index_html(run_dir: str | Path) -> str:
     body = [
         f"<h1>mlnb run {esc(rollup['run_id'])}</h1>",
         '<p class="sub">' + (" \u00b7 ".join(facts) if facts else "no run.json in this folder") + "</p>",
-        f'<p class="sub">{len(rollup.get("stages") or [])} stages: {count_text or "none"}</p>',
+        f'<p class="sub">{plural(len(rollup.get("stages") or []), "stage")}: {count_text or "none"}</p>',
         device_line_html(run_dir),
         _simulated_note(rollup),
         f'<div class="info"><b>What am I looking at?</b> {WHAT_AM_I_LOOKING_AT}</div>',

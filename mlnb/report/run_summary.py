@@ -13,7 +13,7 @@ from mlnb.report import plots
 from mlnb.report.run_index import WHAT_AM_I_LOOKING_AT, collect_run, stage_table_html
 from mlnb.report.stage_view import display_parts, esc, style_tag
 
-__all__ = ["run_summary_parts", "show_run_summary"]
+__all__ = ["run_summary_parts", "show_run_summary", "stage_counts"]
 
 
 def _simulated_note(rollup: Mapping[str, Any]) -> str:
@@ -28,11 +28,20 @@ def _simulated_note(rollup: Mapping[str, Any]) -> str:
     )
 
 
+def stage_counts(rollup: Mapping[str, Any]) -> dict[str, int]:
+    """Stages by status, the summary stage left out: this page is it, still being written when counted."""
+    counts: dict[str, int] = {}
+    for record in rollup.get("stages") or []:
+        if record.get("kind") != "summary":
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+    return counts
+
+
 def run_summary_parts(run_dir: str | Path, link_prefix: str = "../") -> list[tuple]:
     """``("html", str)`` and ``("png", bytes, alt)`` parts of the run summary."""
     rollup, summaries = collect_run(Path(run_dir))
     facts = [f"{label} <b>{esc(rollup[key])}</b>" for key, label in (("preset", "preset"), ("model", "model"), ("backend", "backend")) if rollup.get(key)]
-    counts = ", ".join(f"{n} {esc(status)}" for status, n in (rollup.get("counts") or {}).items())
+    counts = ", ".join(f"{n} {esc(status)}" for status, n in stage_counts(rollup).items())
     head = (
         f"<h2>Run {esc(rollup['run_id'])}: all stages</h2>"
         + ('<p class="sub">' + " \u00b7 ".join(facts) + "</p>" if facts else "")

@@ -29,7 +29,9 @@ __all__ = [
     "display_parts",
     "failure_html",
     "fmt_value",
+    "key_cards",
     "params_html",
+    "plural",
     "png_img_html",
     "show_params",
     "show_stage",
@@ -130,6 +132,14 @@ def fmt_value(value: Any, digits: Optional[int] = None) -> str:
             return f"{value:.3f}"
         return f"{value:.3g}"
     return esc(value)
+
+
+def plural(count: Any, noun: str, many: Optional[str] = None) -> str:
+    """'1 query', '2 queries', '1,234 samples': the count with the noun in the right number."""
+    if many is None:
+        many = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    number = fmt_value(count) if isinstance(count, (int, float)) and not isinstance(count, bool) else esc(count)
+    return f"{number} {noun if count == 1 else many}"
 
 
 def verdict_pill(verdict: Optional[str]) -> str:
@@ -323,16 +333,31 @@ def _submittable_note(s: Mapping[str, Any]) -> str:
     )
 
 
-def _key_metrics(s: Mapping[str, Any]) -> str:
+def key_cards(s: Mapping[str, Any]) -> list[tuple[str, Optional[float]]]:
+    """(label, value) of the key-metric cards, the scenario's MLPerf metric first.
+
+    SingleStream's result is its 90th-percentile latency (samples/s there is only 1 / mean latency);
+    Offline and Server report throughput.
+    """
     m = key_metrics(s)
-    cards = [
+    queries = int(m["query_count"]) if m["query_count"] is not None else None
+    cards: list[tuple[str, Optional[float]]] = []
+    if s.get("scenario") == "SingleStream":
+        cards.append(("p90 latency, ms (SingleStream's metric)", m["latency_p90_ms"]))
+    cards += [
         ("samples / s", m["samples_per_second"]),
         ("tokens / s", m["tokens_per_second"]),
-        ("queries", int(m["query_count"]) if m["query_count"] is not None else None),
+        ("query" if queries == 1 else "queries", queries),
     ]
     if m["rouge1"] is not None:
         cards.append(("ROUGE-1", m["rouge1"]))
-    card_html = "".join(f'<div class="card"><div class="v">{fmt_value(v)}</div><div class="k">{esc(k)}</div></div>' for k, v in cards)
+    return cards
+
+
+def _key_metrics(s: Mapping[str, Any]) -> str:
+    m = key_metrics(s)
+    card_html = "".join(f'<div class="card"><div class="v">{fmt_value(v)}</div><div class="k">{esc(k)}</div></div>'
+                        for k, v in key_cards(s))
     limits = latency_limits(s)
     rows = []
     for name, prefix, limit in (
@@ -404,7 +429,7 @@ def _loadgen_messages(s: Mapping[str, Any]) -> str:
     sut = s.get("sut") or {}
     if isinstance(sut, Mapping) and sut.get("errors"):
         examples = "".join(f"<li>{esc(e)}</li>" for e in (sut.get("error_examples") or [])[:5])
-        parts.append(f'<p class="err">{esc(sut.get("errors"))} queries failed in the SUT.</p><ul>{examples}</ul>')
+        parts.append(f'<p class="err">{plural(sut.get("errors"), "query")} failed in the SUT.</p><ul>{examples}</ul>')
     return "".join(parts)
 
 
@@ -428,6 +453,40 @@ def _sut_table(s: Mapping[str, Any]) -> str:
     return _table(["SUT timestamps", "count", "mean", "p50", "p90", "p99", "max"], rows, numeric=(1, 2, 3, 4, 5, 6))
 
 
+ORIGIN_GAP_SHARE = 0.2  # LoadGen's and the SUT's p50 further apart than this share of LoadGen's: say why
+ORIGIN_GAP_MIN_MS = 1.0
+
+
+def origin_gap_note(s: Mapping[str, Any]) -> str:
+    """A note when LoadGen's p50 (from the scheduled time) and the SUT's (from receipt) differ a lot, saying why."""
+    metrics, sut = s.get("metrics") or {}, s.get("sut") or {}
+    if not isinstance(sut, Mapping):
+        return ""
+    gaps = []
+    for name, loadgen_key, sut_key in (("TTFT", "ttft_ms", "ttft_ms"), ("end-to-end latency", "latency_ms", "e2e_ms")):
+        loadgen = stat_percentile(metrics.get(loadgen_key), 50)
+        mine = sut.get(sut_key) if isinstance(sut.get(sut_key), Mapping) else {}
+        own = plots._number(mine.get("p50"))
+        if loadgen is None or own is None or loadgen <= 0:
+            continue
+        if abs(loadgen - own) >= max(ORIGIN_GAP_MIN_MS, ORIGIN_GAP_SHARE * loadgen):
+            gaps.append((name, loadgen, own, int(mine.get("count") or 0)))
+    if not gaps:
+        return ""
+    items = "".join(f"<li>{esc(name)} p50: LoadGen {fmt_value(lg)} ms, SUT {fmt_value(own)} ms "
+                    f"({(own - lg) / lg:+.0%})</li>" for name, lg, own, _ in gaps)
+    few = min(n for *_, n in gaps)
+    small = (f"<li>With {plural(few, 'query')}, the two percentile rules differ too: LoadGen takes an order "
+             "statistic (one of the measured values), numpy interpolates between two.</li>") if 0 < few < 100 else ""
+    return (
+        f'<div class="note"><b>LoadGen\'s and the SUT\'s medians differ.</b><ul>{items}</ul>Why:<ul>'
+        "<li>LoadGen's clock starts at the query's <i>scheduled</i> time, the SUT's when it <i>receives</i> the query. "
+        "Time a query waited before the SUT had it (LoadGen issuing late, or the SUT's intake busy with earlier "
+        "queries) is in LoadGen's figure only; the load-generator health section below shows that lag per query.</li>"
+        f"{small}</ul>MLPerf's result is LoadGen's figure.</div>"
+    )
+
+
 def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
     acc = s.get("accuracy")
     if not isinstance(acc, Mapping) or not acc:
@@ -449,8 +508,17 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
                 need = f"{fmt_value(lower, digits)} \u2013 {fmt_value(upper, digits)}"
             passed = bool(t.get("passed"))
             verdict = f'<span class="{"ok" if passed else "no"}">{"pass" if passed else "fail"}</span>'
-            rows.append([f"<code>{esc(metric)}</code>", fmt_value(plots._number(t.get("value")), digits), fmt_value(ref, digits), need, verdict])
-        out.append(_table(["metric", "this run", "MLPerf reference", "required", "result"], rows, numeric=(1, 2, 3)))
+            scope = esc(t.get("scope") or "full dataset")
+            if t.get("note"):
+                scope += f'<br><span class="muted">{esc(t["note"])}</span>'
+            rows.append([f"<code>{esc(metric)}</code>", fmt_value(plots._number(t.get("value")), digits), fmt_value(ref, digits), need, scope, verdict])
+        out.append(_table(["metric", "this run", "MLPerf reference", "required", "target for", "result"], rows, numeric=(1, 2, 3)))
+        scaled = [t for t in targets if str(t.get("scope") or "").startswith("scaled")]
+        if scaled:
+            out.append('<div class="info"><b>A subset was run.</b> MLPerf\'s count and length targets are totals over the '
+                       "full dataset; here they are scaled to the samples run (per-sample targets). Averages (ROUGE, "
+                       "exact match, tokens per sample) keep their targets. A subset's scores are noisier than the "
+                       "full set's: read the verdict as a development check, not as MLPerf's.</div>")
     else:
         rows = [[f"<code>{k}</code>", fmt_value(plots._number(acc.get(k)), 4)] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum") if k in acc]
         rows += [[f"<code>{k}</code>", fmt_value(acc.get(k))] for k in ("gen_len", "gen_num") if k in acc]
@@ -569,6 +637,7 @@ def stage_parts(
         top.append(_accuracy(s, max_examples))
     if has_perf or s.get("mode") != "accuracy":
         top.append(_key_metrics(s))
+        top.append(origin_gap_note(s))
     top.append(_percentile_table(s))
     top.append(_loadgen_messages(s))
     parts.append(("html", _wrap("".join(top), with_style=True)))
@@ -660,7 +729,7 @@ def _report_sections(s, rows, stage_dir, perf: bool, sol, sol_why: str) -> list[
             audit, why = audit_stage(s, Path(stage_dir))
         except Exception as err:
             audit, why = None, f"{err.__class__.__name__}: {err}"
-        out.append(("html", _wrap(audit_html(audit, why, simulated))))
+        out.append(("html", _wrap(audit_html(audit, why, simulated, s.get("scenario")))))
         if audit is not None and audit.output_lengths.size:
             out.append(("png", plots.figure_png(lengths_figure(audit)), "Output length against the reference outputs"))
     out.append(("html", _wrap(crosswalk_html())))

@@ -83,7 +83,8 @@ def audit_stage(s: Mapping[str, Any], stage_dir: Path) -> tuple[Optional[TokenAu
     logged_first = any(e.get("token_data") for e in entries)
     offline = s.get("scenario") == "Offline" or not logged_first
     if s.get("scenario") != "Offline" and not logged_first:
-        notes.append("this accuracy log carries no first-token data (LoadGen writes it only in some modes): first-token check skipped")
+        notes.append("this accuracy log carries no first-token data (LoadGen writes it only when the SUT reports a first token): "
+                     "first-token check skipped")
     result = verify(entries, eos, offline=offline)
     lengths = np.array([int(e.get("token_count") or 0) for e in entries], dtype=float)
     refs = None
@@ -103,8 +104,17 @@ def _stats(values: Optional[np.ndarray]) -> list[str]:
     return [fmt_value(float(values.mean())), fmt_value(float(np.percentile(values, 50))), fmt_value(float(np.percentile(values, 90))), fmt_value(float(values.max())), f"{values.size:,}"]
 
 
-def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False) -> str:
-    from mlnb.report.stage_view import _table, esc, simulated_tag, verdict_pill
+def first_token_skip_reason(audit: TokenAudit, scenario: Optional[str]) -> str:
+    """Why the first-token check did not run."""
+    if scenario == "Offline":
+        return "Offline does not stream, so LoadGen logs no first token to compare (TEST06 skips it in Offline too)"
+    if not audit.first_token_logged:
+        return "this accuracy log carries no first-token data"
+    return "not checked"
+
+
+def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False, scenario: Optional[str] = None) -> str:
+    from mlnb.report.stage_view import _table, esc, simulated_tag
 
     tag = simulated_tag() if simulated else ""
     head = f"<h2>Token audit (MLPerf TEST06 checks on every response){tag}</h2>"
@@ -112,19 +122,23 @@ def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False) -
         return head + f'<p class="muted">Not available: {esc(why)}</p>'
     c = audit.checks
 
-    def mark(ok: Optional[bool], skipped: bool = False) -> str:
+    def mark(ok: Optional[bool], skipped: str = "") -> str:
         if skipped:
-            return '<span class="muted">skipped</span>'
+            return f'<span class="muted">skipped: {esc(skipped)}</span>'
         return f'<span class="{"ok" if ok else "no"}">{"pass" if ok else "fail"}</span>'
 
     rows = [
-        ["first-token data is a prefix of the response", mark(c.first_token == "True", c.first_token == "Skipped")],
+        ["first-token data is a prefix of the response", mark(c.first_token == "True", first_token_skip_reason(audit, scenario) if c.first_token == "Skipped" else "")],
         [f"at most one trailing EOS (ids {esc(', '.join(map(str, audit.eos_ids)) or 'none')})", mark(c.eos)],
         ["n_tokens equals the tokens in the response", mark(c.sample_length)],
     ]
-    verdict = "PASS" if c.passed else "FAIL"
-    out = [head, f'<p>{verdict_pill(verdict)} {c.samples:,} logged responses checked. '
-                 "The audit informs; the stage's verdict above is its accuracy against the MLPerf targets.</p>"]
+    badge = "TOKENS WELL FORMED" if c.passed else "TOKEN PROBLEMS"
+    color = COLORS["good"] if c.passed else COLORS["bad"]
+    out = [head, f'<p><span class="pill" style="background:{color}">{badge}</span> {c.samples:,} logged responses checked.</p>',
+           '<p class="sub"><b>Which question this answers:</b> are the logged tokens well formed (MLPerf\'s TEST06 '
+           "checks)? It says nothing about the answers' quality. The stage's verdict at the top answers another "
+           "question: does accuracy meet the MLPerf targets? A run can pass this audit and fail accuracy, or the "
+           "reverse.</p>"]
     out.append(_table(["check", "result"], rows))
     if c.problems:
         out.append("<ul>" + "".join(f"<li>{esc(p)}</li>" for p in c.problems) + "</ul>")
@@ -157,5 +171,5 @@ def lengths_figure(audit: TokenAudit):
         ax.set_xlabel("tokens")
         ax.set_ylabel("responses")
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(loc="upper right")
+        fig.legend(loc="outside lower center", ncols=2)  # outside the axes: never over a bar
     return fig

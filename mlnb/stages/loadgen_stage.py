@@ -112,7 +112,7 @@ def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
     references = [r["output"] for r in records]
     result = evaluate_rouge(stage_dir / "loadgen" / "mlperf_log_accuracy.json", references, _tokenizer_for(params))
     benchmark = "llama3.1-8b-edge" if params.effective_model_key.endswith("edge") else "llama3.1-8b"
-    checks = check_targets(result, benchmark)
+    checks = check_targets(result, benchmark, samples_run=len(records))
     write_text_atomic(stage_dir / "accuracy.txt", format_accuracy_txt(result) + "\n")
     # Every scored sample goes to a side file; summary.json keeps a few examples for the report.
     samples = [{**asdict(s), "reference": references[s.qsl_idx]} for s in result.samples]
@@ -172,11 +172,13 @@ def _verdict(
         assert accuracy is not None
         for check in accuracy["targets"]:
             if not check["passed"]:
-                reasons.append(f"{check['metric']} {check['value']:g} misses the target {_target_range(check)}")
+                scope = check.get("scope")
+                scoped = f" ({scope})" if scope and scope != "full dataset" else ""
+                reasons.append(f"{check['metric']} {check['value']:g} misses the target {_target_range(check)}{scoped}")
         if loadgen.num_errors:
             reasons.append(f"LoadGen logged {loadgen.num_errors} errors")
         if sut_errors:
-            reasons.append(f"{sut_errors} queries failed in the SUT")
+            reasons.append(f"{sut_errors} {'query' if sut_errors == 1 else 'queries'} failed in the SUT")
         return ("PASS" if not reasons else "FAIL"), reasons
     reasons.extend(loadgen.invalid_reasons)
     for name, message in loadgen.early_stopping.items():
@@ -185,7 +187,7 @@ def _verdict(
     if loadgen.num_errors:
         reasons.append(f"LoadGen logged {loadgen.num_errors} errors: {'; '.join(loadgen.errors[:3])}")
     if sut_errors:
-        reasons.append(f"{sut_errors} queries failed in the SUT")
+        reasons.append(f"{sut_errors} {'query' if sut_errors == 1 else 'queries'} failed in the SUT")
     valid = loadgen.validity == "VALID" and not loadgen.num_errors and not sut_errors
     return ("VALID" if valid else "INVALID"), reasons
 

@@ -42,7 +42,7 @@ def plottable_stages(run_dir: str | Path) -> list[str]:
 def plot_stage(run_dir: str | Path, stage: str, metric: str = "ttft", percentile: float = 99.0) -> tuple[bytes, str]:
     """One stage's metric re-plotted from its saved data: (PNG bytes, HTML with the numbers)."""
     from mlnb.fileio import read_json
-    from mlnb.report.stage_view import esc, fmt_value, style_tag
+    from mlnb.report.stage_view import esc, fmt_value, plural, style_tag
     from mlnb.results import load_queries, query_latencies
 
     label, series, loadgen_key, limit_key = PLOT_METRICS[metric]
@@ -55,7 +55,7 @@ def plot_stage(run_dir: str | Path, stage: str, metric: str = "ttft", percentile
     if series is None:
         tps = plots.key_metrics(summary).get("tokens_per_second") if summary else None
         png = plots.figure_png(plots.throughput_timeline(rows, tps))
-        facts = f"<p>{esc(stage)}{simulated}: {len(rows)} queries; LoadGen tokens/s {fmt_value(tps)}</p>"
+        facts = f"<p>{esc(stage)}{simulated}: {plural(len(rows), 'query')}; LoadGen tokens/s {fmt_value(tps)}</p>"
         return png, style_tag() + f'<div class="mlnb">{facts}</div>'
     values = query_latencies(rows)[series] if rows else np.array([])
     limit = plots.latency_limits(summary).get(limit_key) if (limit_key and summary) else None

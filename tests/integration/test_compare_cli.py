@@ -80,7 +80,7 @@ def test_a_slower_decode_is_a_regression(compared):
     assert diffs[("tpot_ms", "p99")]["verdict"] == "regression" and diffs[("tpot_ms", "p99")]["ci_low"] is not None
     assert diffs[("e2e_ms", "median")]["verdict"] == "regression"
     assert diffs[("ttft_ms", "median")]["verdict"] == "inconclusive"  # the first token's time did not change
-    assert diffs[("tokens_per_second", "LoadGen")]["reason"] == "single run: no interval"
+    assert diffs[("tokens_per_second", "LoadGen")]["reason"] == "single run: no interval (3 repeats per side needed)"
     offline = next(s for s in data["stages"] if s["stage"] == "01_offline_perf")
     assert not any(d["metric"] == "ttft_ms" for d in offline["comparisons"][0]["differences"])  # Offline does not stream
     changed = {d["key"]: d for d in data["differences"]}

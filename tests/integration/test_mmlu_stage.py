@@ -99,7 +99,7 @@ def test_stage_outputs_and_report(both_runs):
     rollup = json.loads((run_dir / "rollup" / "run_rollup.json").read_text())
     row = next(r for r in rollup["stages"] if r["stage"] == "08_mmlu")
     assert row["kind"] == "lmeval" and row["metrics"]["lmeval_accuracy"] == summary["accuracy"]["acc"]
-    assert "Accuracy (lm-eval)" in (run_dir / "index.html").read_text()
+    assert "lm-eval accuracy" in (run_dir / "index.html").read_text()
     assert "accuracy" in stage.stdout
 
 

@@ -51,7 +51,7 @@ def test_too_few_values_for_a_tail_percentile():
     a, b = _lognormal(100, 100, 1), _lognormal(300, 100, 2)
     assert stats.bootstrap_difference(a, b, "e2e_ms", "median").verdict == "regression"
     p99 = stats.bootstrap_difference(a, b, "e2e_ms", "p99")
-    assert p99.verdict == "inconclusive" and p99.ci_low is None and "too few" in p99.reason
+    assert p99.verdict == "no interval" and p99.ci_low is None and "not enough queries" in p99.reason
     assert stats.min_values_for("p99") == 500 and stats.min_values_for("median") == 10
 
 
@@ -92,7 +92,7 @@ def test_no_direction_metric_is_changed_not_better_or_worse():
 
 def test_single_values_get_no_interval():
     d = stats.single_value_difference(100.0, 50.0, "tokens_per_second", "LoadGen", "higher", "/s")
-    assert d.verdict == "inconclusive" and d.reason == "single run: no interval"
+    assert d.verdict == "no interval" and d.reason == "single run: no interval (3 repeats per side needed)"
     assert d.rel == pytest.approx(-0.5)
 
 
@@ -124,7 +124,7 @@ def test_throughput_gets_an_interval_only_with_repeats():
     from mlnb.compare.build import stage_differences
 
     single = {d["metric"]: d for d in stage_differences(_stage(1000.0, _lognormal(20, 60, 1)), _stage(700.0, _lognormal(20, 60, 2)))}
-    assert single["tokens_per_second"]["reason"] == "single run: no interval"
+    assert single["tokens_per_second"]["reason"] == "single run: no interval (3 repeats per side needed)"
     a = _with_repeats([1000.0, 1010.0, 995.0, 1005.0], 20)
     b = _with_repeats([700.0, 712.0, 695.0, 705.0], 20)
     diffs = {(d["metric"], d["stat"]): d for d in stage_differences(a, b, resamples=500)}
@@ -133,7 +133,7 @@ def test_throughput_gets_an_interval_only_with_repeats():
     assert diffs[("ttft_ms", "median")]["n_a"] == 240  # the repeats' queries are pooled
     two = stage_differences(_with_repeats([1000.0, 1010.0], 20), _with_repeats([700.0, 712.0], 20), resamples=200)
     tps_two = next(d for d in two if d["metric"] == "tokens_per_second")
-    assert tps_two["verdict"] == "inconclusive" and "too few values" in tps_two["reason"]
+    assert tps_two["verdict"] == "no interval" and "not enough runs" in tps_two["reason"]
 
 
 @pytest.mark.parametrize("q, n", [(50, 41), (50, 40), (99, 600), (90, 57)])
