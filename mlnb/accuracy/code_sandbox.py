@@ -21,6 +21,7 @@ without one, with rlimits only, and says so loudly in every reason and in the su
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from mlnb.sandbox.bwrap import (
     prepare,
     run_process,
 )
+from mlnb.sandbox.harness_main import header_modules, module_exports
 
 log = logging.getLogger(__name__)
 
@@ -190,16 +192,22 @@ def _excerpt(data: bytes | str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+@functools.lru_cache(maxsize=1)
+def _module_exports() -> dict[str, frozenset[str]]:
+    return module_exports()  # this interpreter is the sandbox's, so the names are the same inside
+
+
 class _Runner:
     """Runs the harness on one test case, in the sandbox or (opted in) without one."""
 
     def __init__(self, code: str, sandbox: Optional[Sandbox], limits: SandboxLimits):
         self.code, self.sandbox, self.limits = code, sandbox, limits
         self.harness = HARNESS.read_bytes()
+        self.header = ",".join(sorted(header_modules(code, _module_exports()))) or "-"
         self.folder: Optional[str] = None
 
     def run(self, test: dict) -> Finished:
-        mode = ["call", test["fn_name"]] if "fn_name" in test else ["stdio"]
+        mode = ["call", self.header, test["fn_name"]] if "fn_name" in test else ["stdio", self.header]
         stdin = str(test.get("input", "")).encode("utf-8")
         expected = str(test.get("output", "")).encode("utf-8")
         cap = max(self.limits.output_kb * 1024, 2 * len(expected) + 4096)

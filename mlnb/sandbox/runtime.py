@@ -4,8 +4,10 @@ Nothing else is exposed: not the project's virtual environment or any site-packa
 tree, the home folder, ``/etc`` or ``.env``. The interpreter is the base one behind the virtual
 environment (a venv's ``python`` is usually a symlink into, say, a pyenv prefix), bound at its real
 path so that its own search for the standard library and its RUNPATH to libpython work unchanged.
-The shared libraries it and its extension modules load (as ``ldd`` lists them) are bound one file
-at a time, and the host's directory symlinks on their paths (``/lib -> usr/lib``) are re-created.
+Of the shared libraries it and its extension modules load (as ``ldd`` lists them), those of the
+Python installation (libpython) are bound one file at a time; the system folder the others come from
+(``/usr/lib/x86_64-linux-gnu``), which holds only shared libraries, is bound whole, and the host's
+symlinks on their paths (``/lib -> usr/lib``) are re-created.
 
 When mlnb runs as root, the sandbox is started as ``nobody``. A file that ``nobody`` cannot read
 (a pyenv under a ``/root`` of mode 700) is staged: hard-linked, or copied, into a private folder that
@@ -117,7 +119,8 @@ class _Plan:
         self.binds: dict[str, str] = {}  # sandbox path -> host source
         self.symlinks: dict[str, str] = {}  # sandbox path -> target
 
-    def expose(self, path: str, depth: int = 0) -> None:
+    def expose(self, path: str, whole_folder: bool = False, depth: int = 0) -> None:
+        """Make ``path`` resolve inside as outside; ``whole_folder`` binds the folder holding the file."""
         if depth > 40:
             raise RuntimeUnavailable(f"too many symlinks resolving {path}")
         current = "/"
@@ -128,11 +131,19 @@ class _Plan:
                 target = os.readlink(candidate)
                 self.symlinks.setdefault(candidate, target)
                 resolved = os.path.normpath(os.path.join(current, target))
-                return self.expose(os.path.join(resolved, *parts[index + 1:]), depth + 1)
+                return self.expose(os.path.join(resolved, *parts[index + 1:]), whole_folder, depth + 1)
             current = candidate
         if not os.path.exists(current):
             raise RuntimeUnavailable(f"{current} does not exist")
+        if whole_folder:
+            current = os.path.dirname(current)
         self.binds.setdefault(current, current)
+
+    def pruned_symlinks(self) -> list[tuple[str, str]]:
+        """(target, link) for links not inside a bound folder (those come with the folder)."""
+        folders = [dest for dest in self.binds if os.path.isdir(dest)]
+        return [(target, link) for link, target in sorted(self.symlinks.items())
+                if not any(link.startswith(folder + "/") for folder in folders)]
 
     def pruned_binds(self) -> list[tuple[str, str]]:
         """Binds in path order, without those already inside a bound folder."""
@@ -202,8 +213,11 @@ def _build(for_nobody: bool) -> RuntimeView:
     plan.expose(python)
     for folder in folders:
         plan.expose(folder)
+    prefixes = tuple(os.path.realpath(p) + "/" for p in {sys.base_prefix, sys.base_exec_prefix})
     for library in shared_libraries([python, *_extension_files(folders)]):
-        plan.expose(library)
+        # The system's library folder is bound whole (one mount instead of dozens; it holds only
+        # libraries); a library of the Python installation itself (libpython) file by file.
+        plan.expose(library, whole_folder=not os.path.realpath(library).startswith(prefixes))
     binds = plan.pruned_binds()
     staged_in = None
     if for_nobody and not all(_world_readable(source) for source, _ in binds):
@@ -224,7 +238,7 @@ def _build(for_nobody: bool) -> RuntimeView:
         os.path.join(folder, name) for folder in folders for name in MASKED_NAMES
         if folder in sources and os.path.isdir(os.path.join(sources[folder], name))
     )
-    symlinks = tuple((target, link) for link, target in sorted(plan.symlinks.items()))
+    symlinks = tuple(plan.pruned_symlinks())
     return RuntimeView(python, folders[0], tuple(binds), symlinks, masks, staged_in)
 
 
