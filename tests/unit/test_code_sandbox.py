@@ -240,10 +240,13 @@ def test_an_explicit_opt_in_runs_without_a_sandbox_and_says_so_loudly(monkeypatc
 
 @needs_sandbox
 def test_the_summary_describes_the_sandbox():
+    from mlnb.report.dsr1_view import sandbox_note
+
     summary = describe_sandbox(LIMITS)
     assert summary["executed"] is True and "bubblewrap" in summary["isolation"]
     assert "namespaces" in summary["isolation"] and summary["timeout_s_per_test"] == 3.0
     assert "uid 65534" in summary["user"] and "warning" not in summary
+    assert "Code answers ran in a sandbox: bubblewrap" in sandbox_note(summary)
 
 
 def test_the_default_time_limit_is_the_references():
@@ -259,3 +262,14 @@ def test_code_scoring_extracts_the_block_and_runs_it():
     assert score == 0.0 and "no test cases" in reason
     score, _, reason = score_text("livecodebench", "print(5)", record, LIMITS)
     assert score == 0.0 and "no ```python code block" in reason
+
+
+def test_the_report_says_when_code_was_not_executed_or_ran_unsandboxed():
+    from mlnb.report.dsr1_view import sandbox_note
+
+    refused = sandbox_note(describe_sandbox(LIMITS, MISSING))
+    assert "Code answers were not executed: no sandbox." in refused and "bubblewrap not found" in refused
+    unsafe = sandbox_note(describe_sandbox(LIMITS, SandboxPolicy(bwrap="/nonexistent/bin/bwrap", allow_unsandboxed=True)))
+    assert "UNSAFE" in unsafe and "WITHOUT a sandbox" in unsafe
+    old = sandbox_note({"process": "one process per test", "network": "audit hook", "user": "u", "timeout_s_per_test": 1})
+    assert "network: audit hook" in old  # summaries written before the change still render
