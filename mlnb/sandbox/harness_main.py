@@ -15,7 +15,6 @@ original stdout; whatever the program prints goes to stderr. The parent compares
 knows the expected answer.
 """
 
-import json
 import os
 import sys
 import types
@@ -96,6 +95,8 @@ def run_stdio(path: str, wanted: "set[str]") -> None:
 
 
 def run_call(path: str, wanted: "set[str]", fn_name: str) -> None:
+    import json  # only here: importing it (and re) costs a stdio case tens of milliseconds
+
     lines = [line for line in sys.stdin.read().split("\n") if line.strip()]
     args = [json.loads(line) for line in lines]
     result_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
