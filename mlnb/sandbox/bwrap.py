@@ -11,7 +11,8 @@ The sandbox (``bwrap``, Debian package ``bubblewrap``, the tool Flatpak uses) ge
 - an empty environment (``--clearenv``) plus the few variables Python needs;
 - ``--die-with-parent`` and ``--new-session``;
 - rlimits set before bwrap starts, so they hold for everything inside: CPU seconds, address
-  space, size of a written file, number of processes, open files, no core dumps;
+  space, size of a written file, number of processes (on top of what its host user already
+  runs), open files, no core dumps;
 - a wall-clock limit enforced from outside. When the program ends, or is killed, the PID
   namespace's first process dies and the kernel kills every process left in the namespace, so
   nothing it started (``setsid`` daemons included) outlives it.
@@ -19,6 +20,7 @@ The sandbox (``bwrap``, Debian package ``bubblewrap``, the tool Flatpak uses) ge
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -190,6 +192,10 @@ class Sandbox:
         return args + ["--", *argv]
 
     def run(self, argv: Sequence[str], files: Mapping[str, bytes], stdin: bytes, limits: ProcessLimits, stdout_cap: int) -> Finished:
+        # RLIMIT_NPROC counts every thread of the user on the host, not only the sandbox's, so the
+        # limit is what that user runs now plus the sandbox's allowance.
+        user = NOBODY if self.as_nobody else os.getuid()
+        limits = dataclasses.replace(limits, processes=threads_of(user) + limits.processes)
         fds: dict[str, int] = {}
         try:
             for dest, data in files.items():
@@ -202,6 +208,25 @@ class Sandbox:
         finally:
             for fd in fds.values():
                 os.close(fd)
+
+
+def threads_of(uid: int) -> int:
+    """Threads (what RLIMIT_NPROC counts) of processes that ``uid`` runs on this host now."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            with open(os.path.join(entry.path, "status"), "rb") as handle:
+                status = handle.read()
+        except OSError:
+            continue  # gone meanwhile
+        start = status.find(b"\nThreads:")
+        if start >= 0:
+            count += int(status[start + 9:status.index(b"\n", start + 1)])
+    return count
 
 
 def _write_all(fd: int, data: bytes) -> None:
