@@ -11,7 +11,8 @@ symlinks on their paths (``/lib -> usr/lib``) are re-created.
 
 When mlnb runs as root, the sandbox is started as ``nobody``. A file that ``nobody`` cannot read
 (a pyenv under a ``/root`` of mode 700) is staged: hard-linked, or copied, into a private folder that
-``nobody`` can read, removed when this process exits, and bound from there at its usual path.
+``nobody`` can read, removed when this process exits (or by the next one, if it was killed), and
+bound from there at its usual path.
 """
 
 from __future__ import annotations
@@ -206,6 +207,20 @@ def _stage_tree(source: str, dest: str) -> None:
             _stage_file(os.path.join(root, name), os.path.join(target_root, name))
 
 
+STAGING_PREFIX = "mlnb-sandbox-runtime-"
+
+
+def _remove_stale_stagings() -> None:
+    """Staged copies left by processes that died without running their exit handlers."""
+    root = tempfile.gettempdir()
+    for entry in os.scandir(root):
+        if not entry.name.startswith(STAGING_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = entry.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and entry.stat(follow_symlinks=False).st_uid == os.geteuid() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def _build(for_nobody: bool) -> RuntimeView:
     python = base_python()
     folders = _stdlib_folders()
@@ -221,7 +236,8 @@ def _build(for_nobody: bool) -> RuntimeView:
     binds = plan.pruned_binds()
     staged_in = None
     if for_nobody and not all(_world_readable(source) for source, _ in binds):
-        staged_in = tempfile.mkdtemp(prefix="mlnb-sandbox-runtime-")
+        _remove_stale_stagings()
+        staged_in = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-")
         os.chmod(staged_in, 0o755)
         atexit.register(shutil.rmtree, staged_in, True)
         staged = []

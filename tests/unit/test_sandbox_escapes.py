@@ -410,3 +410,24 @@ def test_the_sandbox_user_is_unprivileged_inside_and_outside():
                 if line.startswith('CapEff:'):
                     ok = int(line.split()[1], 16) != 0
     """)
+
+
+def test_everything_in_the_sandbox_dies_with_the_scorer():
+    name = f"mlnbp{secrets.token_hex(3)}"
+    program = SET_NAME.format(name=name) + "import time\ntime.sleep(600)\n"
+    scorer = subprocess.Popen([sys.executable, "-c", (
+        "from mlnb.accuracy.code_sandbox import SandboxLimits, run_tests\n"
+        f"run_tests({program!r}, [{{'input': '', 'output': '5'}}], SandboxLimits(timeout_s=300))\n"
+    )], env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 60
+        while not _alive_with_name(name) and time.monotonic() < deadline and scorer.poll() is None:
+            time.sleep(0.1)
+        assert _alive_with_name(name), "the sandboxed program never started"
+    finally:
+        scorer.kill()  # SIGKILL: no clean-up code of the scorer runs
+        scorer.wait()
+    deadline = time.monotonic() + 5
+    while _alive_with_name(name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive_with_name(name) == []
