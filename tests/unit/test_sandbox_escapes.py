@@ -7,7 +7,6 @@ would leave a trace on the host (a file, a connection, a process), that the trac
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
