@@ -208,19 +208,19 @@ class _Runner:
 
     def run(self, test: dict) -> Finished:
         mode = ["call", self.header, test["fn_name"]] if "fn_name" in test else ["stdio", self.header]
-        stdin = str(test.get("input", "")).encode("utf-8")
-        expected = str(test.get("output", "")).encode("utf-8")
+        stdin = str(test.get("input", "")).encode("utf-8", "replace")
+        expected = str(test.get("output", "")).encode("utf-8", "replace")
         cap = max(self.limits.output_kb * 1024, 2 * len(expected) + 4096)
         limits = self.limits.process_limits()
         if self.sandbox is not None:
             harness, solution = f"{PROGRAM_DIR}/harness.py", f"{PROGRAM_DIR}/solution.py"
-            files = {harness: self.harness, solution: self.code.encode("utf-8")}
+            files = {harness: self.harness, solution: self.code.encode("utf-8", "replace")}
             return self.sandbox.run([self.sandbox.view.python, "-S", harness, mode[0], solution, *mode[1:]],
                                     files, stdin, limits, cap)
         if self.folder is None:
             self.folder = tempfile.mkdtemp(prefix="mlnb-unsandboxed-")
             Path(self.folder, "harness.py").write_bytes(self.harness)
-            Path(self.folder, "solution.py").write_text(self.code, encoding="utf-8")
+            Path(self.folder, "solution.py").write_bytes(self.code.encode("utf-8", "replace"))
         env = {**ENVIRONMENT, "HOME": self.folder}
         argv = [sys.executable, "-S", os.path.join(self.folder, "harness.py"), mode[0],
                 os.path.join(self.folder, "solution.py"), *mode[1:]]
