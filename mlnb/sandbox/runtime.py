@@ -10,7 +10,7 @@ Python installation (libpython) are bound one file at a time; the system folder 
 symlinks on their paths (``/lib -> usr/lib``) are re-created.
 
 When mlnb runs as root, the sandbox is started as ``nobody``. A file that ``nobody`` cannot read
-(a pyenv under a ``/root`` of mode 700) is staged: hard-linked, or copied, into a private folder that
+(a pyenv in a root home folder of mode 700) is staged: hard-linked, or copied, into a private folder that
 ``nobody`` can read, removed when this process exits (or by the next one, if it was killed), and
 bound from there at its usual path.
 """
