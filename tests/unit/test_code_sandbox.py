@@ -273,3 +273,18 @@ def test_the_report_says_when_code_was_not_executed_or_ran_unsandboxed():
     assert "UNSAFE" in unsafe and "WITHOUT a sandbox" in unsafe
     old = sandbox_note({"process": "one process per test", "network": "audit hook", "user": "u", "timeout_s_per_test": 1})
     assert "network: audit hook" in old  # summaries written before the change still render
+
+
+def test_secret_shaped_values_of_any_name_are_scrubbed_from_untrusted_text(monkeypatch):
+    from mlnb.secrets import redact_untrusted
+
+    monkeypatch.setenv("BUILD_SETTING", "q7Zp3LmX9vR2kT8wYb4N")  # random-looking value, ordinary name
+    shadow = "root:$6$salt1234$Zx9Qk3LmN0pQrStUvWxYz0123456789abcdefABCDEF:19000:0:99999:7:::"
+    text = (f"{shadow}\nBUILD q7Zp3LmX9vR2kT8wYb4N\ndb_password=hunter22\nghp_{'a1' * 12}\n"
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----")
+    scrubbed = redact_untrusted(text)
+    for secret in ("Zx9Qk3LmN0pQrStUvWxYz0123456789abcdefABCDEF", "q7Zp3LmX9vR2kT8wYb4N", "hunter22", "a1a1a1a1", "MIIEow"):
+        assert secret not in scrubbed
+    # ordinary program output and errors stay readable
+    for plain in ("ZeroDivisionError: division by zero", "12345678901234567890", "wrong output: got '5'"):
+        assert redact_untrusted(plain) == plain
