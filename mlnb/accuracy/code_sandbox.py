@@ -297,8 +297,12 @@ def run_tests(code: str, tests: Sequence[dict], limits: SandboxLimits = SandboxL
             if "fn_name" in test and not test["fn_name"]:
                 reason = "call-based test without a function name (fn_name)"
             else:
-                run = runner.run(test)
-                reason = _failure_reason(run, limits, sandbox is not None) or _verdict(run, test)
+                try:
+                    run = runner.run(test)
+                except OSError as exc:  # the sandbox could not be started (out of processes, memory)
+                    reason = f"not executed: the sandbox could not be started ({exc.strerror or exc})"
+                else:
+                    reason = _failure_reason(run, limits, sandbox is not None) or _verdict(run, test)
             if reason is not None:
                 details.append(f"test {number}: {reason}")
                 return CodeResult(False, f"test {number} of {len(tests)}: {reason}{suffix}", passed, len(tests),

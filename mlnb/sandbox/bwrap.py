@@ -274,7 +274,10 @@ def _prepare(bwrap: Optional[str]) -> Sandbox:
     # Python may add LC_CTYPE (PEP 538) and bwrap sets PWD; anything else in the environment would be a leak.
     probe = ("import os; extra = set(os.environ) - set(%r) - {'LC_CTYPE', 'PWD'}; "
              "print(os.getuid(), os.getgid(), sorted(extra))" % sorted(ENVIRONMENT))
-    done = sandbox.run([view.python, "-S", "-c", probe], {}, b"", PROBE_LIMITS, 4096)
+    try:
+        done = sandbox.run([view.python, "-S", "-c", probe], {}, b"", PROBE_LIMITS, 4096)
+    except OSError as exc:  # e.g. bwrap not executable by nobody
+        raise SandboxUnavailable(f"{path} cannot be started: {exc.strerror or exc}") from None
     expected = f"{NOBODY} {NOBODY} []"
     if done.returncode != 0 or done.stdout.decode(errors="replace").strip() != expected:
         from mlnb.secrets import redact_untrusted

@@ -219,6 +219,26 @@ def test_without_bubblewrap_nothing_is_executed(tmp_path):
     assert summary["executed"] is False and summary["reason"].startswith(NOT_EXECUTED)
 
 
+def test_a_bwrap_that_cannot_build_the_sandbox_means_nothing_is_executed():
+    import os
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp()  # not pytest's tmp_path: nobody must be able to run the script
+    try:
+        os.chmod(folder, 0o755)
+        fake = os.path.join(folder, "bwrap")
+        with open(fake, "w") as handle:
+            handle.write("#!/bin/sh\n[ \"$1\" = --version ] && { echo bubblewrap 0.6.1; exit 0; }\n"
+                         "echo 'bwrap: Unknown option --disable-userns' >&2\nexit 1\n")
+        os.chmod(fake, 0o755)
+        result = run_tests(GOOD, ADD, LIMITS, SandboxPolicy(bwrap=fake))
+        assert not result.executed and result.reason.startswith(NOT_EXECUTED)
+        assert "Unknown option --disable-userns" in result.reason
+    finally:
+        shutil.rmtree(folder)
+
+
 def test_the_scorer_refuses_through_the_environment(monkeypatch):
     monkeypatch.setenv("MLNB_BWRAP", "/nonexistent/bin/bwrap")
     monkeypatch.delenv("MLNB_UNSAFE_UNSANDBOXED_CODE", raising=False)
