@@ -55,3 +55,45 @@ def redact(text: str, extra_vars: tuple[str, ...] = ()) -> str:
     for value in secret_values(extra_vars):
         text = text.replace(value, "***")
     return _SECRET_PATTERN.sub("***", text)
+
+
+# Text that untrusted code produced (a sandboxed program's output or error) may hold a secret under any
+# name, so it is scrubbed by shape as well: well-known token formats, private-key blocks, values given
+# to secret-looking keys, long random-looking strings, and the value of any environment variable of
+# this process that looks random, whatever the variable is called.
+_KNOWN_TOKEN = re.compile(
+    r"(hf_[A-Za-z0-9]{8,}|sk-[A-Za-z0-9_\-]{8,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{30,}|glpat-[A-Za-z0-9_\-]{16,}"
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})"
+)
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.DOTALL)
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)((?:api[_-]?key|secret|token|passw(?:or)?d|pwd|credential|auth)[A-Za-z0-9_\-]*[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})"
+)
+_WORD = re.compile(r"[A-Za-z0-9+_\-.=]{16,}")
+_MIN_RANDOM_LEN = 16
+
+
+def looks_random(value: str) -> bool:
+    """True for a string shaped like a key or token: long, no spaces, letters mixed with digits, varied."""
+    if len(value) < _MIN_RANDOM_LEN or any(c.isspace() for c in value):
+        return False
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    return has_digit and has_alpha and len(set(value)) >= min(12, len(value) // 2)
+
+
+def random_looking_env_values() -> list[str]:
+    values = {v for v in os.environ.values() if looks_random(v) and "/" not in v}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_untrusted(text: str, extra_vars: tuple[str, ...] = ()) -> str:
+    """``redact`` plus secret-shaped values of any name; for text that untrusted code may have produced."""
+    text = redact(text, extra_vars)
+    for value in random_looking_env_values():
+        text = text.replace(value, "***")
+    text = _PRIVATE_KEY.sub("***", text)
+    text = _KNOWN_TOKEN.sub("***", text)
+    text = _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + "***", text)
+    return _WORD.sub(lambda m: "***" if looks_random(m.group(0)) else m.group(0), text)

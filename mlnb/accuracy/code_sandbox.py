@@ -1,378 +1,350 @@
-"""Running untrusted model-written Python against stdin/stdout tests, one process per test case.
+"""Scoring model-written Python against LiveCodeBench-style tests, each run in an OS-level sandbox.
 
-What a child process gets (set in the child between fork and exec, so the parent is untouched):
+Every test case is one process tree in its own bubblewrap sandbox (``mlnb.sandbox.bwrap``: new
+user, PID, mount, network, IPC and UTS namespaces, uid 65534, a read-only view of only the
+interpreter and its standard library, a small tmpfs as the only writable place, an empty
+environment, rlimits and a wall clock, and every process killed when the test ends). Tests are
+stdin/stdout cases or, when they carry ``fn_name``, call-based cases (the named function, on a
+``Solution()`` instance when the code defines that class, called with JSON-decoded arguments).
 
-- its own scratch folder as working directory, removed afterwards;
-- ``resource`` limits: address space (``memory_mb``), CPU seconds, size of any file it writes
-  (``file_mb``), open files, no core dumps;
-- no network: a fresh network namespace (``unshare(CLONE_NEWNET)``, only an unconfigured
-  loopback) when the parent may create one (root on Linux), and in every case a Python audit
-  hook that kills the process the moment it creates a socket;
-- the same audit hook kills it when it opens a file for writing outside its folder, deletes,
-  renames or changes files outside it, starts a process, or loads native code through ctypes;
-- when the parent runs as root and ``nobody`` can run the interpreter, the child drops to the
-  ``nobody`` user, so the file system's own permissions stop writes too;
-- a wall-clock limit per test; the whole process group is killed when it runs over;
-- stdout and stderr read with a size cap: a process that prints more than ``output_kb`` is
-  killed, and only a short, printable excerpt ever reaches the report.
+The verdict is decided here, in the parent, by comparing what the program printed (or returned)
+with the expected output, which never enters the sandbox; the rules are the LiveCodeBench
+evaluator's that MLPerf's reference uses (see ``outputs_match`` and ``returns_match``), as is the
+default time limit of 60 s per test case. Output is read with a size cap, and only a short,
+printable excerpt, scrubbed of anything secret-shaped, reaches a reason.
 
-The verdict is decided in the parent by comparing captured stdout with the expected output, so
-nothing the child prints can forge it.
+Where bubblewrap is missing or cannot create namespaces, nothing is executed: the sample scores 0
+with the reason "not executed: no sandbox (...)". Only an explicit opt-in
+(``MLNB_UNSAFE_UNSANDBOXED_CODE=true``, or ``SandboxPolicy(allow_unsandboxed=True)``) runs code
+without one, with rlimits only, and says so loudly in every reason and in the summary.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
-CLONE_NEWNET = 0x40000000
-NOBODY_UID = 65534
-VIOLATION_EXIT = 97  # the audit hook's exit status; the reason goes to stderr first
+from mlnb.sandbox.bwrap import (
+    ENVIRONMENT,
+    PROGRAM_DIR,
+    Finished,
+    ProcessLimits,
+    Sandbox,
+    SandboxUnavailable,
+    prepare,
+    run_process,
+)
+from mlnb.sandbox.harness_main import header_modules, module_exports
+
+log = logging.getLogger(__name__)
+
+HARNESS = Path(__file__).resolve().parent.parent / "sandbox" / "harness_main.py"
+RESULT_PREFIX = b"mlnb-result "
+UNSAFE_ENV = "MLNB_UNSAFE_UNSANDBOXED_CODE"
+BWRAP_ENV = "MLNB_BWRAP"
+NOT_EXECUTED = "not executed: no sandbox"
+UNSAFE_WARNING = (
+    "UNSAFE: model-written code ran WITHOUT a sandbox (opted in with MLNB_UNSAFE_UNSANDBOXED_CODE); "
+    "it could read and change this machine's files and reach the network"
+)
+# LiveCodeBench's evaluator as MLPerf's reference calls it: timeout=60, a per-test-case alarm.
+REFERENCE_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    timeout_s: float = 10.0  # wall clock per test case
-    memory_mb: int = 512
-    file_mb: int = 4
-    output_kb: int = 256  # stdout+stderr per test case
+    timeout_s: float = REFERENCE_TIMEOUT_S  # wall clock per test case, interpreter start included
+    memory_mb: int = 1024  # address space; the reference sets none
+    file_mb: int = 4  # largest file written
+    output_kb: int = 256  # stdout per test case (raised to twice the expected output when that is longer)
     open_files: int = 64
+    processes: int = 32  # processes and threads inside the sandbox
+    scratch_mb: int = 16  # the tmpfs at /tmp
+
+    def process_limits(self) -> ProcessLimits:
+        return ProcessLimits(
+            wall_s=self.timeout_s, cpu_s=int(self.timeout_s) + 1, memory_bytes=self.memory_mb << 20,
+            file_bytes=self.file_mb << 20, processes=self.processes, open_files=self.open_files,
+            scratch_bytes=self.scratch_mb << 20,
+        )
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    bwrap: Optional[str] = None  # path to bwrap; None: on PATH
+    allow_unsandboxed: bool = False  # run without isolation when there is none (loudly)
+
+    @classmethod
+    def from_env(cls) -> "SandboxPolicy":
+        unsafe = os.environ.get(UNSAFE_ENV, "").strip().lower() in ("1", "true", "yes")
+        return cls(bwrap=os.environ.get(BWRAP_ENV) or None, allow_unsandboxed=unsafe)
 
 
 @dataclass
 class CodeResult:
     passed: bool
-    reason: str  # "passed 3/3 tests" or why it failed
+    reason: str  # "passed 3/3 tests" or why not
     tests_passed: int = 0
     tests_total: int = 0
     details: list[str] = field(default_factory=list)
+    executed: bool = True
+    sandboxed: bool = True
 
 
-# The child's first code: an audit hook (PEP 578; it cannot be removed once added), then the
-# solution as __main__. Kept as a string because it runs in the fresh interpreter.
-_BOOTSTRAP = r"""
-import os, sys
-_root = os.path.realpath(os.getcwd())
-_solution = sys.argv[1]
-_busy = [False]
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-_ALLOWED = {"/dev/null"}
-
-def _stop(why):
-    try:
-        os.write(2, ("\nmlnb-sandbox-violation: " + why + "\n").encode("utf-8", "replace"))
-    finally:
-        os._exit(%(exit)d)
-
-def _outside(path):
-    if isinstance(path, int):
-        return False
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    full = os.path.realpath(os.path.join(_root, os.fspath(path)))
-    return full not in _ALLOWED and full != _root and not full.startswith(_root + os.sep)
-
-_PATH_EVENTS = {"os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
-                "os.utime", "os.symlink", "os.link", "os.rename", "shutil.rmtree", "os.chdir"}
-_PROCESS_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-                   "os.fork", "os.forkpty", "os.kill", "os.killpg", "pty.spawn"}
-
-def _hook(event, args):
-    if _busy[0]:
-        return
-    _busy[0] = True
-    try:
-        if event == "open" and len(args) >= 3:
-            mode, flags = args[1] or "", args[2] or 0
-            writes = any(c in str(mode) for c in "wax+") or bool(flags & _WRITE_FLAGS)
-            if writes and _outside(args[0]):
-                _stop("wrote outside its folder: " + repr(args[0]))
-        elif event in _PATH_EVENTS:
-            for arg in args[:2]:
-                if isinstance(arg, (str, bytes, os.PathLike)) and _outside(arg):
-                    _stop(event + " outside its folder: " + repr(arg))
-        elif event.startswith("socket."):
-            _stop("used the network (" + event + ")")
-        elif event in _PROCESS_EVENTS:
-            _stop("started or signalled a process (" + event + ")")
-        elif event.startswith("ctypes."):
-            _stop("loaded native code (" + event + ")")
-    finally:
-        _busy[0] = False
-
-sys.addaudithook(_hook)
-sys.argv = [_solution]
-import runpy
-runpy.run_path(_solution, run_name="__main__")
-""" % {"exit": VIOLATION_EXIT}
-
-
-def _unshare_network() -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
-
-
-@functools.lru_cache(maxsize=1)
-def network_isolation() -> str:
-    """'network namespace + audit hook' where a child can get its own network namespace, else 'audit hook'."""
-    if not sys.platform.startswith("linux"):
-        return "audit hook"
-    try:
-        pid = os.fork()
-    except OSError:
-        return "audit hook"
-    if pid == 0:  # the probe child: try, report through the exit status, never return
-        try:
-            _unshare_network()
-            os._exit(0)
-        except BaseException:  # noqa: BLE001
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return "network namespace + audit hook" if os.waitstatus_to_exitcode(status) == 0 else "audit hook"
-
-
-@functools.lru_cache(maxsize=1)
-def can_drop_to_nobody() -> bool:
-    """True when running as root and ``nobody`` can still run this Python and read its library."""
-    if os.geteuid() != 0:
-        return False
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY_UID)
-            os.setuid(NOBODY_UID)
-            library = os.path.dirname(os.__file__)
-            ok = os.access(os.path.realpath(sys.executable), os.X_OK) and os.access(library, os.R_OK | os.X_OK)
-            os._exit(0 if ok else 1)
-        except BaseException:  # noqa: BLE001
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
-
-
-def _child_setup(limits: SandboxLimits, use_netns: bool, drop_to_nobody: bool):
-    import resource
-
-    def setup() -> None:
-        if use_netns:
-            _unshare_network()
-        memory = limits.memory_mb * 1024 * 1024
-        cpu = int(limits.timeout_s) + 1
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * 1024 * 1024,) * 2)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if drop_to_nobody:
-            os.setgroups([])
-            os.setgid(NOBODY_UID)
-            os.setuid(NOBODY_UID)
-
-    return setup
-
-
-class _CappedReader(threading.Thread):
-    """Reads a pipe to the end, keeping at most ``cap`` bytes; calls ``overflow`` once past it."""
-
-    def __init__(self, pipe, cap: int, overflow):
-        super().__init__(daemon=True)
-        self.pipe, self.cap, self.overflow = pipe, cap, overflow
-        self.data = bytearray()
-        self.exceeded = False
-
-    def run(self) -> None:
-        while True:
-            chunk = self.pipe.read1(65536) if hasattr(self.pipe, "read1") else self.pipe.read(65536)
-            if not chunk:
-                return
-            room = self.cap - len(self.data)
-            self.data += chunk[: max(room, 0)]
-            if len(chunk) > room and not self.exceeded:
-                self.exceeded = True
-                self.overflow()
-
-
-def _excerpt(data: bytes, limit: int = 300) -> str:
-    from mlnb.secrets import redact
-
-    # The program can read files, so a token it printed must not reach the report.
-    text = redact(data.decode("utf-8", "replace"))
-    text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + " ..."
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-@dataclass
-class _Run:
-    stdout: bytes
-    stderr: bytes
-    returncode: Optional[int]
-    timed_out: bool
-    too_much_output: bool
-
-
-def _feed(pipe, data: bytes) -> None:
-    try:
-        pipe.write(data)
-        pipe.close()
-    except (BrokenPipeError, OSError, ValueError):
-        pass  # the program exited or stopped reading; its verdict comes from the parent
-
-
-def _run_once(solution: str, stdin: str, folder: str, limits: SandboxLimits) -> _Run:
-    use_netns = network_isolation().startswith("network namespace")
-    as_root = can_drop_to_nobody()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, solution],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=folder,
-        env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"},
-        preexec_fn=_child_setup(limits, use_netns, as_root),
-        start_new_session=True,  # its own process group, killed as a whole
-        close_fds=True,
-    )
-    cap = limits.output_kb * 1024
-    readers = [_CappedReader(proc.stdout, cap, lambda: _kill_group(proc)), _CappedReader(proc.stderr, 16384, lambda: None)]
-    for reader in readers:
-        reader.start()
-    # Fed from a thread: a program that never reads would otherwise block a large write forever.
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin.encode("utf-8")), daemon=True)
-    feeder.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        proc.wait()
-    _kill_group(proc)  # anything it left behind in its group
-    for reader in readers:
-        reader.join(timeout=5)
-    feeder.join(timeout=5)
-    return _Run(bytes(readers[0].data), bytes(readers[1].data), proc.returncode, timed_out, readers[0].exceeded)
-
-
-def outputs_match(actual: str, expected: str) -> bool:
-    """Line by line, trailing whitespace and trailing blank lines ignored; numbers within 1e-6."""
-    def lines(text: str) -> list[str]:
-        rows = [line.rstrip() for line in text.strip().splitlines()]
-        return rows
-
-    got, want = lines(actual), lines(expected)
-    if got == want:
-        return True
-    if len(got) != len(want):
-        return False
-    for a, b in zip(got, want):
-        if a == b:
-            continue
-        ta, tb = a.split(), b.split()
-        if len(ta) != len(tb):
-            return False
-        for x, y in zip(ta, tb):
-            if x == y:
-                continue
-            try:
-                if abs(float(x) - float(y)) > 1e-6:
-                    return False
-            except ValueError:
-                return False
-    return True
-
-
-def _failure_reason(run: _Run, limits: SandboxLimits) -> Optional[str]:
-    stderr = run.stderr.decode("utf-8", "replace")
-    marker = "mlnb-sandbox-violation: "
-    if marker in stderr:
-        return "blocked: " + _excerpt(stderr.split(marker, 1)[1].encode(), 200)
-    if run.too_much_output:
-        return f"printed more than {limits.output_kb} KiB; killed"
-    if run.timed_out:
-        return f"ran longer than {limits.timeout_s:g} s; killed"
-    if run.returncode is not None and run.returncode < 0:
-        name = signal.Signals(-run.returncode).name if -run.returncode in signal.Signals._value2member_map_ else str(-run.returncode)
-        return f"killed by {name} (CPU, memory or file-size limit)"
-    if run.returncode:
-        last = [line for line in stderr.strip().splitlines() if line.strip()]
-        return f"exited with status {run.returncode}: {_excerpt((last[-1] if last else '').encode(), 200)}"
-    return None
-
-
-def run_tests(code: str, tests: Sequence[dict], limits: SandboxLimits = SandboxLimits()) -> CodeResult:
-    """Run ``code`` once per test (``{"input": str, "output": str}``); passed only if all pass."""
-    if not tests:
-        return CodeResult(False, "no test cases for this problem")
-    folder = tempfile.mkdtemp(prefix="mlnb-code-")
-    try:
-        if can_drop_to_nobody():
-            os.chown(folder, NOBODY_UID, NOBODY_UID)
-        solution = os.path.join(folder, "solution.py")
-        with open(solution, "w", encoding="utf-8") as handle:
-            handle.write(code)
-        os.chmod(solution, 0o444)
-        passed = 0
-        details: list[str] = []
-        for number, test in enumerate(tests):
-            run = _run_once(solution, str(test.get("input", "")), folder, limits)
-            reason = _failure_reason(run, limits)
-            if reason is None and not outputs_match(run.stdout.decode("utf-8", "replace"), str(test.get("output", ""))):
-                reason = f"wrong output: got {_excerpt(run.stdout, 80)!r}, expected {_excerpt(str(test.get('output', '')).encode(), 80)!r}"
-            if reason is not None:
-                details.append(f"test {number}: {reason}")
-                return CodeResult(False, f"test {number} of {len(tests)}: {reason}", passed, len(tests), details)
-            passed += 1
-        return CodeResult(True, f"passed {passed}/{len(tests)} tests", passed, len(tests), details)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
+# ---- the tests and the reference's comparison rules ----
 
 def parse_tests(value: object) -> list[dict]:
-    """Tests from a record's ``tests`` value: a list of {input, output}, or that list as JSON text."""
+    """Test cases from a record's ``tests`` value, as dicts with ``input``, ``output`` and maybe ``fn_name``.
+
+    Accepted: a list of ``{"input", "output"}`` (each may carry ``fn_name`` or LiveCodeBench's
+    ``testtype``); ``{"tests": [...], "fn_name": ...}``; LiveCodeBench's evaluation sample
+    ``{"inputs": [...], "outputs": [...], "fn_name": ...}``; or any of these as JSON text.
+    """
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
             return []
+    fn_name = None
     if isinstance(value, dict):
-        value = value.get("tests", [])
+        metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+        fn_name = value.get("fn_name") or value.get("func_name") or metadata.get("func_name")
+        if isinstance(value.get("inputs"), list) and isinstance(value.get("outputs"), list):
+            value = [{"input": i, "output": o} for i, o in zip(value["inputs"], value["outputs"])]
+        else:
+            value = value.get("tests", [])
     if not isinstance(value, list):
         return []
-    return [t for t in value if isinstance(t, dict) and "input" in t and "output" in t]
+    tests = []
+    for test in value:
+        if not (isinstance(test, dict) and "input" in test and "output" in test):
+            continue
+        case = {"input": test["input"], "output": test["output"]}
+        name = test.get("fn_name") or fn_name
+        if name:
+            case["fn_name"] = str(name)
+        elif test.get("testtype") == "functional":
+            case["fn_name"] = None  # call-based, but nobody said which function: fails with that reason
+        tests.append(case)
+    return tests
 
 
-def describe_sandbox(limits: SandboxLimits = SandboxLimits()) -> dict:
-    return {
-        "process": "one Python process per test case, own process group, killed on timeout",
-        "network": network_isolation(),
-        "user": "nobody" if can_drop_to_nobody() else "the calling user",
+def _stripped_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().split("\n")]
+
+
+def _decimals(line: str) -> Optional[list[Decimal]]:
+    try:
+        return [Decimal(word) for word in line.split()]
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def outputs_match(actual: str, expected: str) -> bool:
+    """LiveCodeBench's stdio rule: the same number of lines once the whole text and each line are
+    stripped; each line equal, or every word of it equal as an exact decimal number."""
+    got, want = _stripped_lines(actual), _stripped_lines(expected)
+    if len(got) != len(want):
+        return False
+    for a, b in zip(got, want):
+        if a == b:
+            continue
+        da, db = _decimals(a), _decimals(b)
+        if da is None or db is None or da != db:
+            return False
+    return True
+
+
+def _json_number(text: str):
+    # Integers longer than Python's default 4300-digit conversion limit still compare exactly.
+    return int(text) if len(text) < 4000 else Decimal(text)
+
+
+def returns_match(actual_json: str, expected_json: str) -> bool:
+    """LiveCodeBench's call rule: the returned value (a tuple counted as a list) == the JSON-decoded output."""
+    try:
+        actual = json.loads(actual_json, parse_int=_json_number)
+        expected = json.loads(expected_json, parse_int=_json_number)
+    except (json.JSONDecodeError, ValueError):
+        return False
+    return actual == expected
+
+
+# ---- running ----
+
+def _excerpt(data: bytes | str, limit: int = 300) -> str:
+    from mlnb.secrets import redact_untrusted
+
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = redact_untrusted(text)
+    text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+@functools.lru_cache(maxsize=1)
+def _module_exports() -> dict[str, frozenset[str]]:
+    return module_exports()  # this interpreter is the sandbox's, so the names are the same inside
+
+
+class _Runner:
+    """Runs the harness on one test case, in the sandbox or (opted in) without one."""
+
+    def __init__(self, code: str, sandbox: Optional[Sandbox], limits: SandboxLimits):
+        self.code, self.sandbox, self.limits = code, sandbox, limits
+        self.harness = HARNESS.read_bytes()
+        self.header = ",".join(sorted(header_modules(code, _module_exports()))) or "-"
+        self.folder: Optional[str] = None
+
+    def run(self, test: dict) -> Finished:
+        mode = ["call", self.header, test["fn_name"]] if "fn_name" in test else ["stdio", self.header]
+        stdin = str(test.get("input", "")).encode("utf-8", "replace")
+        expected = str(test.get("output", "")).encode("utf-8", "replace")
+        cap = max(self.limits.output_kb * 1024, 2 * len(expected) + 4096)
+        limits = self.limits.process_limits()
+        if self.sandbox is not None:
+            harness, solution = f"{PROGRAM_DIR}/harness.py", f"{PROGRAM_DIR}/solution.py"
+            files = {harness: self.harness, solution: self.code.encode("utf-8", "replace")}
+            return self.sandbox.run([self.sandbox.view.python, "-S", harness, mode[0], solution, *mode[1:]],
+                                    files, stdin, limits, cap)
+        if self.folder is None:
+            self.folder = tempfile.mkdtemp(prefix="mlnb-unsandboxed-")
+            Path(self.folder, "harness.py").write_bytes(self.harness)
+            Path(self.folder, "solution.py").write_bytes(self.code.encode("utf-8", "replace"))
+        env = {**ENVIRONMENT, "HOME": self.folder}
+        argv = [sys.executable, "-S", os.path.join(self.folder, "harness.py"), mode[0],
+                os.path.join(self.folder, "solution.py"), *mode[1:]]
+        return run_process(argv, stdin, limits, cap, cwd=self.folder, env=env)
+
+    def close(self) -> None:
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _failure_reason(run: Finished, limits: SandboxLimits, sandboxed: bool) -> Optional[str]:
+    if run.stdout_overflow:
+        return f"printed more than allowed ({max(limits.output_kb, len(run.stdout) // 1024)} KiB); killed"
+    if run.timed_out:
+        return f"ran longer than {limits.timeout_s:g} s; killed"
+    code = run.returncode
+    if code is not None and code < 0:
+        return f"killed by {_signal_name(-code)} (CPU, memory or file-size limit)"
+    if sandboxed and code is not None and code > 128 and code - 128 < 65:
+        # bwrap reports a program killed by a signal as 128 + the signal number
+        return f"killed by {_signal_name(code - 128)} (CPU, memory, file-size or process limit)"
+    if code:
+        said = [line for line in run.stderr.decode("utf-8", "replace").strip().splitlines() if line.strip()]
+        return f"exited with status {code}: {_excerpt(said[-1] if said else '', 200)}"
+    return None
+
+
+def _verdict(run: Finished, test: dict) -> Optional[str]:
+    expected = str(test.get("output", ""))
+    if "fn_name" not in test:
+        actual = run.stdout.decode("utf-8", "replace")
+        if outputs_match(actual, expected):
+            return None
+        return f"wrong output: got {_excerpt(actual, 80)!r}, expected {_excerpt(expected, 80)!r}"
+    line = next((l for l in run.stdout.splitlines() if l.startswith(RESULT_PREFIX)), None)
+    if line is None:
+        return "returned no value (the program ended before the call returned)"
+    actual = line[len(RESULT_PREFIX):].decode("utf-8", "replace")
+    if returns_match(actual, expected):
+        return None
+    return f"wrong return value: got {_excerpt(actual, 80)!r}, expected {_excerpt(expected, 80)!r}"
+
+
+def _sandbox_for(policy: SandboxPolicy) -> tuple[Optional[Sandbox], Optional[str]]:
+    try:
+        return prepare(policy.bwrap), None
+    except SandboxUnavailable as exc:
+        return None, str(exc)
+
+
+def run_tests(code: str, tests: Sequence[dict], limits: SandboxLimits = SandboxLimits(),
+              policy: Optional[SandboxPolicy] = None) -> CodeResult:
+    """Run ``code`` once per test case, each in a fresh sandbox; passed only if every case passes."""
+    if not tests:
+        return CodeResult(False, "no test cases for this problem")
+    policy = policy or SandboxPolicy.from_env()
+    sandbox, missing = _sandbox_for(policy)
+    if sandbox is None and not policy.allow_unsandboxed:
+        return CodeResult(False, f"{NOT_EXECUTED} ({missing})", 0, len(tests), executed=False, sandboxed=False)
+    if sandbox is None:
+        log.warning("%s: %s", UNSAFE_WARNING, missing)
+    suffix = "" if sandbox is not None else " [ran WITHOUT a sandbox]"
+    runner = _Runner(code, sandbox, limits)
+    passed, details = 0, []
+    try:
+        for number, test in enumerate(tests):
+            if "fn_name" in test and not test["fn_name"]:
+                reason = "call-based test without a function name (fn_name)"
+            else:
+                try:
+                    run = runner.run(test)
+                except OSError as exc:  # the sandbox could not be started (out of processes, memory)
+                    reason = f"not executed: the sandbox could not be started ({exc.strerror or exc})"
+                else:
+                    reason = _failure_reason(run, limits, sandbox is not None) or _verdict(run, test)
+            if reason is not None:
+                details.append(f"test {number}: {reason}")
+                return CodeResult(False, f"test {number} of {len(tests)}: {reason}{suffix}", passed, len(tests),
+                                  details, sandboxed=sandbox is not None)
+            passed += 1
+    finally:
+        runner.close()
+    return CodeResult(True, f"passed {passed}/{len(tests)} tests{suffix}", passed, len(tests), details,
+                      sandboxed=sandbox is not None)
+
+
+def describe_sandbox(limits: SandboxLimits = SandboxLimits(), policy: Optional[SandboxPolicy] = None) -> dict[str, Any]:
+    """What isolated the code answers, for summary.json and the report."""
+    policy = policy or SandboxPolicy.from_env()
+    sandbox, missing = _sandbox_for(policy)
+    common = {
         "timeout_s_per_test": limits.timeout_s,
         "memory_mb": limits.memory_mb,
         "file_mb": limits.file_mb,
         "output_kb": limits.output_kb,
-        "scratch": "a fresh temporary folder per sample, removed afterwards",
+        "processes": limits.processes,
+        "scratch_mb": limits.scratch_mb,
+    }
+    if sandbox is None and not policy.allow_unsandboxed:
+        return {"executed": False, "isolation": "none", "reason": f"{NOT_EXECUTED} ({missing})",
+                "process": "code answers were not run; each scored 0", **common}
+    if sandbox is None:
+        return {"executed": True, "isolation": "none", "warning": UNSAFE_WARNING, "reason": missing,
+                "process": "one process per test case, rlimits only", "network": "not isolated",
+                "user": "the calling user", **common}
+    return {
+        "executed": True,
+        "isolation": f"{sandbox.version}: new user, PID, mount, network, IPC and UTS namespaces",
+        "process": "one sandbox per test case; every process in it killed when the test ends",
+        "network": "none (own network namespace)",
+        "user": "uid 65534 inside" + ("; started as nobody (65534) on the host" if sandbox.as_nobody else "; the calling user on the host"),
+        "filesystem": f"read-only interpreter and standard library; a {limits.scratch_mb} MB tmpfs as the only writable place",
+        **common,
     }
 
 
-__all__ = ["CodeResult", "SandboxLimits", "describe_sandbox", "network_isolation", "outputs_match", "parse_tests", "run_tests"]
+__all__ = [
+    "CodeResult", "NOT_EXECUTED", "SandboxLimits", "SandboxPolicy", "describe_sandbox", "outputs_match",
+    "parse_tests", "returns_match", "run_tests",
+]

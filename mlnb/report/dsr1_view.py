@@ -35,16 +35,29 @@ def per_dataset_html(acc: Mapping[str, Any]) -> str:
                  fmt_value(plots._number(acc.get("exact_match")), 2), fmt_value(plots._number(acc.get("tokens_per_sample")), 1)])
     table = _table(["dataset", "samples", "correct", "exact_match", "tokens_per_sample"], rows, numeric=(1, 2, 3, 4))
     sandbox = acc.get("code_sandbox")
-    note = ""
-    if isinstance(sandbox, Mapping):
-        note = (
-            '<p class="sub">Code answers ran in a sandbox: '
-            f"{esc(sandbox.get('process'))}; network: {esc(sandbox.get('network'))}; user: {esc(sandbox.get('user'))}; "
-            f"limits {esc(sandbox.get('timeout_s_per_test'))} s per test, {esc(sandbox.get('memory_mb'))} MB memory, "
-            f"{esc(sandbox.get('output_kb'))} KiB output.</p>"
-        )
     scored = f'<p class="sub">Scored text: {esc(acc["scored_text"])}.</p>' if acc.get("scored_text") else ""
-    return "<h3>Per dataset</h3>" + table + note + scored
+    return "<h3>Per dataset</h3>" + table + sandbox_note(sandbox) + scored
+
+
+def sandbox_note(sandbox: Any) -> str:
+    """How code answers were run: in a sandbox, not at all (no sandbox), or, opted in, without one."""
+    from mlnb.report.stage_view import esc
+
+    if not isinstance(sandbox, Mapping):
+        return ""
+    limits = (f"limits {esc(sandbox.get('timeout_s_per_test'))} s per test, {esc(sandbox.get('memory_mb'))} MB memory, "
+              f"{esc(sandbox.get('output_kb'))} KiB output")
+    if sandbox.get("executed") is False:
+        return ('<div class="note"><b>Code answers were not executed: no sandbox.</b> '
+                f"{esc(sandbox.get('reason'))}. Code samples scored 0 without running, so exact_match "
+                "understates the model.</div>")
+    if sandbox.get("warning"):
+        return f'<div class="note"><b>{esc(sandbox.get("warning"))}.</b> {limits}.</div>'
+    where = f"{esc(sandbox.get('isolation'))}; " if sandbox.get("isolation") else ""
+    return (
+        f'<p class="sub">Code answers ran in a sandbox: {where}{esc(sandbox.get("process"))}; '
+        f"network: {esc(sandbox.get('network'))}; user: {esc(sandbox.get('user'))}; {limits}.</p>"
+    )
 
 
 def per_dataset_figure(acc: Mapping[str, Any]):
