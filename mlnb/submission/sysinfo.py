@@ -107,9 +107,9 @@ MEANINGFUL_FIELDS: frozenset[str] = frozenset(
 
 #: Fields no probe here can answer truthfully: a person fills them in (``--set FIELD=VALUE``).
 #: Choices (division, status, system type) and names; physical facts that need root, a datasheet
-#: or a look at the box (DIMM layout, disk type, cooling, NIC cards, interconnects, HBM type,
-#: on-chip memories); and the free-text notes. Accelerator fields among them become "N/A" on a
-#: machine without accelerators.
+#: or a look at the box (DIMM layout, cooling, interconnects, HBM type, on-chip memories); and the
+#: free-text notes. Accelerator fields among them become "N/A" on a machine without accelerators.
+#: (Disk type and networking come from sysfs, flagged for review.)
 USER_FIELDS: tuple[str, ...] = (
     "division",
     "submitter",
@@ -117,12 +117,8 @@ USER_FIELDS: tuple[str, ...] = (
     "system_name",
     "system_type",
     "system_type_detail",
-    "host_storage_type",
     "host_memory_configuration",
     "host_processor_interconnect",
-    "host_networking",
-    "host_networking_topology",
-    "host_network_card_count",
     "accelerator_host_interconnect",
     "accelerator_interconnect",
     "accelerator_interconnect_topology",
