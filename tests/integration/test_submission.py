@@ -371,6 +371,12 @@ SIM_TINY = [
     "--set", "target_qps=50", "--set", "target_latency_ms=100",
 ]
 EDGE_AND_TEST06 = "06_offline_test06,05_singlestream_perf,22_singlestream_accuracy,20_edge_offline_perf,21_edge_offline_accuracy"
+# Every stage of the deepseek-r1 preset but its summary.
+DSR1_STAGES = ",".join(f"{n}_dsr1_{s}" for n, s in (
+    (10, "offline_perf"), (11, "offline_accuracy"), (12, "server_perf"), (13, "interactive_perf"),
+    (14, "server_accuracy"), (15, "interactive_accuracy"), (16, "offline_test06"), (17, "server_test06"),
+    (18, "interactive_test06"),
+))
 BASE = "closed/acme"
 SYSTEM = f"{BASE}/results/sys1"
 # mlnb check's rules that a short run (few samples, no 600 s) breaks, and what a simulated answer fails.
@@ -384,7 +390,8 @@ def complete(work):
     root = work["root"]
     for run_id, args in (
         ("r3", ["--preset", "full", "--stages", EDGE_AND_TEST06, "--samples", "4", "--set", "min_query_count=4"]),
-        ("r4", ["--preset", "deepseek-r1", "--samples", "5", "--set", "max_new_tokens=48", "--set", "min_query_count=5"]),
+        ("r4", ["--preset", "deepseek-r1", "--stages", DSR1_STAGES, "--samples", "2", "--set", "max_new_tokens=48",
+                "--set", "min_query_count=2"]),
     ):
         result = mlnb("run", *args, "--outputs", root / "outputs", "--run-id", run_id, *SIM_TINY, timeout=1200)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -591,3 +598,16 @@ def test_official_checker_finds_only_short_run_reasons(complete, tmp_path):
     }
     assert official == ours, (sorted(official ^ ours), output[-4000:])
     assert len(official) >= 10
+
+
+def test_deepseek_r1_preset_gives_every_folder_its_three_runs():
+    """Each DeepSeek-R1 scenario folder needs performance, accuracy and TEST06: the preset runs all nine."""
+    from mlnb.config import load_preset
+    from mlnb.paths import preset_path
+    from mlnb.stages.registry import STAGES
+
+    preset = load_preset(preset_path("deepseek-r1"))
+    kinds = {(STAGES.get(name).defaults.get("scenario"), STAGES.get(name).defaults.get("mode"))
+             for name in preset.stages if STAGES.get(name).kind == "loadgen"}
+    assert kinds == {(s, m) for s in ("Offline", "Server", "Interactive") for m in ("performance", "accuracy", "test06")}
+    assert ",".join(name for name in preset.stages if name != "99_run_summary") == DSR1_STAGES
