@@ -520,6 +520,18 @@ def test_submittable_build_refuses_empty_fields_one_line_each(work, tmp_path):
     assert all(line.startswith(f"error: {system_json}: ") and "mlnb sysinfo --set" in line for line in lines)
     assert "Traceback" not in result.stderr
 
+    # Without --system-json, the lines name what `mlnb sysinfo` cannot tell about this machine.
+    from mlnb.submission.sysinfo import collect_system_description
+
+    undetectable = sorted(name for name, value in collect_system_description().description.items()
+                          if name in MEANINGFUL_FIELDS and not value
+                          and name not in {"division", "submitter", "system_name", "status", "system_type"})
+    result = mlnb("submission", "build", run, "--out", tmp_path / "p", "--submitter", "acme", "--system-name", "sys1")
+    assert result.returncode == 2 and not (tmp_path / "p").exists()
+    named = sorted(name for line in result.stderr.splitlines() for name in MEANINGFUL_FIELDS
+                   if f": {name} is empty;" in line)
+    assert undetectable and named == undetectable and len(result.stderr.splitlines()) == len(named), result.stderr
+
     # Filled in, the same build goes through and nothing in the description is a placeholder.
     data.update(host_memory_configuration="2x 16GB DDR4", cooling="air", accelerator_model_name="N/A")
     system_json.write_text(json.dumps(data))
