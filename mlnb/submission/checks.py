@@ -3,6 +3,7 @@
 The tree under the package root::
 
     {division}/{submitter}/systems/{system}.json
+    {division}/{submitter}/documentation/calibration.md   (closed and network divisions)
     {division}/{submitter}/src/...
     {division}/{submitter}/results/{system}/{benchmark}/{scenario}/
         performance/run_1/{mlperf_log_summary.txt, mlperf_log_detail.txt}
@@ -25,11 +26,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mlnb.errors import InputError
-from mlnb.submission.sysinfo import MEANINGFUL_FIELDS, VALID_STATUSES, required_fields_for
+from mlnb.submission.sysinfo import MEANINGFUL_FIELDS, VALID_STATUSES, VALID_SYSTEM_TYPES, required_fields_for
 from mlnb.submission.truncate import ACCURACY_LOG_LIMIT, file_sha256, hash_in_accuracy_txt
 
 __all__ = [
     "BENCHMARK_FOR_MODEL_KEY",
+    "BENCHMARKS",
+    "CALIBRATION_DOC",
     "CheckFailure",
     "DIVISIONS",
     "MEASUREMENTS_FIELDS",
@@ -64,7 +67,9 @@ def placement(model_key: str, scenario: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class BenchmarkRules:
-    category: str  # "datacenter" | "edge": the system_type it needs
+    # "datacenter" | "edge": the system_type whose scenario tables list the benchmark (the checker
+    # picks its required-scenarios table by system_type, and "datacenter,edge" holds both kinds)
+    category: str
     scenarios: tuple[str, ...]  # scenario folders allowed
     required: tuple[tuple[str, ...], ...]  # each tuple: at least one of these scenarios
     dataset_size: int | None  # samples in the accuracy run, floor of the performance sample count
@@ -139,6 +144,10 @@ EXACT_MATCH_VALUE = {
 
 SYSTEM_STATUS = VALID_STATUSES
 SYSTEM_TYPES = ("datacenter", "edge")
+# The calibration write-up: the checker takes it at the submitter root or under documentation/;
+# the open division needs none.
+CALIBRATION_DOC = "documentation/calibration.md"
+CALIBRATION_PLACES = ("calibration.md", CALIBRATION_DOC)
 
 NOT_FOR_SUBMISSION = "NOT_FOR_SUBMISSION.txt"
 
@@ -199,6 +208,10 @@ class _Checker:
         for name in ("systems", "results", "src"):
             if not (folder / name).is_dir():
                 self.fail(folder / name, "required-file", f"missing folder {name}/")
+        if division != "open" and not any((folder / place).is_file() for place in CALIBRATION_PLACES):
+            self.fail(folder / CALIBRATION_DOC, "required-file",
+                      f"missing: the {division} division needs a calibration write-up "
+                      f"({' or '.join(CALIBRATION_PLACES)})")
         src = folder / "src"
         if src.is_dir() and not any(p.is_file() for p in src.rglob("*")):
             self.fail(src, "src", "src/ is empty; it must hold the code or a README telling how to reproduce")
@@ -241,9 +254,13 @@ class _Checker:
         status = str(data.get("status", "")).strip().lower()
         if status and status not in SYSTEM_STATUS:
             self.fail(path, "system-json", f"status {data['status']!r} is not one of {', '.join(SYSTEM_STATUS)}")
-        types = _system_types(data)
-        if types is not None and not types <= set(SYSTEM_TYPES):
-            self.fail(path, "system-json", f"system_type {data['system_type']!r}: expected datacenter, edge or both")
+        system_type = data.get("system_type")
+        if not _empty(system_type) and system_type not in VALID_SYSTEM_TYPES:  # the checker compares exactly
+            self.fail(path, "system-json", f"system_type {system_type!r} is not one of {', '.join(VALID_SYSTEM_TYPES)}")
+        is_network = str(data.get("is_network", "false")).strip().lower() == "true"
+        if division in ("closed", "network") and is_network != (division == "network"):
+            self.fail(path, "system-json", f"is_network is {data.get('is_network')!r}; the {division} division needs "
+                      + ("true" if division == "network" else "false or no is_network"))
         return data
 
     def check_system_results(self, system: Path, description: dict | None) -> None:
@@ -486,9 +503,10 @@ def _empty(value: Any) -> bool:
 
 
 def _system_types(description: dict | None) -> set[str] | None:
-    if not description or _empty(description.get("system_type")):
+    """The kinds of benchmark a description's system_type admits; None when it names no valid type."""
+    if not description or description.get("system_type") not in VALID_SYSTEM_TYPES:
         return None
-    return {part.strip().lower() for part in str(description["system_type"]).split(",") if part.strip()}
+    return set(str(description["system_type"]).split(","))
 
 
 def _as_int(value: Any) -> int | None:

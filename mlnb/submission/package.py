@@ -6,6 +6,7 @@ from the given run folders. The two halves of a pair may come from different run
 runs hold the same kind of stage, the run that started last wins. It then writes::
 
     {out}/{division}/{submitter}/systems/{system}.json
+    {out}/{division}/{submitter}/documentation/calibration.md
     {out}/{division}/{submitter}/src/README.md
     {out}/{division}/{submitter}/results/{system}/{benchmark}/{scenario}/...
 
@@ -16,6 +17,12 @@ complete or absent; an existing ``out`` is never touched.
 A stage whose summary says ``submittable: false`` stops the build, unless
 ``allow_non_submittable``: then the package root gets ``NOT_FOR_SUBMISSION.txt`` with every relaxed
 rule per stage, and every README.md in it starts with a bold warning line.
+
+The system description (``--system-json``, or this machine's as ``mlnb sysinfo`` detects it) gets
+``system_type`` from the benchmarks packaged (datacenter, edge or both, as the checker maps
+benchmark folders) and ``status`` "rdi" when they are empty. A field the checker requires to be
+non-empty that is still empty stops a submittable build, one line per field; in a package marked
+NOT FOR SUBMISSION it reads "not given" and NOT_FOR_SUBMISSION.txt lists it.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import Any, Optional
 
 from mlnb.errors import InputError
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
-from mlnb.submission.checks import DIVISIONS, NOT_FOR_SUBMISSION, placement
+from mlnb.submission.checks import BENCHMARKS, CALIBRATION_DOC, DIVISIONS, NOT_FOR_SUBMISSION, placement
 from mlnb.submission.truncate import accuracy_txt_with_hash, truncate_accuracy_log
 
 __all__ = ["StageRef", "build_package", "collect_stages", "measurements_for"]
@@ -46,6 +53,28 @@ WARNING_LINE = (
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "int8": "int8", "float8": "fp8"}
 _ENGINE_KEYS_LEFT_OUT = {"model_path", "eos_token_ids", "load_seconds", "simulated"}
 _PARAMS_LEFT_OUT = {"run_dir", "stage", "scenario", "mode", "timeout_s"}
+# The status a description gets when it names none: research, development or internal, the one
+# of the checker's three values that claims nothing about availability.
+DEFAULT_STATUS = "rdi"
+NOT_GIVEN = "not given (package NOT FOR SUBMISSION)"
+
+
+class IncompleteSystemDescription(InputError):
+    """Required system-description fields are empty: one line per field."""
+
+    def __init__(self, where: str, fields: list[str]):
+        from mlnb.submission.sysinfo import how_to_fill
+
+        self.lines = [
+            f"{where}: {name} is empty; a submittable package needs it ({how_to_fill(name)}; "
+            f"set it with `mlnb sysinfo --set {name}=VALUE --out FILE` and pass --system-json FILE)"
+            for name in fields
+        ]
+        super().__init__(where, "; ".join(f"{name} is empty" for name in fields))
+
+    def __str__(self) -> str:
+        # The CLI prints "error: " + this: each field gets a line of its own, with the same prefix.
+        return "\nerror: ".join(self.lines)
 
 
 @dataclass
@@ -319,7 +348,8 @@ def _not_for_submission(
             lines.append(f"{where} {mode}: {ref.label}")
             lines += [f"  - {rule}" for rule in rules]
     if system_missing:
-        lines += ["", "System description: fields not detected: " + ", ".join(system_missing)]
+        lines += ["", f"System description: required fields left empty, written as {NOT_GIVEN!r}: "
+                  + ", ".join(system_missing)]
     return "\n".join(lines) + "\n"
 
 
@@ -328,35 +358,47 @@ def _not_for_submission(
 # ---------------------------------------------------------------------------------------------
 
 
+def system_type_for(benchmarks: list[str]) -> str:
+    """The checker's system_type whose scenario tables hold every benchmark folder in ``benchmarks``."""
+    categories = {BENCHMARKS[name].category for name in benchmarks if name in BENCHMARKS}
+    return "datacenter,edge" if categories == {"datacenter", "edge"} else (categories.pop() if categories else "")
+
+
+def _load_system_json(system_json: Path) -> dict[str, Any]:
+    where = str(system_json)
+    try:
+        data = read_json(system_json)
+    except FileNotFoundError:
+        raise InputError(where, "system description file not found") from None
+    except (OSError, ValueError) as err:
+        raise InputError(where, f"not readable JSON ({err.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise InputError(where, "expected a JSON object (the MLPerf system description)")
+    return data
+
+
 def _system_description(
-    system_json: Optional[Path], division: str, submitter: str, system_name: str, allow_incomplete: bool
+    system_json: Optional[Path],
+    division: str,
+    submitter: str,
+    system_name: str,
+    placed: dict[str, StageRef],
+    submittable: bool,
 ) -> tuple[dict[str, Any], list[str]]:
-    missing: list[str] = []
+    """The description for systems/<system>.json and the required fields it leaves empty.
+
+    ``placed`` maps each benchmark folder to one stage that goes there (named in error lines).
+    """
+    from mlnb.submission import sysinfo
+
     if system_json is not None:
         where = str(system_json)
-        try:
-            data = read_json(system_json)
-        except FileNotFoundError:
-            raise InputError(where, "system description file not found") from None
-        except (OSError, ValueError) as err:
-            raise InputError(where, f"not readable JSON ({err.__class__.__name__})") from None
-        if not isinstance(data, dict):
-            raise InputError(where, "expected a JSON object (the MLPerf system description)")
+        data = _load_system_json(system_json)
     else:
-        where = "--system-json"
-        from mlnb.submission import sysinfo
-
-        info = sysinfo.collect_system_description(
-            {"division": division, "submitter": submitter, "system_name": system_name}
-        )
-        data = dict(info.description)
-        # Only the fields the checker rejects when empty stop a build; the others may stay "".
-        missing = [str(name) for name in info.missing if name in sysinfo.MEANINGFUL_FIELDS]
-        if missing and not allow_incomplete:
-            raise InputError(
-                where, f"required: mlnb could not detect {', '.join(missing)}; write a description with "
-                "`mlnb sysinfo --out FILE` (its --set fills fields), complete it and pass it as --system-json FILE"
-            )
+        where = f"systems/{system_name}.json (this machine, as `mlnb sysinfo` describes it)"
+        overrides = {"division": division, "submitter": submitter, "system_name": system_name}
+        data = sysinfo.collect_system_description(overrides).to_json()
+    sources: dict[str, str] = {}
     for key, wanted in (("division", division), ("submitter", submitter)):
         value = data.get(key)
         if value in (None, ""):
@@ -365,7 +407,84 @@ def _system_description(
             raise InputError(where, f"{key} is {value!r} but --{key} is {wanted!r}")
     if data.get("system_name") in (None, ""):
         data["system_name"] = system_name
-    return data, missing
+
+    derived = system_type_for(list(placed))
+    if str(data.get("system_type") or "").strip() == "":
+        data["system_type"] = derived
+        sources["system_type"] = f"derived from the benchmarks packaged ({', '.join(sorted(placed))})"
+    else:
+        given = str(data["system_type"]).strip()
+        if given not in sysinfo.VALID_SYSTEM_TYPES:
+            raise InputError(where, f"system_type {given!r} is not one of {', '.join(sysinfo.VALID_SYSTEM_TYPES)}")
+        for benchmark, ref in sorted(placed.items()):
+            category = BENCHMARKS[benchmark].category
+            if category not in given.split(","):
+                raise InputError(
+                    where, f"system_type {given!r} has no {benchmark} results (a {category} benchmark, from "
+                    f"{ref.label}); use system_type {derived!r} or leave it empty"
+                )
+    if str(data.get("status") or "").strip() == "":
+        data["status"] = DEFAULT_STATUS
+        sources["status"] = "default: rdi claims nothing about availability; set available or preview if it applies"
+    elif str(data["status"]).strip().lower() not in sysinfo.VALID_STATUSES:
+        raise InputError(where, f"status {data['status']!r} is not one of {', '.join(sysinfo.VALID_STATUSES)}")
+    if division == "network":
+        data.setdefault("is_network", "true")
+
+    empty = [
+        name
+        for name in sysinfo.required_fields_for(division)
+        if name in sysinfo.MEANINGFUL_FIELDS and str(data.get(name) or "").strip() == ""
+    ]
+    if empty and submittable:
+        raise IncompleteSystemDescription(where, empty)
+    for name in empty:
+        data[name] = NOT_GIVEN
+        sources[name] = "empty; filled only because the package is NOT FOR SUBMISSION"
+    for name in sysinfo.required_fields_for(division):
+        data.setdefault(name, "")  # the checker needs every required key, even those it accepts empty
+    if sources:
+        observed = data.get(sysinfo.OBSERVED_KEY)
+        observed = dict(observed) if isinstance(observed, dict) else {}
+        observed["set_by_submission_build"] = sources
+        data[sysinfo.OBSERVED_KEY] = observed
+    return data, empty
+
+
+def calibration_doc(refs: list[StageRef], warn: bool) -> str:
+    """documentation/calibration.md: what was done to the weights, per benchmark, from the stages packaged."""
+    lines = [WARNING_LINE, ""] if warn else []
+    lines += [
+        "# Calibration",
+        "",
+        "What mlnb knows about quantization and calibration of the models behind these results, from the "
+        "engine and parameters each stage recorded.",
+        "",
+    ]
+    by_benchmark: dict[str, set[str]] = {}
+    for ref in refs:
+        by_benchmark.setdefault(ref.benchmark, set()).add(_calibration_line(ref.summary))
+    for benchmark, texts in sorted(by_benchmark.items()):
+        lines += [f"## {benchmark}", ""] + [f"- {text}" for text in sorted(texts)] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _calibration_line(summary: dict[str, Any]) -> str:
+    engine = summary.get("engine") or {}
+    params = summary.get("params") or {}
+    backend = summary.get("backend") or params.get("backend")
+    if summary.get("simulated") or engine.get("simulated"):
+        return "Simulated backend: no model ran, so there were no weights to quantize or calibrate."
+    if backend == "openai":
+        return ("Served by an external OpenAI-compatible server: mlnb does not know whether that server quantized "
+                "the weights or how it calibrated them; the submitter must describe it here.")
+    dtype = measurements_for(summary)["weight_data_types"]
+    text = (f"Backend `{backend}`, weights in {dtype} as loaded from the checkpoint: mlnb applies no quantization, "
+            "so no calibration data set was used.")
+    kv = params.get("kv_cache_dtype")
+    if kv not in (None, "", "auto"):
+        text += f" KV cache in {kv} (kv_cache_dtype={kv}), with the engine's default scales and no calibration run."
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +576,10 @@ def build_package(
         )
     warn = bool(relaxed)
 
-    description, system_missing = _system_description(system_json, division, submitter, system_name, warn)
+    by_benchmark = {benchmark: next(iter(slots.values())) for (benchmark, _), slots in sorted(picked.items())}
+    description, system_missing = _system_description(
+        system_json, division, submitter, system_name, by_benchmark, submittable=not warn
+    )
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -471,6 +593,7 @@ def build_package(
             placed.append((rel.as_posix(), slots))
         refs = [ref for _, slots in placed for ref in slots.values()]
         write_text_atomic(base / "src" / "README.md", _src_readme(refs, warn))
+        write_text_atomic(base / CALIBRATION_DOC, calibration_doc(refs, warn))
         if warn:
             write_text_atomic(staging / NOT_FOR_SUBMISSION, _not_for_submission(placed, system_missing))
         os.chmod(staging, 0o755)

@@ -107,9 +107,9 @@ MEANINGFUL_FIELDS: frozenset[str] = frozenset(
 
 #: Fields no probe here can answer truthfully: a person fills them in (``--set FIELD=VALUE``).
 #: Choices (division, status, system type) and names; physical facts that need root, a datasheet
-#: or a look at the box (DIMM layout, disk type, cooling, NIC cards, interconnects, HBM type,
-#: on-chip memories); and the free-text notes. Accelerator fields among them become "N/A" on a
-#: machine without accelerators.
+#: or a look at the box (DIMM layout, cooling, interconnects, HBM type, on-chip memories); and the
+#: free-text notes. Accelerator fields among them become "N/A" on a machine without accelerators.
+#: (Disk type and networking come from sysfs, flagged for review.)
 USER_FIELDS: tuple[str, ...] = (
     "division",
     "submitter",
@@ -117,12 +117,8 @@ USER_FIELDS: tuple[str, ...] = (
     "system_name",
     "system_type",
     "system_type_detail",
-    "host_storage_type",
     "host_memory_configuration",
     "host_processor_interconnect",
-    "host_networking",
-    "host_networking_topology",
-    "host_network_card_count",
     "accelerator_host_interconnect",
     "accelerator_interconnect",
     "accelerator_interconnect_topology",
@@ -470,6 +466,58 @@ def _detect_storage(desc: dict, src: dict, review: list, where: str) -> None:
     review.append("host_storage_capacity")
 
 
+def _block_device_of(where: str) -> Optional[Path]:
+    """The whole-disk sysfs folder behind the filesystem holding ``where`` (None for overlay, tmpfs, ...)."""
+    dev = os.stat(where).st_dev
+    node = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    if not node.exists():
+        return None
+    node = node.resolve()
+    # A partition's folder sits inside its disk's folder; the disk is the one with a queue/.
+    return node if (node / "queue").is_dir() else node.parent if (node.parent / "queue").is_dir() else None
+
+
+def _detect_storage_type(desc: dict, src: dict, review: list, where: str) -> None:
+    disk = _block_device_of(where)
+    if disk is None:
+        src["host_storage_type"] = "not found: the working directory is on no block device (overlay, tmpfs or network)"
+        return
+    rotational = (_read(str(disk / "queue" / "rotational")) or "").strip()
+    if disk.name.startswith("nvme"):
+        kind = "NVMe SSD"
+    elif disk.name.startswith("vd") or disk.name.startswith("xvd"):
+        kind = "virtual disk"
+    elif rotational == "0":
+        kind = "SSD"
+    elif rotational == "1":
+        kind = "HDD"
+    else:
+        src["host_storage_type"] = f"not found: {disk.name} does not say whether it rotates"
+        return
+    desc["host_storage_type"] = kind
+    src["host_storage_type"] = f"sysfs: {disk.name}, rotational={rotational or 'unknown'} (the working directory's disk)"
+    review.append("host_storage_type")
+
+
+def _networking_defaults(desc: dict, src: dict, review: list, observed: dict) -> None:
+    """Host networking from the interfaces with hardware behind them; topology N/A on one node."""
+    interfaces = observed.get("network_interfaces") or []
+    if interfaces:
+        desc["host_networking"] = ", ".join(
+            f"{i['name']} ({i['driver'] or 'unknown driver'}"
+            + (f", {i['speed_mbit']} Mb/s" if i["speed_mbit"] != "unknown" else "")
+            + ")"
+            for i in interfaces
+        )
+        src["host_networking"] = "/sys/class/net: interfaces with a device behind them"
+        desc["host_network_card_count"] = str(len(interfaces))
+        src["host_network_card_count"] = "/sys/class/net: one per interface; a card with several ports counts more than once"
+        review += ["host_networking", "host_network_card_count"]
+    if desc.get("number_of_nodes") == "1":
+        desc["host_networking_topology"] = "N/A (single node)"
+        src["host_networking_topology"] = "mlnb runs the benchmark on one node"
+
+
 def _detect_os(desc: dict, src: dict) -> None:
     text = _read("/etc/os-release") or _read("/usr/lib/os-release")
     pretty = ""
@@ -777,10 +825,12 @@ def collect_system_description(
         lambda: _detect_cpu(desc, src, review, observed),
         lambda: _detect_memory(desc, src),
         lambda: _detect_storage(desc, src, review, os.fspath(storage_path) if storage_path else os.getcwd()),
+        lambda: _detect_storage_type(desc, src, review, os.fspath(storage_path) if storage_path else os.getcwd()),
         lambda: _detect_os(desc, src),
         lambda: _detect_accelerators(desc, src, review, observed, hints, software),
         lambda: _framework(desc, src, review),
         lambda: _observe(observed, hints),
+        lambda: _networking_defaults(desc, src, review, observed),
     ):
         try:
             probe()
@@ -810,6 +860,11 @@ def collect_system_description(
         given=list(checked),
         observed=observed,
     )
+
+
+def how_to_fill(name: str) -> str:
+    """What a person writes into a field mlnb could not fill."""
+    return _HOW_TO_FILL.get(name, "see the MLPerf system description rules")
 
 
 def write_system_description(info: SystemInfo, path: str | os.PathLike) -> Path:

@@ -143,6 +143,8 @@ def stage_fixed_fields() -> list[str]:
     fixed = set(PIPELINE_SET)
     for name in STAGES.names():
         fixed.update(STAGES.get(name).defaults)
+    # The edge stages default model_key to llama3_1-8b-edge; it stays a field anyone may set.
+    fixed.discard("model_key")
     return _ordered(fixed)
 
 

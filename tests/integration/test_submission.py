@@ -358,3 +358,270 @@ def test_package_from_an_embedded_model_run(tmp_path):
     assert checked.returncode == 1
     rules = {LINE.match(line)["rule"] for line in checked.stdout.splitlines()}
     assert {"min-duration", "accuracy-target", "not-for-submission", "required-scenarios"} <= rules, checked.stdout
+
+
+# ------------------------------------------------------------------- complete packages
+# The full preset's Llama stages (01-04 above, 06/07 TEST06), the edge benchmark (05 and 20-22) and
+# the deepseek-r1 preset, all on the simulator: a package with every folder the checker wants, in
+# which only the short runs (and the simulator's answers) stand between it and a submission.
+
+SIM_TINY = [
+    "--backend", "sim", "--set", "model=embedded", "--set", "dataset=embedded",
+    "--set", "sim_tpot_ms=1", "--set", "sim_ttft_ms=5", "--set", "min_duration_ms=0",
+    "--set", "target_qps=50", "--set", "target_latency_ms=100",
+]
+EDGE_AND_TEST06 = "06_offline_test06,05_singlestream_perf,22_singlestream_accuracy,20_edge_offline_perf,21_edge_offline_accuracy"
+# Every stage of the deepseek-r1 preset but its summary.
+DSR1_STAGES = ",".join(f"{n}_dsr1_{s}" for n, s in (
+    (10, "offline_perf"), (11, "offline_accuracy"), (12, "server_perf"), (13, "interactive_perf"),
+    (14, "server_accuracy"), (15, "interactive_accuracy"), (16, "offline_test06"), (17, "server_test06"),
+    (18, "interactive_test06"),
+))
+BASE = "closed/acme"
+SYSTEM = f"{BASE}/results/sys1"
+# mlnb check's rules that a short run (few samples, no 600 s) breaks, and what a simulated answer fails.
+SHORT_RUN_RULES = {"min-duration", "performance-sample-count", "offline-sample-count", "accuracy-sample-count",
+                   "early-stopping", "result-validity"}
+SIMULATED_RULES = {"accuracy-target", "not-for-submission"}
+
+
+@pytest.fixture(scope="module")
+def complete(work):
+    root = work["root"]
+    for run_id, args in (
+        ("r3", ["--preset", "full", "--stages", EDGE_AND_TEST06, "--samples", "4", "--set", "min_query_count=4"]),
+        ("r4", ["--preset", "deepseek-r1", "--stages", DSR1_STAGES, "--samples", "2", "--set", "max_new_tokens=48",
+                "--set", "min_query_count=2"]),
+    ):
+        result = mlnb("run", *args, "--outputs", root / "outputs", "--run-id", run_id, *SIM_TINY, timeout=1200)
+        assert result.returncode == 0, result.stdout + result.stderr
+    runs = [work["r1"], work["r2"], root / "outputs" / "r3", root / "outputs" / "r4"]
+    out = root / "complete"
+    # No --system-json: the description of this machine, with defaults from what was run.
+    built = mlnb("submission", "build", *runs, "--out", out, "--submitter", "acme", "--system-name", "sys1",
+                 "--allow-non-submittable")
+    assert built.returncode == 0, built.stdout + built.stderr
+    return {"runs": runs, "package": out, "root": root}
+
+
+def test_calibration_doc_is_written_and_checked(complete, tmp_path):
+    doc = complete["package"] / BASE / "documentation" / "calibration.md"
+    text = doc.read_text()
+    for benchmark in ("llama3.1-8b", "llama3.1-8b-edge", "deepseek-r1"):
+        assert f"## {benchmark}" in text
+    assert "Simulated backend: no model ran" in text and text.startswith("**NOT FOR SUBMISSION")
+    assert not any(f.path.endswith("calibration.md") for f in check_package(complete["package"]))
+    root = broken_copy(complete["package"], tmp_path)
+    (root / BASE / "documentation" / "calibration.md").unlink()
+    assert failures_of(root)[(f"{BASE}/documentation/calibration.md", "required-file")].startswith("missing")
+
+
+def test_default_system_description_is_valid(complete):
+    from mlnb.submission.sysinfo import MEANINGFUL_FIELDS, REQUIRED_FIELDS, collect_system_description
+
+    data = json.loads((complete["package"] / BASE / "systems" / "sys1.json").read_text())
+    assert data["system_type"] == "datacenter,edge"  # llama3.1-8b and deepseek-r1 are datacenter, -edge is edge
+    assert data["status"] == "rdi"
+    assert set(REQUIRED_FIELDS) <= set(data)
+    assert [name for name in MEANINGFUL_FIELDS if not str(data[name]).strip()] == []
+    detected = collect_system_description().description
+    for name in ("host_processor_model_name", "host_processor_core_count", "host_memory_capacity",
+                 "host_storage_type", "host_networking", "host_network_card_count", "host_networking_topology"):
+        if detected[name]:
+            assert data[name] == detected[name], name
+    sources = data["mlnb_observed_settings"]["set_by_submission_build"]
+    assert "benchmarks packaged" in sources["system_type"] and "status" in sources
+    not_given = sorted(name for name in MEANINGFUL_FIELDS if data[name] == "not given (package NOT FOR SUBMISSION)")
+    marker = (complete["package"] / "NOT_FOR_SUBMISSION.txt").read_text()
+    assert all(name in marker for name in not_given)
+    assert not any(f.rule == "system-json" for f in check_package(complete["package"]))
+
+
+def test_system_type_follows_the_benchmarks():
+    from mlnb.submission.package import system_type_for
+
+    assert system_type_for(["llama3.1-8b", "deepseek-r1"]) == "datacenter"
+    assert system_type_for(["llama3.1-8b-edge"]) == "edge"
+    assert system_type_for(["llama3.1-8b-edge", "llama3.1-8b"]) == "datacenter,edge"
+
+
+def test_edge_results_go_to_the_edge_benchmark(complete, tmp_path):
+    package = complete["package"]
+    assert sorted(p.name for p in (package / SYSTEM).iterdir()) == ["deepseek-r1", "llama3.1-8b", "llama3.1-8b-edge"]
+    assert sorted(p.name for p in (package / SYSTEM / "llama3.1-8b-edge").iterdir()) == ["Offline", "SingleStream"]
+    assert sorted(p.name for p in (package / SYSTEM / "llama3.1-8b").iterdir()) == ["Offline", "Server"]
+    for scenario, perf, acc in (("Offline", "20_edge_offline_perf", "21_edge_offline_accuracy"),
+                                ("SingleStream", "05_singlestream_perf", "22_singlestream_accuracy")):
+        folder = package / SYSTEM / "llama3.1-8b-edge" / scenario
+        readme = (folder / "README.md").read_text()
+        assert f"stage `{perf}`" in readme and f"stage `{acc}`" in readme
+        assert "LoadGen model key `llama3_1-8b-edge`" in readme
+        for name in ("mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json"):
+            assert (folder / "accuracy" / name).is_file()
+        assert not (folder / "TEST06").exists()  # the edge benchmark has no TEST06
+    assert "stage `01_offline_perf`" in (package / SYSTEM / "llama3.1-8b" / "Offline" / "README.md").read_text()
+    # A datacenter-only system has no edge benchmark folder: the build says so instead of packaging it.
+    system_json = complete_system_json(tmp_path / "datacenter.json")
+    refused = mlnb("submission", "build", *complete["runs"], "--out", tmp_path / "p", "--submitter", "acme",
+                   "--system-name", "sys1", "--system-json", system_json, "--allow-non-submittable")
+    assert refused.returncode == 2 and not (tmp_path / "p").exists()
+    assert refused.stderr.count("\n") == 1 and "system_type 'datacenter' has no llama3.1-8b-edge" in refused.stderr
+    # ... and the check flags an edge folder under a datacenter system_type.
+    root = broken_copy(package, tmp_path)
+    path = root / BASE / "systems" / "sys1.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), system_type="datacenter")))
+    assert (f"{SYSTEM}/llama3.1-8b-edge", "system-type") in failures_of(root)
+
+
+def test_deepseek_r1_scenarios_have_accuracy_and_test06(complete):
+    folder = complete["package"] / SYSTEM / "deepseek-r1"
+    assert sorted(p.name for p in folder.iterdir()) == ["Interactive", "Offline", "Server"]
+    for scenario in ("Offline", "Server", "Interactive"):
+        for rel in ("accuracy/mlperf_log_detail.txt", "accuracy/accuracy.txt", "accuracy/mlperf_log_accuracy.json",
+                    "TEST06/verify_accuracy.txt", "TEST06/accuracy/mlperf_log_accuracy.json"):
+            assert (folder / scenario / rel).is_file(), f"{scenario}/{rel}"
+        assert re.search(r"'exact_match':\s[\d.]+", (folder / scenario / "accuracy" / "accuracy.txt").read_text())
+    found = {(f.path, f.rule) for f in check_package(complete["package"]) if "/deepseek-r1/" in f.path}
+    assert not {rule for _, rule in found} & {"required-file", "test06", "log-mode", "log-scenario"}, found
+
+
+def test_only_short_runs_and_the_simulator_keep_it_from_submission(complete):
+    failures = check_package(complete["package"])
+    assert {f.rule for f in failures} <= SHORT_RUN_RULES | SIMULATED_RULES, format_failures(failures)
+    assert {f.rule for f in failures} >= {"min-duration", "performance-sample-count", "accuracy-sample-count"}
+
+
+def _submittable_copy(stage_dir: Path, runs: Path) -> Path:
+    """A run holding one copy of a finished stage, marked as if it followed every rule."""
+    run = runs / "pretend"
+    shutil.copytree(stage_dir, run / stage_dir.name)
+    summary_path = run / stage_dir.name / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary.update(submittable=True, relaxed_rules=[])
+    summary_path.write_text(json.dumps(summary))
+    return run
+
+
+def test_submittable_build_refuses_empty_fields_one_line_each(work, tmp_path):
+    from mlnb.submission.sysinfo import MEANINGFUL_FIELDS
+
+    run = _submittable_copy(work["r1"] / "01_offline_perf", tmp_path)
+    system_json = complete_system_json(tmp_path / "system.json")
+    data = json.loads(system_json.read_text())
+    emptied = ["host_memory_configuration", "cooling", "accelerator_model_name"]
+    data.update({name: "" for name in emptied}, status="", system_type="")  # these two get defaults
+    system_json.write_text(json.dumps(data))
+    result = mlnb("submission", "build", run, "--out", tmp_path / "p", "--submitter", "acme", "--system-name", "sys1",
+                  "--system-json", system_json)
+    assert result.returncode == 2 and not (tmp_path / "p").exists(), result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    named = [name for line in lines for name in MEANINGFUL_FIELDS if f": {name} is empty;" in line]
+    assert sorted(named) == sorted(emptied) and len(lines) == len(emptied), result.stderr
+    assert all(line.startswith(f"error: {system_json}: ") and "mlnb sysinfo --set" in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+    # Without --system-json, the lines name what `mlnb sysinfo` cannot tell about this machine.
+    from mlnb.submission.sysinfo import collect_system_description
+
+    undetectable = sorted(name for name, value in collect_system_description().description.items()
+                          if name in MEANINGFUL_FIELDS and not value
+                          and name not in {"division", "submitter", "system_name", "status", "system_type"})
+    result = mlnb("submission", "build", run, "--out", tmp_path / "p", "--submitter", "acme", "--system-name", "sys1")
+    assert result.returncode == 2 and not (tmp_path / "p").exists()
+    named = sorted(name for line in result.stderr.splitlines() for name in MEANINGFUL_FIELDS
+                   if f": {name} is empty;" in line)
+    assert undetectable and named == undetectable and len(result.stderr.splitlines()) == len(named), result.stderr
+
+    # Filled in, the same build goes through and nothing in the description is a placeholder.
+    data.update(host_memory_configuration="2x 16GB DDR4", cooling="air", accelerator_model_name="N/A")
+    system_json.write_text(json.dumps(data))
+    result = mlnb("submission", "build", run, "--out", tmp_path / "p", "--submitter", "acme", "--system-name", "sys1",
+                  "--system-json", system_json)
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = json.loads((tmp_path / "p" / BASE / "systems" / "sys1.json").read_text())
+    assert written["system_type"] == "datacenter" and written["status"] == "rdi"
+    assert "not given" not in json.dumps(written)
+    assert not (tmp_path / "p" / "NOT_FOR_SUBMISSION.txt").exists()
+
+
+# ------------------------------------------------------------------- the official checker
+# MLCommons' own checker (tools/submission of mlcommons/inference) is not part of mlnb; point
+# MLNB_MLPERF_INFERENCE_DIR at a checkout of that repository to run it on the complete package.
+
+CHECKER_ENV = "MLNB_MLPERF_INFERENCE_DIR"
+OFFICIAL_LINE = re.compile(r"^\[[^\]]* (?P<level>ERROR|WARNING)\] (?P<message>.*)$")
+# The official checker's messages for what a short run breaks, with the mlnb check rule for each.
+OFFICIAL_SHORT_RUN = {
+    "performance-sample-count": re.compile(r"^(?P<path>\S+) performance_sample_count, found \d+, needs to be >= \d+$"),
+    "offline-sample-count": re.compile(r"^(?P<path>\S+) Required minimum samples per query not met by user config"),
+    "min-duration": re.compile(r"^(?P<path>\S+) Test duration less than 600s in user config"),
+    "accuracy-sample-count": re.compile(r"^(?P<path>\S+) accurcy run does not cover all dataset"),
+    "accuracy-target": re.compile(r"^(?P<path>\S+) accuracy not met: expected="),  # few samples, simulated answers
+    "early-stopping": re.compile(r"^Early stopping condition was not met"),
+}
+# Lines that only repeat a failure above, or say a check was not applicable.
+OFFICIAL_CONSEQUENCES = re.compile(
+    r"^(Some (performance|accuracy|compliance) checks? Checks failed for: |NoResults |SUMMARY: submission has errors$"
+    r"|Execution of check endpoints_model_check skipped for )"
+)
+
+
+def official_checker_dir() -> Path:
+    value = os.environ[CHECKER_ENV]
+    tools = Path(value) / "tools" / "submission"
+    if not (tools / "submission_checker" / "main.py").is_file():
+        pytest.fail(f"{CHECKER_ENV}={value}: no tools/submission/submission_checker/main.py there")
+    return tools
+
+
+@pytest.mark.skipif(  # decided before the fixtures run: without the checker, no package is built for it
+    not os.environ.get(CHECKER_ENV),
+    reason=f"{CHECKER_ENV} is not set: point it at a checkout of mlcommons/inference (its tools/submission knows "
+    "v6.1) to run the official submission checker",
+)
+def test_official_checker_finds_only_short_run_reasons(complete, tmp_path):
+    tools = official_checker_dir()
+    package = complete["package"]
+    result = subprocess.run(
+        [sys.executable, "-m", "submission_checker.main", "--input", str(package), "--version", "v6.1",
+         "--csv", str(tmp_path / "summary.csv")],
+        cwd=tools, capture_output=True, text=True, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 1 and "SUMMARY: submission has errors" in output  # the runs are short
+    official: set[tuple[str, str]] = set()
+    for line in output.splitlines():
+        match = OFFICIAL_LINE.match(line)
+        if match is None:
+            continue
+        message = match["message"].replace(f"{package}/", "")
+        if OFFICIAL_CONSEQUENCES.match(message):
+            continue
+        rule = next((rule for rule, pattern in OFFICIAL_SHORT_RUN.items() if pattern.match(message)), None)
+        assert rule is not None, f"the official checker rejects the package for a reason other than a short run: {line}"
+        path = OFFICIAL_SHORT_RUN[rule].match(message).groupdict().get("path")
+        if path is not None:  # the official checker names the folder; mlnb names a file in it
+            official.add((path.rsplit("/accuracy", 1)[0].rsplit("/performance", 1)[0], rule))
+    # mlnb check agrees: each official finding is an mlnb finding in the same scenario folder, and
+    # mlnb finds nothing of these kinds that the official checker passes.
+    ours = {
+        (re.sub(r"/(performance/run_1|accuracy)/[^/]+$", "", f.path), f.rule)
+        for f in check_package(package)
+        if f.rule in {rule for rule in OFFICIAL_SHORT_RUN if rule != "early-stopping"}
+    }
+    assert official == ours, (sorted(official ^ ours), output[-4000:])
+    assert len(official) >= 10
+
+
+def test_deepseek_r1_preset_gives_every_folder_its_three_runs():
+    """Each DeepSeek-R1 scenario folder needs performance, accuracy and TEST06: the preset runs all nine."""
+    from mlnb.config import load_preset
+    from mlnb.paths import preset_path
+    from mlnb.stages.registry import STAGES
+
+    preset = load_preset(preset_path("deepseek-r1"))
+    kinds = {(STAGES.get(name).defaults.get("scenario"), STAGES.get(name).defaults.get("mode"))
+             for name in preset.stages if STAGES.get(name).kind == "loadgen"}
+    assert kinds == {(s, m) for s in ("Offline", "Server", "Interactive") for m in ("performance", "accuracy", "test06")}
+    assert ",".join(name for name in preset.stages if name != "99_run_summary") == DSR1_STAGES
