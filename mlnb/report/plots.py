@@ -286,12 +286,11 @@ MAX_DRAWN_POINTS = 20_000
 
 
 def curve_percentile(ordered: np.ndarray, p: float) -> float:
-    """The p-th percentile as the empirical CDF drawn by :func:`cdf_points` defines it: the
-    smallest value at which at least p % of the queries are at or below (LoadGen's order statistic),
-    so a marker at (value, p) sits on the curve's step."""
+    """The p-th percentile as LoadGen defines it, an order statistic: the sorted values' element at
+    index floor(p / 100 x n). The empirical CDF drawn by :func:`cdf_points` rises through p % at
+    exactly that value, so a marker at (value, p) sits on the curve's step."""
     n = ordered.size
-    rank = max(int(math.ceil(p / 100.0 * n - 1e-9)), 1)
-    return float(ordered[min(rank, n) - 1])
+    return float(ordered[min(int(math.floor(p / 100.0 * n + 1e-9)), n - 1)])
 
 
 def cdf_points(ordered: np.ndarray, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, np.ndarray]:
