@@ -13,7 +13,9 @@ on a stage folder and samples the subprocess's resident memory every 0.2 s. Prin
 
 LoadGen itself keeps a few numbers per query (its schedule and latencies), so some growth is
 LoadGen's own and outside mlnb's control (it builds its whole schedule before the first query,
-between the first two readings).
+between the first two readings). ``--bare-loadgen`` measures that part alone: the same LoadGen
+settings and trace, with a SUT that answers every query inside LoadGen's issue call and keeps
+nothing; the harness's own growth is the difference between the two runs.
 """
 
 from __future__ import annotations
@@ -44,16 +46,66 @@ def stage_params(folder: Path, queries: int, qps: float, scenario: str) -> Path:
     return folder
 
 
+def bare_loadgen(folder: Path) -> int:
+    """LoadGen alone, as the harness configures it, with a SUT that answers at once and keeps nothing."""
+    import mlperf_loadgen as lg
+    import numpy as np
+
+    from mlnb.config import StageParams
+    from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
+
+    params = StageParams.model_validate_json((folder / "params.json").read_text())
+    out = folder / "loadgen"
+    out.mkdir(parents=True, exist_ok=True)
+    plan = plan_user_conf(params, params.samples or 1024, False)
+    settings = build_test_settings(params, write_user_conf(params, plan, out / "user.conf"))
+    log = lg.LogSettings()
+    log.log_output.outdir = str(out)
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = True
+    tokens = np.array([1, 2], dtype=np.int32)
+    done = [0]
+    streaming = params.scenario != "Offline"
+
+    def issue(samples) -> None:
+        if streaming:
+            lg.FirstTokenComplete([lg.QuerySampleResponse(s.id, tokens.ctypes.data, 4) for s in samples])
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, tokens.ctypes.data, tokens.nbytes, 2) for s in samples])
+        done[0] += len(samples)
+
+    stop = threading.Event()
+
+    def progress() -> None:
+        while not stop.wait(2.0):
+            print(f"progress completed={done[0]}", flush=True)
+
+    print("loaded bare LoadGen", flush=True)
+    threading.Thread(target=progress, daemon=True).start()
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(params.samples or 1024, params.samples or 1024, lambda _: None, lambda _: None)
+    lg.StartTestWithLogSettings(sut, qsl, settings, log, str(out / "no-audit.config"))
+    stop.set()
+    lg.DestroyQSL(qsl)
+    lg.DestroySUT(sut)
+    print(f"finished: {done[0]} queries", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=1_000_000)
     parser.add_argument("--qps", type=float, default=2000.0)
     parser.add_argument("--scenario", choices=("Server", "Offline"), default="Server")
+    parser.add_argument("--bare-loadgen", action="store_true", help="LoadGen alone with a SUT that keeps nothing")
+    parser.add_argument("--child-bare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_bare:
+        return bare_loadgen(args.child_bare)
     folder = stage_params(Path(tempfile.mkdtemp(prefix="harness-memory-")) / "stage", args.queries, args.qps, args.scenario)
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "mlnb.harness", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, __file__, "--child-bare", str(folder)] if args.bare_loadgen else [sys.executable, "-m", "mlnb.harness", str(folder)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ps = psutil.Process(proc.pid)
     marks: dict[str, float] = {}
     samples: list[tuple[float, float]] = []
@@ -87,7 +139,8 @@ def main() -> int:
     peak = max(r for _, r in samples)
     during_test = marks.get("test_peak", peak)
     loaded, first = marks.get("loaded", samples[0][1]), marks.get("first_progress", samples[0][1])
-    print(f"{args.queries:,} {args.scenario} queries at {args.qps:g} queries/s in {wall:.0f} s (harness wall time); {last_line}")
+    what = "bare LoadGen (SUT keeps nothing)" if args.bare_loadgen else "harness"
+    print(f"{args.queries:,} {args.scenario} queries at {args.qps:g} queries/s in {wall:.0f} s ({what} wall time); {last_line}")
     print(f"RSS after load {loaded:.0f} MiB, at the first progress line {first:.0f} MiB, peak {peak:.0f} MiB "
           f"(up to the last progress line, i.e. during the LoadGen test: {during_test:.0f} MiB)")
     print(f"growth: from load to peak {peak - loaded:.0f} MiB, from the first progress line to peak {peak - first:.0f} MiB "
