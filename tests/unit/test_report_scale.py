@@ -212,3 +212,51 @@ def test_rows_in_completion_order_merge_with_the_trace_by_issue_seq(tmp_path):
     assert "disagree" in note and load_queries(tmp_path) == rows
     count, note = merge_trace_file(partial, tmp_path / "absent.json", tmp_path / "queries.jsonl")
     assert note == "no LoadGen trace" and load_queries(tmp_path) == rows
+
+
+def test_the_sut_writes_rows_as_queries_complete_and_holds_only_those_in_flight(tmp_path, monkeypatch):
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    from mlnb.harness.sut import LoadgenSUT
+
+    heard = []
+    fake = types.SimpleNamespace(  # LoadGen's response calls, recorded instead of sent to a running test
+        QuerySampleResponse=lambda *args: args,
+        FirstTokenComplete=lambda responses: heard.append(("first", responses[0][0])),
+        QuerySamplesComplete=lambda responses: heard.append(("done", responses[0][0])),
+    )
+    monkeypatch.setitem(sys.modules, "mlperf_loadgen", fake)
+
+    class Backend:
+        def submit(self, requests):
+            self.requests = requests
+
+    @dataclass
+    class Sample:
+        id: int
+        index: int
+
+    backend = Backend()
+    sut = LoadgenSUT(backend, [[1, 2, 3]] * 5, True, 8, 1, rows_path=tmp_path / "rows.jsonl")
+    sut.issue_queries([Sample(100 + i, i) for i in range(4)])
+    r = backend.requests
+    sut.mark_sent(r[2])
+    sut.complete(r[2], [5, 6, 7])  # no first token yet: one is sent to LoadGen first
+    sut.first_token(r[0], [5])
+    sut.annotate(r[0], {"token_source": "usage"})
+    sut.complete(r[0], [5, 6])
+    sut.complete(r[1], [], error="boom")
+    sut.complete(r[1], [])  # a second completion of one query is passed on and not counted again
+    assert set(sut.records) == {103} and sut.completed == 3 and sut.errors == 1 and sut.error_examples() == ["boom"]
+    sut.finish_rows()
+    rows = load_queries_file(tmp_path / "rows.jsonl")
+    assert [row["issue_seq"] for row in rows] == [2, 0, 1, 3]  # completion order, then what was in flight
+    assert rows[0]["sent_ms"] is not None and rows[0]["output_tokens"] == 3 and rows[0]["first_token_ms"] is not None
+    assert rows[1]["token_source"] == "usage" and rows[2]["error"] == "boom" and rows[3]["done_ms"] is None
+    assert ("first", 102) in heard and heard.count(("done", 101)) == 2 and not sut.records
+
+
+def load_queries_file(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
