@@ -18,7 +18,7 @@ import base64
 import io
 import math
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import matplotlib
 import matplotlib.lines
