@@ -7,30 +7,33 @@ request left it (``sent_ms``). Both are shown side by side, so client-side delay
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Optional
 
 import numpy as np
 
+from mlnb.query_table import as_table, column, count_true, counts, text_column
 from mlnb.results import describe
 
 
-def client_side_stats(rows: list[dict]) -> Optional[dict[str, Any]]:
-    sent = [r for r in rows if r.get("sent_ms") is not None]
-    if not sent:
+def client_side_stats(rows) -> Optional[dict[str, Any]]:
+    """``rows``: a query table (mlnb.query_table) or query dicts."""
+    table = as_table(rows)
+    sent_ms = column(table, "sent_ms")
+    sent = ~np.isnan(sent_ms)
+    if not sent.any():
         return None
-    answered = [r for r in sent if r.get("first_token_ms") is not None and not r.get("error")]
-    send_delay = np.array([r["sent_ms"] - r["issued_ms"] for r in sent], dtype=float)
-    ttft_issue = np.array([r["first_token_ms"] - r["issued_ms"] for r in answered], dtype=float)
-    ttft_send = np.array([r["first_token_ms"] - r["sent_ms"] for r in answered], dtype=float)
-    errors = Counter(r.get("error_kind") or "error" for r in rows if r.get("error"))
+    issued, first = column(table, "issued_ms"), column(table, "first_token_ms")
+    error = text_column(table, "error")
+    answered = sent & ~np.isnan(first) & (error == None)  # noqa: E711 (elementwise)
+    kinds = text_column(table, "error_kind")[error != None]  # noqa: E711
+    sources = text_column(table, "token_source")
     return {
         "source": "client timestamps: issued (query reached the SUT), sent (request left the client), "
         "first chunk received, end",
-        "send_delay_ms": describe(send_delay),
-        "ttft_from_issue_ms": describe(ttft_issue),
-        "ttft_from_send_ms": describe(ttft_send),
-        "errors_by_kind": dict(errors),
-        "token_count_mismatches": sum(bool(r.get("token_count_mismatch")) for r in rows),
-        "token_sources": dict(Counter(r["token_source"] for r in rows if r.get("token_source"))),
+        "send_delay_ms": describe(sent_ms[sent] - issued[sent]),
+        "ttft_from_issue_ms": describe(first[answered] - issued[answered]),
+        "ttft_from_send_ms": describe(first[answered] - sent_ms[answered]),
+        "errors_by_kind": counts(np.where(kinds == None, "error", kinds)),  # noqa: E711
+        "token_count_mismatches": count_true(table, "token_count_mismatch"),
+        "token_sources": counts(sources[sources != None]),  # noqa: E711
     }

@@ -81,32 +81,29 @@ def load_queries(stage_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def query_latencies(rows: list[dict]) -> dict[str, np.ndarray]:
+def query_latencies(rows) -> dict[str, np.ndarray]:
     """Per-query TTFT, TPOT and end-to-end latency in ms from the SUT's timestamps.
 
     TPOT follows LoadGen: (latency - TTFT) / (n_tokens - 1). Times start when the SUT received
     the query, not at LoadGen's scheduled time, so they can be slightly below LoadGen's numbers.
+    ``rows``: a query table (mlnb.query_table) or query dicts.
     """
-    done = [r for r in rows if r.get("done_ms") is not None]
-    e2e = np.array([r["done_ms"] - r["issued_ms"] for r in done], dtype=float)
-    ttft = np.array(
-        [r["first_token_ms"] - r["issued_ms"] for r in done if r.get("first_token_ms") is not None], dtype=float
-    )
-    tpot = np.array(
-        [
-            (r["done_ms"] - r["first_token_ms"]) / (r["output_tokens"] - 1)
-            for r in done
-            if r.get("first_token_ms") is not None and r["output_tokens"] > 1
-        ],
-        dtype=float,
-    )
+    from mlnb.query_table import as_table, column
+
+    table = as_table(rows)
+    done_ms = column(table, "done_ms")
+    done = ~np.isnan(done_ms)
+    issued, first = column(table, "issued_ms")[done], column(table, "first_token_ms")[done]
+    out_tokens, done_ms = np.nan_to_num(column(table, "output_tokens")[done]), done_ms[done]
+    has_first = ~np.isnan(first)
+    decoding = has_first & (out_tokens > 1)
     return {
-        "e2e_ms": e2e,
-        "ttft_ms": ttft,
-        "tpot_ms": tpot,
-        "output_tokens": np.array([r["output_tokens"] for r in done], dtype=float),
-        "prompt_tokens": np.array([r["prompt_tokens"] for r in done], dtype=float),
-        "done_ms": np.array([r["done_ms"] for r in done], dtype=float),
+        "e2e_ms": done_ms - issued,
+        "ttft_ms": first[has_first] - issued[has_first],
+        "tpot_ms": (done_ms[decoding] - first[decoding]) / (out_tokens[decoding] - 1),
+        "output_tokens": out_tokens,
+        "prompt_tokens": column(table, "prompt_tokens")[done],
+        "done_ms": done_ms,
     }
 
 

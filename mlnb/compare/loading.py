@@ -17,7 +17,8 @@ import numpy as np
 
 from mlnb.errors import InputError
 from mlnb.fileio import read_json
-from mlnb.results import SCHEMA_VERSION, SUMMARY_FILE, load_queries, query_latencies
+from mlnb.query_table import load_query_table
+from mlnb.results import SCHEMA_VERSION, SUMMARY_FILE, query_latencies
 
 __all__ = ["RunData", "StageData", "load_run", "load_runs"]
 
@@ -36,8 +37,8 @@ class StageData:
     def own_series(self) -> dict[str, np.ndarray]:
         """This run's per-query TTFT, TPOT, latency and output tokens (queries.jsonl; empty arrays if absent)."""
         if self._series is None:
-            rows = load_queries(self.folder)
-            self._series = query_latencies(rows) if rows else {k: np.array([]) for k in _SERIES}
+            rows = load_query_table(self.folder)
+            self._series = query_latencies(rows) if len(rows) else {k: np.array([]) for k in _SERIES}
         return self._series
 
     def series(self) -> dict[str, np.ndarray]:

@@ -4,13 +4,13 @@ LoadGen allows one test per process (a second FromConfig drops mlperf.conf), so 
 the CLI start this module as a subprocess. It reads ``STAGE_DIR/params.json`` and writes:
 
 - ``loadgen/``: user.conf and LoadGen's mlperf_log_* files
-- ``queries.jsonl``: per-query SUT timestamps and token counts
+- ``queries.jsonl``: per-query SUT timestamps and token counts, in completion order (rows are
+  appended to ``queries.partial.jsonl`` as queries complete, then merged with LoadGen's trace)
 - ``harness.json``: engine description, dataset facts, timings, relaxed rules, errors
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -20,8 +20,8 @@ from mlnb.backends.base import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
-from mlnb.fileio import write_json_atomic, write_text_atomic
-from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace
+from mlnb.fileio import write_json_atomic
+from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace_file
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
 from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
@@ -29,6 +29,8 @@ from mlnb.workloads import dataset_path as workload_dataset_path
 from mlnb.workloads import workload_for
 
 PROGRESS_EVERY_S = 2.0
+# Rows are appended here as queries complete, then merged with LoadGen's trace into queries.jsonl.
+ROWS_IN_PROGRESS = "queries.partial.jsonl"
 
 
 def dataset_path(p: StageParams) -> Path:
@@ -39,7 +41,7 @@ def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
     while not done.wait(PROGRESS_EVERY_S):
         elapsed = time.monotonic() - started
         print(
-            f"progress issued={len(sut.records)} completed={sut.completed} tokens={sut.tokens} "
+            f"progress issued={sut.issued} completed={sut.completed} tokens={sut.tokens} "
             f"tok/s={sut.tokens / max(elapsed, 1e-9):.1f} elapsed={elapsed:.1f}s",
             flush=True,
         )
@@ -99,6 +101,7 @@ def run_harness(stage_dir: Path) -> int:
     sut = LoadgenSUT(
         backend, prompts.token_ids, params.scenario != "Offline", params.max_new_tokens, params.min_new_tokens,
         max_new_per_sample=lengths.limits, ignore_eos=lengths.ignore_eos,
+        rows_path=stage_dir / ROWS_IN_PROGRESS,
     )
     backend.start(sut)
     lg_sut = lg.ConstructSUT(sut.issue_queries, sut.flush_queries)
@@ -122,9 +125,10 @@ def run_harness(stage_dir: Path) -> int:
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(lg_sut)
 
-    rows, trace_note = merge_trace(sut.rows(), loadgen_dir / TRACE_FILE)
+    sut.finish_rows()
+    query_count, trace_note = merge_trace_file(stage_dir / ROWS_IN_PROGRESS, loadgen_dir / TRACE_FILE, stage_dir / "queries.jsonl")
+    (stage_dir / ROWS_IN_PROGRESS).unlink()
     compress_if_large(loadgen_dir / TRACE_FILE)
-    write_text_atomic(stage_dir / "queries.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_json_atomic(
         stage_dir / "harness.json",
         {
@@ -143,10 +147,10 @@ def run_harness(stage_dir: Path) -> int:
             "relaxed_rules": plan.relaxed,
             "user_conf_lines": plan.lines,
             "timings_s": {"load": round(load_s, 3), "loadgen_test": round(wall_s, 3)},
-            "queries": len(rows),
+            "queries": query_count,
             "loadgen_trace": trace_note,
             "sut_errors": sut.errors,
-            "sut_error_examples": sorted({r["error"] for r in rows if r["error"]})[:5],
+            "sut_error_examples": sut.error_examples(),
         },
     )
     print(f"finished: {sut.completed} queries, {sut.tokens} tokens in {wall_s:.1f}s, {sut.errors} SUT errors", flush=True)

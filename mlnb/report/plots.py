@@ -18,7 +18,7 @@ import base64
 import io
 import math
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import matplotlib
 import matplotlib.lines
@@ -278,6 +278,50 @@ def key_metrics(summary: Any) -> dict[str, Optional[float]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Drawing large series
+# ---------------------------------------------------------------------------------------------
+
+# The most points one line or scatter draws. Statistics, histograms and percentiles use every
+# query; only what is drawn is thinned, so a million-query stage renders in seconds.
+MAX_DRAWN_POINTS = 20_000
+
+
+def curve_percentile(ordered: np.ndarray, p: float) -> float:
+    """The p-th percentile as LoadGen defines it, an order statistic: the sorted values' element at
+    index floor(p / 100 x n). The empirical CDF drawn by :func:`cdf_points` rises through p % at
+    exactly that value, so a marker at (value, p) sits on the curve's step."""
+    n = ordered.size
+    return float(ordered[min(int(math.floor(p / 100.0 * n + 1e-9)), n - 1)])
+
+
+def cdf_points(ordered: np.ndarray, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, share at or below x) for a ``where="post"`` step plot of sorted values; beyond
+    ``max_points`` the steps are taken at evenly spaced ranks (the last always kept), so the drawn
+    curve is within 1/max_points of the full one."""
+    n = ordered.size
+    ranks = np.arange(n) if n <= max_points else np.unique(np.linspace(0, n - 1, max_points).astype(np.int64))
+    return ordered[ranks], (ranks + 1) / n
+
+
+def thin_points(x: np.ndarray, y: np.ndarray, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` of (x, y), x sorted: in each of max_points / 2 equal runs of points the
+    lowest and the highest y are kept, so spikes and dips stay visible."""
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if x.size <= max_points:
+        return x, y
+    runs = max_points // 2
+    bounds = np.linspace(0, x.size, runs + 1).astype(np.int64)
+    starts = bounds[:-1]
+    # per run, the index of the lowest and highest y: sort by (run, y) once
+    run = np.repeat(np.arange(runs), np.diff(bounds))
+    by_y = np.lexsort((y, run))
+    ends = bounds[1:] - 1
+    keep = np.unique(np.concatenate([by_y[starts], by_y[ends]]))
+    return x[keep], y[keep]
+
+
+# ---------------------------------------------------------------------------------------------
 # Latency distribution
 # ---------------------------------------------------------------------------------------------
 
@@ -303,7 +347,8 @@ def latency_distribution(
     the data's range and says the limit is off scale. ``floor_ms`` (the physical floor, see
     mlnb.perf.speed_of_light) is drawn as a green dash-dot line; the panels widen to show it.
     """
-    values = np.asarray([v for v in np.asarray(values_ms, dtype=float).ravel() if math.isfinite(v)], dtype=float)
+    values = np.asarray(values_ms, dtype=float).ravel()
+    values = values[np.isfinite(values)]
     limit = _number(limit_ms)
     limit_label = f"LoadGen limit ({_fmt(limit, 'ms')})"
     with house_style():
@@ -335,8 +380,8 @@ def latency_distribution(
         ax_hist.set_title(f"Histogram ({values.size:,} {'query' if values.size == 1 else 'queries'})")
 
         ordered = np.sort(values)
-        cdf = np.arange(1, ordered.size + 1) / ordered.size
-        ax_cdf.step(ordered, cdf * 100, where="post", color=COLORS["primary"], linewidth=1.8)
+        x, y = cdf_points(ordered)
+        ax_cdf.step(x, y * 100, where="post", color=COLORS["primary"], linewidth=1.8)
         ax_cdf.set_ylim(0, 103)
         ax_cdf.set_xlabel("ms")
         ax_cdf.set_ylabel("% of queries at or below")
@@ -344,7 +389,7 @@ def latency_distribution(
 
         shades = ["#374151", "#d97706", "#7c3aed", "#0891b2", "#be185d"]
         for i, p in enumerate(percentiles):
-            value = float(np.percentile(values, p))
+            value = curve_percentile(ordered, p)
             color = shades[i % len(shades)]
             ax_hist.axvline(value, color=color, linestyle=":", linewidth=1.8, label=f"p{p:g} = {_fmt(value, 'ms')}")
             ax_cdf.plot([value], [p], marker="o", color=color, markersize=7, linestyle="none", zorder=3)
@@ -411,25 +456,70 @@ def _bin_width_s(span_s: float) -> float:
     return float(_NICE_BINS_S[-1])
 
 
-def throughput_timeline(rows: Iterable[Mapping[str, Any]], loadgen_tokens_per_s: Optional[float] = None) -> Figure:
-    """Completed output tokens/s over time (bars) and queries in flight (line, right axis).
+def emitted_tokens(rows, at_ms: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Output tokens emitted by each time of ``at_ms`` (sorted), summed over the queries, and
+    whether any query had a first-token time.
 
-    ``rows`` are queries.jsonl records: ``issued_ms``, ``done_ms``, ``output_tokens`` from the
-    SUT's own clock. Bins are 1 s wide for runs of 15 s to 5 min and adapt otherwise.
+    A query's first token counts at its first-token time and the others evenly from then to its
+    completion (the SUT records no time per token; LoadGen's TPOT assumes the same even spread).
+    A query without a first-token time (Offline) counts all its tokens at completion. The sum is
+    piecewise linear in time: each query adds a step of 1 and a slope of (n - 1) / (done - first)
+    at its first token, and takes the slope off at completion, so sorted events and cumulative
+    sums give it at every time in O((n + times) log n).
+    """
+    from mlnb.query_table import as_table, column
+
+    table = as_table(rows)
+    done = column(table, "done_ms")
+    tokens = np.nan_to_num(column(table, "output_tokens"))
+    first = column(table, "first_token_ms")
+    ok = ~np.isnan(done) & (tokens > 0)
+    done, tokens, first = done[ok], tokens[ok], first[ok]
+    streamed = ~np.isnan(first) & (first < done) & (tokens > 1)
+    # Steps: the first token of a streamed query; every token of the others at completion.
+    step_at = np.concatenate([first[streamed], done[~streamed]])
+    step_size = np.concatenate([np.ones(int(streamed.sum())), tokens[~streamed]])
+    order = np.argsort(step_at)
+    step_at, step_cum = step_at[order], np.concatenate([[0.0], np.cumsum(step_size[order])])
+    total = step_cum[np.searchsorted(step_at, at_ms, side="right")]
+    # Ramps: (n - 1) tokens spread over (first, done] at rate r; by time t a ramp has given
+    # r * (min(t, done) - first) for t > first.
+    f, d = first[streamed], done[streamed]
+    r = (tokens[streamed] - 1) / (d - f)
+    by_f, by_d = np.argsort(f), np.argsort(d)
+    f_sorted, d_sorted = f[by_f], d[by_d]
+    cum_r_f = np.concatenate([[0.0], np.cumsum(r[by_f])])
+    cum_rf_f = np.concatenate([[0.0], np.cumsum((r * f)[by_f])])
+    cum_r_d = np.concatenate([[0.0], np.cumsum(r[by_d])])
+    cum_rd_d = np.concatenate([[0.0], np.cumsum((r * d)[by_d])])
+    started = np.searchsorted(f_sorted, at_ms, side="right")
+    ended = np.searchsorted(d_sorted, at_ms, side="right")
+    # Started ramps contribute r * (t - f); the ended ones among them give back r * (t - d).
+    total = total + (at_ms * cum_r_f[started] - cum_rf_f[started]) - (at_ms * cum_r_d[ended] - cum_rd_d[ended])
+    return total, bool(streamed.any())
+
+
+def throughput_timeline(rows, loadgen_tokens_per_s: Optional[float] = None) -> Figure:
+    """Output tokens/s over time (bars) and queries in flight (line, right axis).
+
+    ``rows`` are queries.jsonl records (a query table or dicts): ``issued_ms``, ``first_token_ms``,
+    ``done_ms``, ``output_tokens`` from the SUT's own clock. Tokens are placed in time by
+    :func:`emitted_tokens`. Bins are 1 s wide for runs of 15 s to 5 min and adapt otherwise.
     ``loadgen_tokens_per_s``, when given, is drawn as a dashed reference line.
     """
-    rows = [r for r in rows if isinstance(r, Mapping)]
-    done = [r for r in rows if _number(r.get("done_ms")) is not None]
+    from mlnb.query_table import as_table, column
+
+    table = as_table(rows)
+    issued_all, done_all = column(table, "issued_ms"), column(table, "done_ms")
     with house_style():
         fig = _figure(11, 3.6)
         ax = fig.subplots()
         ax.set_title("Throughput over time (SUT timestamps)")
-        if not done:
+        if np.isnan(done_all).all():
             _no_data(ax, "no completed queries")
             return fig
-        issued = np.array([_number(r.get("issued_ms")) for r in rows if _number(r.get("issued_ms")) is not None], dtype=float)
-        done_ms = np.array([float(r["done_ms"]) for r in done], dtype=float)
-        tokens = np.array([_number(r.get("output_tokens")) or 0.0 for r in done], dtype=float)
+        issued = issued_all[~np.isnan(issued_all)]
+        done_ms = done_all[~np.isnan(done_all)]
         start = float(min(issued.min() if issued.size else done_ms.min(), done_ms.min()))
         end = float(done_ms.max())
         span_s = max((end - start) / 1000.0, 1e-3)
@@ -441,10 +531,14 @@ def throughput_timeline(rows: Iterable[Mapping[str, Any]], loadgen_tokens_per_s:
             edges = np.append(edges, span_s)
         else:
             edges[-1] = span_s
-        sums, _ = np.histogram((done_ms - start) / 1000.0, bins=edges, weights=tokens)
+        emitted, streamed = emitted_tokens(table, start + edges * 1000.0)
+        emitted[0] = 0.0  # nothing before the run's start; a token exactly at the end counts in the last bin
+        emitted[-1] = float(np.nan_to_num(column(table, "output_tokens"))[~np.isnan(done_all)].clip(min=0).sum())
+        sums = np.diff(emitted)
         widths = np.diff(edges)
         rate = sums / widths
-        ax.bar(edges[:-1], rate, width=widths, align="edge", color=COLORS["primary"], alpha=0.8, edgecolor="white", linewidth=0.3, label=f"completed tokens/s ({width:g}-s bins)")
+        how = "first token at its time, the rest spread to completion" if streamed else "tokens at completion (no first-token times)"
+        ax.bar(edges[:-1], rate, width=widths, align="edge", color=COLORS["primary"], alpha=0.8, edgecolor="white", linewidth=0.3, label=f"output tokens/s ({width:g}-s bins; {how})")
         ax.set_xlabel("seconds since the first query reached the SUT")
         ax.set_ylabel("output tokens / s")
         ax.set_xlim(0, edges[-1])
@@ -453,9 +547,8 @@ def throughput_timeline(rows: Iterable[Mapping[str, Any]], loadgen_tokens_per_s:
             ax.axhline(ref, color=COLORS["muted"], linestyle="--", linewidth=1.4, label=f"LoadGen: {_fmt(ref)} tokens/s")
 
         # Queries in flight: received by the SUT and not yet answered.
-        pairs = [(_number(r.get("issued_ms")), _number(r.get("done_ms"))) for r in rows]
-        starts = np.sort(np.array([a for a, _ in pairs if a is not None], dtype=float))
-        ends = np.sort(np.array([b for a, b in pairs if a is not None and b is not None], dtype=float))
+        starts = np.sort(issued_all[~np.isnan(issued_all)])
+        ends = np.sort(done_all[~np.isnan(issued_all) & ~np.isnan(done_all)])
         grid = np.linspace(start, end, 600)
         in_flight = np.searchsorted(starts, grid, side="right") - np.searchsorted(ends, grid, side="right")
         twin = ax.twinx()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from mlnb.perf.devices import match_device
 from mlnb.perf.measure import MEASURE_FILE
 from mlnb.perf.model_shape import dtype_bytes, load_shape
 from mlnb.perf.speed_of_light import DeviceFigures, SpeedOfLight, compute
+from mlnb.query_table import as_table, column
 from mlnb.report.plots import _number, stat_percentile
 
 
@@ -74,31 +75,37 @@ def device_figures(engine: Mapping[str, Any], dtype: str, measure: Optional[Mapp
     )
 
 
-def effective_batch(rows: Sequence[Mapping[str, Any]], cap: Optional[float]) -> float:
+def decode_spans(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) in ms of the queries being decoded: from the first token (or, without one,
+    from when the SUT received the query) to completion; only spans of positive length."""
+    table = as_table(rows)
+    start = column(table, "first_token_ms")
+    start = np.where(np.isnan(start), column(table, "issued_ms"), start)
+    end = column(table, "done_ms")
+    keep = ~np.isnan(start) & ~np.isnan(end) & (end > start)
+    return start[keep], end[keep]
+
+
+def effective_batch(rows, cap: Optional[float]) -> float:
     """Mean number of sequences being decoded together, weighted by time (SUT timestamps).
 
     A sequence counts from its first token (or, without one, from when the SUT received it) to its
     completion; the engine's batch size caps the count, since queued queries are not decoded.
+    A sweep over the sorted span ends: between consecutive ends the count is constant, and equals
+    the starts at or before the interval's left end less the ends at or before it. O(n log n).
     """
-    spans = []
-    for r in rows:
-        start = _number(r.get("first_token_ms"))
-        start = _number(r.get("issued_ms")) if start is None else start
-        end = _number(r.get("done_ms"))
-        if start is not None and end is not None and end > start:
-            spans.append((start, end))
-    if not spans:
+    starts, ends = decode_spans(rows)
+    if not starts.size:
         return 1.0
-    points = sorted({t for span in spans for t in span})
-    busy = weighted = 0.0
-    for a, b in zip(points, points[1:]):
-        mid = (a + b) / 2
-        n = sum(1 for s, e in spans if s <= mid < e)
-        if cap:
-            n = min(n, cap)
-        if n:
-            busy += b - a
-            weighted += n * (b - a)
+    points = np.unique(np.concatenate([starts, ends]))
+    count = np.searchsorted(np.sort(starts), points[:-1], side="right") - np.searchsorted(np.sort(ends), points[:-1], side="right")
+    count = count.astype(float)
+    if cap:
+        count = np.minimum(count, cap)
+    widths = np.diff(points)
+    active = count > 0
+    busy = float(widths[active].sum())
+    weighted = float((count[active] * widths[active]).sum())
     return max(weighted / busy, 1.0) if busy else 1.0
 
 
@@ -114,7 +121,7 @@ def fmt(value: Optional[float]) -> str:
     return f"{value:.3g}"
 
 
-def stage_speed_of_light(s: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[Optional[SpeedOfLight], str]:
+def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLight], str]:
     """-> (result, "") or (None, why it is not available)."""
     params = s.get("params") or {}
     engine = s.get("engine") or {}
@@ -134,10 +141,11 @@ def stage_speed_of_light(s: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
     except Exception as err:
         return None, str(err)
     device = device_figures(engine, dtype, measure)
-    done = [r for r in rows if _number(r.get("done_ms")) is not None]
-    prompt = np.array([_number(r.get("prompt_tokens")) or 0 for r in done], dtype=float)
-    out = np.array([_number(r.get("output_tokens")) or 0 for r in done], dtype=float)
-    if not done:
+    table = as_table(rows)
+    done = table[~np.isnan(column(table, "done_ms"))] if len(table) else table
+    prompt = np.nan_to_num(column(done, "prompt_tokens"))
+    out = np.nan_to_num(column(done, "output_tokens"))
+    if not len(done):
         sut = s.get("sut") or {}
         prompt = np.array([_number((sut.get("prompt_tokens") or {}).get("p50")) or 0.0])
         out = np.array([_number((sut.get("output_tokens") or {}).get("p50")) or 0.0])

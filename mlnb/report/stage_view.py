@@ -227,8 +227,8 @@ def failure_html(failure: Mapping[str, Any], stage: Optional[str] = None) -> str
 
 
 def _load(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]]):
-    """-> (summary dict or None, failure dict or None, query rows, stage dir or None)."""
-    from mlnb.results import load_queries
+    """-> (summary dict or None, failure dict or None, query table, stage dir or None)."""
+    from mlnb.query_table import as_table, load_query_table
 
     stage_dir: Optional[Path] = None
     summary: Optional[dict] = None
@@ -250,8 +250,8 @@ def _load(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]]):
             candidate = Path(params["run_dir"]) / str(summary["stage"])
             stage_dir = candidate if candidate.is_dir() else None
     if rows is None:
-        rows = load_queries(stage_dir) if stage_dir is not None else []
-    return summary, failure, list(rows), stage_dir
+        return summary, failure, load_query_table(stage_dir) if stage_dir is not None else as_table(None), stage_dir
+    return summary, failure, as_table(rows), stage_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,7 +648,7 @@ def stage_parts(
 
     from mlnb.results import query_latencies
 
-    lat = query_latencies(rows) if rows else None
+    lat = query_latencies(rows) if len(rows) else None
     limits = latency_limits(s)
     perf = s.get("mode") != "accuracy"
     sol, sol_why = _speed_of_light(s, rows) if perf else (None, "")
@@ -681,7 +681,7 @@ def stage_parts(
             if values is not None and values.size:
                 fig = plots.latency_distribution(values, title, limit_ms=limit, floor_ms=floors.get(key))
                 parts.append(("png", plots.figure_png(fig), title))
-    if rows:
+    if len(rows):
         if not perf:
             parts.append(("html", _wrap("<h2>Throughput over time (SUT timestamps)</h2><p>An accuracy run: throughput here is not a performance result.</p>")))
         else:

@@ -21,7 +21,8 @@ from mlnb.config import StageParams
 from mlnb.errors import StageFailed
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
 from mlnb.logs.mlperf_log import parse_loadgen_dir
-from mlnb.results import StageSummary, describe, load_queries, query_latencies, save_summary
+from mlnb.query_table import load_query_table
+from mlnb.results import StageSummary, describe, query_latencies, save_summary
 from mlnb.secrets import redact
 from mlnb.stages.registry import STAGES
 from mlnb.versions import environment
@@ -213,7 +214,8 @@ def run_stage(params: StageParams) -> StageSummary:
     verdict, reasons = _verdict(params, loadgen, harness["sut_errors"], accuracy, compliance)
     if harness["sut_errors"] and harness["sut_error_examples"]:
         reasons.append(f"SUT error: {harness['sut_error_examples'][0]}")
-    lat = query_latencies(load_queries(stage_dir))
+    queries = load_query_table(stage_dir)
+    lat = query_latencies(queries)
     spec_title = STAGES.get(params.stage).title if params.stage in STAGES else params.stage
     summary = StageSummary(
         stage=params.stage,
@@ -250,7 +252,7 @@ def run_stage(params: StageParams) -> StageSummary:
             "ttft_ms": describe(lat["ttft_ms"]),
             "tpot_ms": describe(lat["tpot_ms"]),
             "e2e_ms": describe(lat["e2e_ms"]),
-            "client": client_side_stats(load_queries(stage_dir)),
+            "client": client_side_stats(queries),
         },
         engine=harness["engine"],
         timings_s={**harness["timings_s"], "stage": round(time.monotonic() - started, 3)},

@@ -42,12 +42,13 @@ def plottable_stages(run_dir: str | Path) -> list[str]:
 def plot_stage(run_dir: str | Path, stage: str, metric: str = "ttft", percentile: float = 99.0) -> tuple[bytes, str]:
     """One stage's metric re-plotted from its saved data: (PNG bytes, HTML with the numbers)."""
     from mlnb.fileio import read_json
+    from mlnb.query_table import load_query_table
     from mlnb.report.stage_view import esc, fmt_value, plural, style_tag
-    from mlnb.results import load_queries, query_latencies
+    from mlnb.results import query_latencies
 
     label, series, loadgen_key, limit_key = PLOT_METRICS[metric]
     stage_dir = Path(run_dir) / stage
-    rows = load_queries(stage_dir)
+    rows = load_query_table(stage_dir)
     summary: dict[str, Any] = {}
     if (stage_dir / "summary.json").is_file():
         summary = read_json(stage_dir / "summary.json")
@@ -57,7 +58,7 @@ def plot_stage(run_dir: str | Path, stage: str, metric: str = "ttft", percentile
         png = plots.figure_png(plots.throughput_timeline(rows, tps))
         facts = f"<p>{esc(stage)}{simulated}: {plural(len(rows), 'query')}; LoadGen tokens/s {fmt_value(tps)}</p>"
         return png, style_tag() + f'<div class="mlnb">{facts}</div>'
-    values = query_latencies(rows)[series] if rows else np.array([])
+    values = query_latencies(rows)[series] if len(rows) else np.array([])
     limit = plots.latency_limits(summary).get(limit_key) if (limit_key and summary) else None
     title = f"{stage}{simulated}: {label}"
     png = plots.figure_png(plots.latency_distribution(values, title, limit, percentiles=(percentile,)))
