@@ -23,8 +23,12 @@ class _Group(click.Group):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as err:
-            command = err.ctx.command_path.split()[-1] if err.ctx is not None else "mlnb"
-            hint = f" (see `mlnb {command} --help`)" if command != "mlnb" else " (see `mlnb --help`)"
+            if type(err).__name__ == "NoArgsIsHelpError":  # bare `mlnb`: the help, as click prints it
+                err.show()
+                sys.exit(err.exit_code)
+            ctx = err.ctx
+            command = " ".join(c.info_name for c in _context_chain(ctx)[1:]) if ctx is not None else ""
+            hint = f" (see `mlnb {command + ' ' if command else ''}--help`)"
             click.echo(f"error: {_redact(' '.join(err.format_message().split()))}{hint}", err=True)
             sys.exit(2)
         except click.ClickException as err:
@@ -43,6 +47,14 @@ class _Group(click.Group):
                 raise
             click.echo(error_line(err), err=True)
             sys.exit(2)
+
+
+def _context_chain(ctx: click.Context) -> list[click.Context]:
+    chain = []
+    while ctx is not None:
+        chain.insert(0, ctx)
+        ctx = ctx.parent
+    return chain
 
 
 def error_line(err: InputError) -> str:
