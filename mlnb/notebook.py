@@ -17,9 +17,7 @@ class ParameterError(InputError):
     """A notebook parameter is wrong: shown as one line in the notebook (and by papermill), not a traceback."""
 
     def _render_traceback_(self) -> list[str]:  # IPython shows this instead of the frames
-        from mlnb.secrets import redact
-
-        return [redact(f"ParameterError: {self}")]
+        return [f"ParameterError: {self}"]
 
 
 def stage_params(namespace: dict[str, Any]) -> StageParams:
@@ -31,7 +29,9 @@ def stage_params(namespace: dict[str, Any]) -> StageParams:
     try:
         return StageParams.from_namespace(namespace)
     except InputError as err:
-        raise ParameterError(err.where, err.problem) from None
+        from mlnb.secrets import redact
+
+        raise ParameterError(redact(err.where), redact(err.problem)) from None  # the notebook keeps the message
 
 
 def run(params: StageParams) -> StageSummary:
