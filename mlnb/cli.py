@@ -12,7 +12,32 @@ from mlnb.errors import InputError
 
 
 class _Group(click.Group):
-    """Turns InputError into one line and exit code 2; ``--debug`` keeps the traceback."""
+    """Turns InputError into one line and exit code 2; ``--debug`` keeps the traceback.
+
+    Click's own usage errors (an unknown option, ``--samples abc``) are one line too.
+    """
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # bare `mlnb`: the help, as click prints it
+                err.show()
+                sys.exit(err.exit_code)
+            ctx = err.ctx
+            command = " ".join(c.info_name for c in _context_chain(ctx)[1:]) if ctx is not None else ""
+            hint = f" (see `mlnb {command + ' ' if command else ''}--help`)"
+            click.echo(f"error: {_redact(' '.join(err.format_message().split()))}{hint}", err=True)
+            sys.exit(2)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -24,9 +49,23 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+def _context_chain(ctx: click.Context) -> list[click.Context]:
+    chain = []
+    while ctx is not None:
+        chain.insert(0, ctx)
+        ctx = ctx.parent
+    return chain
+
+
 def error_line(err: InputError) -> str:
-    """The one line the CLI prints for bad input (the launcher form shows the same)."""
-    return f"error: {err}"
+    """The one line the CLI prints for bad input (the launcher form shows the same); never a secret."""
+    return "error: " + _redact(" ".join(str(err).split()))
+
+
+def _redact(text: str) -> str:
+    from mlnb.secrets import redact
+
+    return redact(text)
 
 
 @click.group(cls=_Group)
@@ -48,8 +87,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--backend", default=None, help="Shortcut for --set backend=...")
 @click.option("--dataset", default=None, help="Shortcut for --set dataset=...")
 @click.option("--set", "sets", multiple=True, metavar="[STAGE.]KEY=VALUE", help="Override a parameter (repeatable).")
-@click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
-@click.option("--run-id", default=None, help="Run folder name (default: date_preset).")
+@click.option("--outputs", default=None, help="Outputs folder (default: outputs/, or $MLNB_OUTPUTS).")
+@click.option("--run-id", default=None, help="Run folder name, a plain name inside the outputs folder (default: date_preset).")
 @click.option("--continue-on-error", is_flag=True, help="Go on with the next stage after a failure.")
 @click.option("--progress/--no-progress", "progress", default=None,
               help="A progress bar per stage: queries, tokens/s, elapsed time (default: on when stdout is a terminal).")
@@ -62,17 +101,15 @@ def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id,
     Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: it is marked interrupted, its logs are kept,
     and the exit code is 130.
     """
-    from mlnb.paths import default_outputs_dir
     from mlnb.pipeline import RunInterrupted, execute_run
     from mlnb.ui.progress import make_progress
 
+    outputs_dir = check_run_target(outputs, run_id)
     plan = build_plan(preset, stages, sets, samples=samples, model=model, backend=backend, dataset=dataset)
     _prepare_models(plan)
     reporter = make_progress(progress, progress_lines, echo=click.echo)
     try:
-        outcome = execute_run(
-            plan, outputs or default_outputs_dir(), run_id, continue_on_error, echo=click.echo, progress=reporter
-        )
+        outcome = execute_run(plan, outputs_dir, run_id, continue_on_error, echo=click.echo, progress=reporter)
     except RunInterrupted as stopped:
         if stopped.run_dir is not None:
             click.echo(f"report: {stopped.run_dir / 'index.html'}")
@@ -86,20 +123,70 @@ def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id,
     sys.exit(0 if outcome.ok else 1)
 
 
+def check_run_target(outputs: Optional[str], run_id: Optional[str]) -> Path:
+    """The outputs folder and run id, checked before anything else runs; returns the outputs folder."""
+    from mlnb.paths import check_outputs_dir, check_run_id, default_outputs_dir
+
+    if outputs is not None and not outputs.strip():
+        raise InputError("--outputs ''", "expected a folder path")
+    folder = Path(outputs) if outputs is not None else default_outputs_dir()
+    check_outputs_dir(folder, "--outputs" if outputs is not None else "outputs folder (MLNB_OUTPUTS)")
+    check_run_id(run_id)
+    if run_id is not None and (folder / run_id).exists():
+        raise InputError(f"--run-id {run_id!r}", f"{folder / run_id} already exists; runs are never overwritten")
+    return folder
+
+
+def parse_stages(stages: Optional[str]) -> Optional[list[str]]:
+    """``--stages a,b``: None when not given; an empty or repeated name is an error, never "all"."""
+    if stages is None:
+        return None
+    names = [name.strip() for name in stages.split(",")]
+    if not any(names):
+        raise InputError(f"--stages {stages!r}", "no stage named; give comma-separated names (see `mlnb list`)")
+    if not all(names):
+        raise InputError(f"--stages {stages!r}", "an empty stage name (a stray comma)")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"--stages {stages!r}", f"stage {repeated[0]!r} is named twice")
+    return names
+
+
 def build_plan(preset: str, stages: Optional[str], sets, samples=None, model=None, backend=None, dataset=None):
     """What `mlnb run` validates before a run folder exists; the launcher form calls it too.
 
     Raises InputError (shown by :func:`error_line`) on the first problem.
     """
-    from mlnb.config import parse_set_option
+    from mlnb.config import check_field, parse_set_option
+    from mlnb.paths import check_preset
     from mlnb.pipeline import plan_run
+    from mlnb.secrets import check_not_secret
+
+    check_preset(preset)
 
     overrides = [parse_set_option(text) for text in sets]
-    for name, value in (("samples", samples), ("model", model), ("backend", backend), ("dataset", dataset)):
+    shortcuts = (("samples", samples), ("model", model), ("backend", backend), ("dataset", dataset))
+    for name, value in reversed(shortcuts):
         if value is not None:
+            option = f"--{name}"
+            check_not_secret(f"{option}=", name, value)
+            check_field(name, value, f"{option} {value!r}")
             overrides.insert(0, (None, name, value))
-    stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-    return plan_run(preset, stage_list, overrides)
+    _check_repeated_overrides(overrides, {name: f"--{name}" for name, value in shortcuts if value is not None})
+    return plan_run(preset, parse_stages(stages), overrides)
+
+
+def _check_repeated_overrides(overrides, shortcut_options: dict[str, str]) -> None:
+    """The same key set twice for the same stages: the same value is harmless, two values are a mistake."""
+    from mlnb.config import set_option_label
+
+    seen: dict[tuple, object] = {}
+    for stage, name, value in overrides:
+        if (stage, name) in seen and seen[(stage, name)] != value:
+            first = shortcut_options.get(name) if stage is None else None
+            first = first or set_option_label(stage, name, seen[(stage, name)])
+            raise InputError(set_option_label(stage, name, value), f"conflicts with {first}; give one value")
+        seen[(stage, name)] = value
 
 
 def _prepare_models(plan) -> None:
@@ -165,12 +252,14 @@ def list_things(show_params: bool) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_dir", type=click.Path(path_type=Path))
 def report(run_dir: Path) -> None:
     """Rebuild a run's HTML reports, rollup and index without re-running anything."""
+    from mlnb.paths import check_run_dir
     from mlnb.report.html import export_notebook_html
     from mlnb.report.run_index import write_index, write_rollup
 
+    check_run_dir(run_dir)
     for notebook in sorted(run_dir.glob("*/*.ipynb")):
         export_notebook_html(notebook)
     write_rollup(run_dir)
@@ -191,6 +280,7 @@ def report(run_dir: Path) -> None:
               help="Also time a large device copy and matmul (torch; CUDA when present) and store the result.")
 def sysinfo(out, sets, system_name, submitter, division, status, system_type, measure=False) -> None:
     """Write the MLPerf system-description JSON: detected fields filled, the rest listed to fill in."""
+    from mlnb.secrets import check_not_secret
     from mlnb.submission.sysinfo import collect_system_description, render_missing, write_system_description
 
     overrides: dict[str, str] = {}
@@ -198,6 +288,7 @@ def sysinfo(out, sets, system_name, submitter, division, status, system_type, me
         name, sep, value = text.partition("=")
         if not sep or not name.strip():
             raise InputError(f"--set {text}", "expected FIELD=VALUE")
+        check_not_secret(f"--set {name.strip()}=", name.strip(), value)
         overrides[name.strip()] = value
     for name, value in (("system_name", system_name), ("submitter", submitter), ("division", division),
                         ("status", status), ("system_type", system_type)):

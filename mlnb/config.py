@@ -7,11 +7,22 @@ Unknown keys are errors everywhere (papermill itself only warns about them).
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from mlnb.errors import InputError
 
@@ -40,7 +51,8 @@ MIN_DURATION_MS_FOR_SUBMISSION = 600_000
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan would pass gt=0 checks and break later (a timeout of inf seconds, a target QPS of nan).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StageParams(StrictModel):
@@ -58,7 +70,9 @@ class StageParams(StrictModel):
     max_new_tokens: int = Field(128, ge=1, description="MLPerf Llama: 128")
     min_new_tokens: int = Field(1, ge=0, description="MLPerf Llama: 1")
     batch_size: int = Field(8, ge=1, description="hf: Offline batch size and Server maximum batch")
-    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU) | bfloat16 | float16 | float32")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="auto (bf16 on CUDA, fp32 on CPU) | bfloat16 | float16 | float32"
+    )
     load_format: Literal["auto", "dummy"] = Field(
         "auto", description="dummy: the model's architecture with random weights (accuracy meaningless)"
     )
@@ -108,7 +122,10 @@ class StageParams(StrictModel):
     )
     served_model_name: Optional[str] = Field(None, description="openai: the model name the server serves")
     api: Literal["completions", "chat"] = Field("completions", description="openai: /completions or /chat/completions")
-    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="openai: environment variable holding the API key (the name, never the key)",
+    )
     connect_timeout_s: float = Field(10.0, gt=0, description="openai: TCP connect limit per request")
     read_timeout_s: float = Field(120.0, gt=0, description="openai: longest wait for the next stream chunk")
     request_timeout_s: float = Field(1800.0, gt=0, description="openai: whole-request limit")
@@ -129,17 +146,44 @@ class StageParams(StrictModel):
     )
     max_model_len: Optional[int] = Field(None, ge=16, description="vllm: context length (prompt + output)")
     max_num_seqs: Optional[int] = Field(None, ge=1, description="vllm: sequences decoded at once")
-    kv_cache_dtype: str = Field("auto", description="vllm: auto | fp8 | fp8_e4m3 | fp8_e5m2 | bfloat16")
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16"] = Field(
+        "auto", description="vllm: auto | fp8 | fp8_e4m3 | fp8_e5m2 | bfloat16"
+    )
     kv_cache_memory_bytes: Optional[int] = Field(
         None, ge=1, description="vllm: KV cache size in bytes; on CPU None means 1 GiB"
     )
     enforce_eager: Optional[bool] = Field(None, description="vllm: no CUDA graphs/compile; None: True on CPU")
 
-    @model_validator(mode="after")
-    def _check_model_key(self) -> "StageParams":
-        if self.model_key is not None and self.model_key not in MODEL_KEYS:
-            raise ValueError(f"model_key {self.model_key!r} is not one of {', '.join(MODEL_KEYS)}")
-        return self
+    @field_validator("model_key")
+    @classmethod
+    def _check_model_key(cls, model_key: Optional[str]) -> Optional[str]:
+        if model_key is not None and model_key not in MODEL_KEYS:
+            raise ValueError(f"model_key {model_key!r} is not one of {', '.join(MODEL_KEYS)}")
+        return model_key
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda|cuda:[0-9]+", device):
+            raise ValueError("expected auto, cpu, cuda or cuda:N")
+        return device
+
+    # Cross-field checks sit on the later field, so an error names the field (and where it was set).
+    @field_validator("min_new_tokens")
+    @classmethod
+    def _check_min_new_tokens(cls, min_new: int, info: ValidationInfo) -> int:
+        max_new = info.data.get("max_new_tokens")
+        if max_new is not None and min_new > max_new:
+            raise ValueError(f"min_new_tokens {min_new} is above max_new_tokens {max_new}")
+        return min_new
+
+    @field_validator("max_query_count")
+    @classmethod
+    def _check_max_query_count(cls, max_count: Optional[int], info: ValidationInfo) -> Optional[int]:
+        min_count = info.data.get("min_query_count")
+        if max_count and min_count is not None and max_count < min_count:  # 0: LoadGen's "no limit"
+            raise ValueError(f"max_query_count {max_count} is below min_query_count {min_count}")
+        return max_count
 
     @field_validator("workload")
     @classmethod
@@ -201,8 +245,19 @@ class Preset(StrictModel):
     server: Optional[ServerSpec] = Field(None, description="A server started once for the whole run")
 
 
-def validate_model(model: type[BaseModel], values: dict[str, Any], where: str):
-    """Validate ``values`` against ``model``, turning the first pydantic error into one line."""
+def _error_text(first: dict) -> str:
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{message} (got {first.get('input')!r})"
+
+
+def validate_model(
+    model: type[BaseModel], values: dict[str, Any], where: str, origins: Optional[dict[str, str]] = None
+):
+    """Validate ``values`` against ``model``, turning the first pydantic error into one line.
+
+    ``origins`` maps a field to where its value came from (a preset line, a ``--set`` option), so
+    the line names that place rather than ``where``.
+    """
     try:
         return model.model_validate(values)
     except ValidationError as err:
@@ -211,11 +266,35 @@ def validate_model(model: type[BaseModel], values: dict[str, Any], where: str):
         if first["type"] == "extra_forbidden":
             known = ", ".join(model.model_fields)
             raise InputError(f"{where} field {field!r}", f"unknown key; known keys: {known}") from None
-        value = first.get("input")
-        raise InputError(f"{where} field {field!r}", f"{first['msg']} (got {value!r})") from None
+        origin = (origins or {}).get(str(first["loc"][0])) if first["loc"] else None
+        raise InputError(origin or f"{where} field {field!r}", _error_text(first)) from None
+
+
+@lru_cache(maxsize=None)
+def _single_field_model(name: str) -> type[BaseModel]:
+    field = StageParams.model_fields[name]
+    return create_model(f"StageParams_{name}", __config__=StrictModel.model_config, value=(field.annotation, field))
+
+
+def check_field(name: str, value: Any, where: str) -> Any:
+    """Type and range of one StageParams field on its own (checks across fields come later)."""
+    try:
+        _single_field_model(name).model_validate({"value": value})
+    except ValidationError as err:
+        raise InputError(where, _error_text(err.errors()[0])) from None
+    # Field validators are not part of the type: run the ones that look at this field alone.
+    checks = {"model_key": StageParams._check_model_key, "device": StageParams._check_device}
+    if name in checks:
+        try:
+            checks[name](value)
+        except ValueError as err:
+            raise InputError(where, f"{err} (got {value!r})") from None
+    return value
 
 
 def load_preset(path: str | Path) -> Preset:
+    from mlnb.secrets import check_not_secret
+
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "preset file not found")
@@ -227,30 +306,63 @@ def load_preset(path: str | Path) -> Preset:
         raise InputError(str(path), "expected a mapping with 'stages', 'common' and 'per_stage'")
     preset = validate_model(Preset, data, str(path))
     # Unknown keys in common/per_stage must fail now, not when a notebook runs.
-    for key in preset.common:
+    for key, value in preset.common.items():
         if key not in StageParams.model_fields:
             raise InputError(f"{path} field 'common.{key}'", "unknown key; see `mlnb list --params`")
+        check_not_secret(f"{path} field 'common.{key}'", key, value)
     for stage, overrides in preset.per_stage.items():
         if stage not in preset.stages:
             raise InputError(f"{path} field 'per_stage.{stage}'", f"stage is not in this preset's stages {preset.stages}")
-        for key in overrides:
+        for key, value in overrides.items():
             if key not in StageParams.model_fields:
                 raise InputError(f"{path} field 'per_stage.{stage}.{key}'", "unknown key; see `mlnb list --params`")
+            check_not_secret(f"{path} field 'per_stage.{stage}.{key}'", key, value)
+    if preset.server is not None:
+        for key, value in preset.server.env.items():
+            check_not_secret(f"{path} field 'server.env.{key}'", key, value)
     return preset
 
 
+def set_option_label(stage: Optional[str], name: str, value: Any) -> str:
+    """How a ``--set`` override is named in error lines."""
+    return f"--set {(stage + '.') if stage else ''}{name}={'' if value is None else value}"
+
+
 def parse_set_option(text: str) -> tuple[Optional[str], str, Any]:
-    """Parse ``--set [stage.]key=value``; the value is read as YAML (numbers, null, true)."""
+    """Parse ``--set [stage.]key=value``; the value is read as YAML (numbers, null, true).
+
+    The value is checked against the field's type and range here, so a mistake names ``--set``.
+    A credential (by key name or by shape) is refused: keys belong in the environment.
+    """
+    from mlnb.secrets import check_not_secret
+
     if "=" not in text:
         raise InputError(f"--set {text!r}", "expected key=value or stage.key=value")
     key, raw = text.split("=", 1)
-    stage, _, name = key.rpartition(".")
+    stage, _, name = key.strip().rpartition(".")
+    where = f"--set {key}="
+    check_not_secret(where, name, raw)
+    if not name:
+        raise InputError(f"--set {text!r}", "expected key=value or stage.key=value (the key is empty)")
     if name not in StageParams.model_fields:
         raise InputError(f"--set {text!r}", f"unknown key {name!r}; see `mlnb list --params`")
     try:
-        value = yaml.safe_load(raw) if raw != "" else None
+        value = yaml.safe_load(raw) if raw.strip() != "" else None
     except yaml.YAMLError:
         value = raw
+    try:
+        check_field(name, value, f"--set {text}")
+    except InputError:
+        # YAML read "123" as a number or "yes" as true; a text field wants the text as typed.
+        if raw == "" or not isinstance(value, (int, float, bool)):
+            raise
+        try:
+            check_field(name, raw, f"--set {text}")
+        except InputError:
+            pass
+        else:
+            return (stage or None), name, raw
+        raise
     return (stage or None), name, value
 
 
@@ -263,10 +375,15 @@ def resolve_stage_params(
 ) -> StageParams:
     """Merge defaults -> stage spec -> preset common -> preset per_stage -> CLI overrides."""
     values: dict[str, Any] = dict(stage_defaults)
+    origins: dict[str, str] = {}
     values.update(preset.common)
-    values.update(preset.per_stage.get(stage, {}))
+    origins.update({name: f"{where} field 'common.{name}'" for name in preset.common})
+    per_stage = preset.per_stage.get(stage, {})
+    values.update(per_stage)
+    origins.update({name: f"{where} field 'per_stage.{stage}.{name}'" for name in per_stage})
     for target, name, value in overrides:
         if target is None or target == stage:
             values[name] = value
+            origins[name] = set_option_label(target, name, value)
     values["stage"] = stage
-    return validate_model(StageParams, values, f"{where} stage {stage}")
+    return validate_model(StageParams, values, f"{where} stage {stage}", origins)

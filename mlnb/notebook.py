@@ -9,12 +9,29 @@ from typing import Any
 warnings.filterwarnings("ignore", message="IProgress not found")
 
 from mlnb.config import StageParams
+from mlnb.errors import InputError
 from mlnb.results import StageSummary
 
 
+class ParameterError(InputError):
+    """A notebook parameter is wrong: shown as one line in the notebook (and by papermill), not a traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of the frames
+        return [f"ParameterError: {self}"]
+
+
 def stage_params(namespace: dict[str, Any]) -> StageParams:
-    """Validate the notebook's parameters (its parameters cell plus papermill's injected cell)."""
-    return StageParams.from_namespace(namespace)
+    """Validate the notebook's parameters (its parameters cell plus papermill's injected cell).
+
+    A wrong type or value (``papermill ... -p max_new_tokens abc``) raises :class:`ParameterError`,
+    whose one line names the field, the value and what was expected.
+    """
+    try:
+        return StageParams.from_namespace(namespace)
+    except InputError as err:
+        from mlnb.secrets import redact
+
+        raise ParameterError(redact(err.where), redact(err.problem)) from None  # the notebook keeps the message
 
 
 def run(params: StageParams) -> StageSummary:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
+
+from mlnb.errors import InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -27,8 +30,87 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
+def check_preset(name_or_path: str, option: str = "--preset") -> None:
+    """A preset name must be one of parameters/*.yaml; a path must be a YAML file."""
+    import difflib
+
+    path = preset_path(name_or_path)
+    if path.is_file():
+        return
+    if path.parent != PRESETS_DIR:
+        raise InputError(f"{option} {name_or_path!r}", "preset file not found")
+    known = available_presets()
+    close = difflib.get_close_matches(name_or_path, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise InputError(f"{option} {name_or_path!r}", f"unknown preset (no {path.name}); known: {', '.join(known)}{hint}")
+
+
+LATEST = "latest"  # outputs/latest: a symlink to the newest run
+# A run id is one plain folder name: no separators, no "..", no hidden or option-looking names.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+RUN_MARKERS = ("run.json",)
+STAGE_MARKERS = ("summary.json", "failure.json", "params.json")
+
+
+def check_run_id(run_id: str | None, option: str = "--run-id") -> None:
+    """A run id must name one new folder directly inside outputs/, nothing else."""
+    if run_id is None:
+        return
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise InputError(
+            f"{option} {run_id!r}",
+            "expected a plain folder name (letters, digits, '.', '_', '-', '+'; at most 128; no '/' or '..')",
+        )
+    if run_id == LATEST:
+        raise InputError(f"{option} {run_id!r}", "reserved: outputs/latest points at the newest run")
+
+
+def check_outputs_dir(outputs: Path, option: str = "--outputs") -> None:
+    """The outputs folder must be a folder (or creatable as one) that we can write into."""
+    path = Path(outputs)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {str(path)!r}", "is a file, not a folder")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"{option} {str(path)!r}", f"{existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {str(path)!r}", f"{existing} is not writable")
+    latest = path / LATEST
+    if latest.exists() and not latest.is_symlink():
+        raise InputError(f"{option} {str(path)!r}", f"{latest} is not the symlink mlnb keeps there; move it away")
+
+
+def is_run_dir(folder: Path) -> bool:
+    """A run folder holds run.json, or at least one stage folder with a stage's files."""
+    folder = Path(folder)
+    if any((folder / name).is_file() for name in RUN_MARKERS):
+        return True
+    return any(
+        child.is_dir() and any((child / name).is_file() for name in STAGE_MARKERS)
+        for child in folder.iterdir()
+        if not child.name.startswith(".")
+    )
+
+
+def check_run_dir(folder: Path, argument: str = "RUN_DIR") -> None:
+    """``folder`` must be an existing run folder (what `mlnb run` made), not any folder."""
+    folder = Path(folder)
+    where = f"{argument} {str(folder)!r}"
+    if not folder.exists():
+        raise InputError(where, "folder not found")
+    if not folder.is_dir():
+        raise InputError(where, "is a file; expected a run folder such as outputs/<run_id>")
+    if is_run_dir(folder):
+        return
+    runs = [c.name for c in sorted(folder.iterdir()) if c.name != LATEST and c.is_dir() and is_run_dir(c)]
+    hint = f"; it holds runs, e.g. {folder / runs[-1]}" if runs else ""
+    raise InputError(where, f"not a run folder (no run.json, no stage results){hint}")
+
+
 def create_run_dir(outputs: Path, preset: str, run_id: str | None = None) -> Path:
     """Create a new run folder; an existing one is never reused, so a finished run is never overwritten."""
+    check_run_id(run_id)
+    check_outputs_dir(outputs)
     outputs.mkdir(parents=True, exist_ok=True)
     base = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}_{preset}"
     for attempt in range(100):
@@ -37,8 +119,6 @@ def create_run_dir(outputs: Path, preset: str, run_id: str | None = None) -> Pat
             (outputs / name).mkdir()
         except FileExistsError:
             if run_id is not None:
-                from mlnb.errors import InputError
-
                 raise InputError(f"--run-id {run_id!r}", f"{outputs / name} already exists; runs are never overwritten")
             continue
         return outputs / name
@@ -47,7 +127,7 @@ def create_run_dir(outputs: Path, preset: str, run_id: str | None = None) -> Pat
 
 def point_latest(outputs: Path, run_dir: Path) -> None:
     """Make outputs/latest a symlink to the run, replaced atomically."""
-    link = outputs / "latest"
+    link = outputs / LATEST
     tmp = outputs / f".latest-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()

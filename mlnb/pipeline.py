@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlnb.backends.base import get_backend
-from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params
+from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params, set_option_label
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
 from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
+from mlnb.secrets import redact, redact_file
 from mlnb.server.for_run import ServerFailed, check_server_plan, start_run_server, stop_run_server
 from mlnb.stages.registry import STAGES
 
@@ -87,13 +88,18 @@ def plan_run(
     loaded = load_preset(path)
     for name in loaded.stages:
         STAGES.get(name, f"{path} field 'stages'")
-    chosen = stages or loaded.stages
+    chosen = stages if stages is not None else loaded.stages
+    if not chosen:
+        raise InputError("--stages", "no stage to run")
     for name in chosen:
         STAGES.get(name, "--stages")
     overrides = overrides or []
-    for target, _, _ in overrides:
+    for target, key, value in overrides:
         if target is not None:
-            STAGES.get(target, "--set")
+            where = set_option_label(target, key, value)
+            STAGES.get(target, where)
+            if target not in chosen or STAGES.get(target).kind not in ("loadgen", "lmeval"):
+                raise InputError(where, f"stage {target!r} takes no parameters in this run (stages: {', '.join(chosen)})")
     params: dict[str, Optional[StageParams]] = {}
     for name in chosen:
         spec = STAGES.get(name)
@@ -105,6 +111,10 @@ def plan_run(
             from mlnb.stages.lmeval_stage import check_lmeval_inputs
 
             check_lmeval_inputs(stage_params)
+            if stage_params.backend != "sim" and not stage_params.base_url:
+                from mlnb.models.tokenizer_at_hand import check_tokenizer_available
+
+                check_tokenizer_available(stage_params)  # lm-eval loads the model folder's tokenizer
         else:
             check_stage_inputs(stage_params)
         params[name] = stage_params
@@ -115,19 +125,19 @@ def plan_run(
 def check_stage_inputs(p: StageParams) -> None:
     """Fail before the run starts on anything a stage would trip over minutes later."""
     from mlnb.harness.run import dataset_path
-    from mlnb.harness.settings import check_user_conf
-    from mlnb.models.embedded import resolve_model
+    from mlnb.models.tokenizer_at_hand import check_tokenizer_available
+    from mlnb.user_conf import check_user_conf
     from mlnb.workloads import workload_for
 
     get_backend(p.backend, f"stage {p.stage} backend")
-    resolve_model(p.model, prepare=False) if p.model != "embedded" else None
+    check_tokenizer_available(p)
     records = workload_for(p).load(dataset_path(p))
     if p.samples is not None and p.samples > len(records):
         raise InputError(
             f"stage {p.stage} samples={p.samples}", f"the dataset {dataset_path(p).name} has only {len(records)} records"
         )
     if p.user_conf:
-        check_user_conf(p.user_conf)
+        check_user_conf(p.user_conf, p, len(records[: p.samples] if p.samples else records))
 
 
 def _export_html(notebook: Path) -> Path:
@@ -199,6 +209,7 @@ def run_stage_notebook(
         status = "interrupted"
         (stage_dir / "failure.json").unlink(missing_ok=True)
     if output.exists():
+        redact_file(output, (str(parameters.get("api_key_env") or ""),))  # defence in depth: no secret in notebook or HTML
         try:
             _export_html(output)
         except Exception as err:  # a missing template must not lose the stage's results
@@ -230,7 +241,7 @@ def execute_run(
         "preset": plan.preset_name,
         "preset_description": plan.preset.description,
         "stages": plan.stages,
-        "overrides": [{"stage": s, "key": k, "value": v} for s, k, v in plan.overrides],
+        "overrides": [{"stage": s, "key": k, "value": redact(v) if isinstance(v, str) else v} for s, k, v in plan.overrides],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "running",
     }

@@ -15,6 +15,7 @@ at once without being sent, so a dead server cannot keep a run busy.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import re
 import sys
@@ -70,7 +71,15 @@ class OpenAIBackend(Backend):
         self._thread = threading.Thread(target=self._loop.run_forever, name="openai-client", daemon=True)
         self._thread.start()
         self._session = self._call(self._open_session())
-        self._call(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
+        # Closed at exit too, if an error ends the process before stop(): no "Unclosed client session".
+        atexit.register(self.stop)
+        try:
+            self._call(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
+        except BaseException:
+            # Close the session before the error leaves: a session left to the garbage collector makes
+            # aiohttp print "Unclosed client session" noise into the log and the stage's failure.json.
+            self.stop()
+            raise
 
     def _load_tokenizer(self):
         """The model's tokenizer: it makes prompt ids and counts tokens when the server returns none."""
@@ -233,18 +242,27 @@ class OpenAIBackend(Backend):
         self._sink.complete(request, [], error=error)
 
     def stop(self) -> None:
+        """Cancel what is in flight, close the session and its connections, end the loop; safe to call twice."""
+        atexit.unregister(self.stop)
+        if not self._thread.is_alive():
+            return
+
         async def close() -> None:
             for task in list(self._inflight):
                 task.cancel()
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             await self._session.close()
+            # aiohttp's documented graceful shutdown: let the transports finish closing before the loop stops.
+            await asyncio.sleep(0.25)
 
         try:
             self._call(close(), timeout=30)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._loop.close()
 
     def describe(self) -> dict[str, Any]:
         p = self.params

@@ -2,7 +2,8 @@ import pytest
 
 from mlnb.config import StageParams
 from mlnb.errors import InputError
-from mlnb.harness.settings import check_user_conf, plan_user_conf, write_user_conf
+from mlnb.harness.settings import plan_user_conf, write_user_conf
+from mlnb.user_conf import check_user_conf
 
 
 def test_overrides_become_user_conf_lines_and_relaxed_rules():

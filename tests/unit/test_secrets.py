@@ -35,3 +35,46 @@ def test_a_secret_that_contains_another_is_hidden_whole(monkeypatch):
     monkeypatch.setenv("OUTER_TOKEN", "abcdef-123456")
     monkeypatch.setenv("INNER_TOKEN", "abcdef")
     assert redact("x abcdef-123456 y") == "x *** y"
+
+
+def test_more_token_shapes_are_hidden():
+    from mlnb.secrets import redact
+
+    shapes = ["ghp_" + "a" * 36, "AKIA" + "B" * 16, "xoxb-" + "1" * 12, "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2ln",
+              "Bearer abcdefghijklmnopqrstuvwx"]
+    for shape in shapes:
+        assert redact(f"x {shape} y").count("***") == 1, shape
+
+
+def test_credential_names():
+    from mlnb.secrets import is_credential_name
+
+    for name in ("api_key", "hf_token", "password", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "key"):
+        assert is_credential_name(name), name
+    for name in ("api_key_env", "model_key", "max_new_tokens", "tokenizer", "mmlu_task"):
+        assert not is_credential_name(name), name
+
+
+def test_a_credential_parameter_is_refused_without_repeating_it(monkeypatch):
+    import pytest
+
+    from mlnb.errors import InputError
+    from mlnb.secrets import check_not_secret
+
+    monkeypatch.setenv("GATEWAY_PASSWORD", "hunter2hunter2")
+    for name, value in (("api_key", "anything-at-all"), ("served_model_name", "sk-abcdefghijkl"),
+                        ("model", "hunter2hunter2")):
+        with pytest.raises(InputError) as err:
+            check_not_secret(f"--set {name}=", name, value)
+        assert value not in str(err.value) and f"--set {name}=***" in str(err.value)
+    check_not_secret("--set model=", "model", "embedded")  # an ordinary value passes
+
+
+def test_redact_file_masks_in_place(tmp_path, monkeypatch):
+    from mlnb.secrets import redact_file
+
+    monkeypatch.setenv("MY_API_KEY", "s3cr3t-value")
+    path = tmp_path / "nb.ipynb"
+    path.write_text('{"text": "key s3cr3t-value and hf_abcdefghijkl"}')
+    assert redact_file(path) and path.read_text() == '{"text": "key *** and ***"}'
+    assert not redact_file(path)  # nothing left to mask
