@@ -21,6 +21,7 @@ from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
 from mlnb.fileio import write_json_atomic, write_text_atomic
+from mlnb.harness.faults import end_on_thread_faults, stage_declared_failed
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
@@ -57,6 +58,7 @@ def _output_lengths(params: StageParams, records, backend) -> OutputLengths:
 def run_harness(stage_dir: Path) -> int:
     import mlperf_loadgen as lg
 
+    end_on_thread_faults(stage_dir)
     params = StageParams.model_validate_json((stage_dir / "params.json").read_text())
     loadgen_dir = stage_dir / "loadgen"
     loadgen_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +124,9 @@ def run_harness(stage_dir: Path) -> int:
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(lg_sut)
 
+    if stage_declared_failed(stage_dir):  # the pipeline gave up on this stage: leave its folder as it is
+        print("the stage was declared failed; results not written", flush=True)
+        return 1
     rows, trace_note = merge_trace(sut.rows(), loadgen_dir / TRACE_FILE)
     compress_if_large(loadgen_dir / TRACE_FILE)
     write_text_atomic(stage_dir / "queries.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
