@@ -20,6 +20,8 @@ from mlnb.backends.base import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
+from mlnb.data.token_ids import check_prompts_vocab, model_vocab_size
+from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic, write_text_atomic
 from mlnb.harness.faults import end_on_thread_faults, stage_declared_failed
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace
@@ -55,6 +57,15 @@ def _output_lengths(params: StageParams, records, backend) -> OutputLengths:
     )
 
 
+def _model_vocab_size(params: StageParams) -> int | None:
+    from mlnb.models.embedded import resolve_model
+
+    try:
+        return model_vocab_size(resolve_model(params.model, prepare=False))
+    except InputError:
+        return None
+
+
 def run_harness(stage_dir: Path) -> int:
     import mlperf_loadgen as lg
 
@@ -80,6 +91,8 @@ def run_harness(stage_dir: Path) -> int:
 
         tokenizer = _tokenizer_for(params)
     prompts = workload.prompts(records, tokenizer)
+    if not backend.simulated:  # an id the model cannot embed fails here, with one line, not mid-test
+        check_prompts_vocab(str(path), prompts.token_ids, _model_vocab_size(params))
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
