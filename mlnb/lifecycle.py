@@ -25,7 +25,6 @@ import psutil
 
 RUN_MARK_ENV = "MLNB_RUN_DIR"
 STAGE_MARK_ENV = "MLNB_STAGE_DIR"
-PARENT_PID_ENV = "MLNB_PARENT_PID"  # for children that set the parent-death signal themselves
 STOP_WAIT_S = 5.0
 ABANDONED = "abandoned"
 
@@ -62,17 +61,9 @@ def die_with_parent_preexec() -> Callable[[], None]:
     return preexec
 
 
-def die_with_parent_from_env() -> None:
-    """At the start of a child that was not given a preexec_fn: the same, with the parent from the env."""
-    parent = os.environ.get(PARENT_PID_ENV)
-    set_parent_death_signal(int(parent) if parent and parent.isdigit() else None)
-
-
 def child_env(base: Optional[Mapping[str, str]] = None, **extra: str) -> dict[str, str]:
-    """``base`` (default: this environment) plus this process's pid as the child's expected parent."""
-    env = dict(os.environ if base is None else base, **extra)
-    env[PARENT_PID_ENV] = str(os.getpid())
-    return env
+    """``base`` (default: this environment) with ``extra`` (the run's and stage's markers) added."""
+    return dict(os.environ if base is None else base, **extra)
 
 
 def marked_processes(key: str, value: str, exclude_self: bool = True) -> list[psutil.Process]:

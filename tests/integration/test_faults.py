@@ -26,6 +26,8 @@ import yaml
 from fixtures.openai_fixture import SERVER_SCRIPT
 from mlnb.lifecycle import RUN_MARK_ENV, marked_processes
 
+pytestmark = pytest.mark.slow  # real runs: a kernel, a harness and LoadGen per stage
+
 CHILD_DEATH_BOUND_S = 5.0  # the promise: a child dies within 5 s of its parent
 # A sim query lasts about 40 x 50 ms = 2 s and runs one at a time: a stage lasts ~16 s, long enough to be hit.
 SLOW_SIM = {"sim_output_tokens": 40, "sim_tpot_ms": 50, "sim_max_batch": 1, "samples": 8}

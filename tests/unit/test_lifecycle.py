@@ -114,3 +114,14 @@ def test_token_ids_outside_the_vocabulary_are_named():
     with pytest.raises(InputError, match=r"token id 500 \(position 2\) is outside the model's vocabulary \(0..99\)"):
         check_token_ids("prompt", [1, 2, 500], vocab_size=100)
     check_token_ids("prompt", [0, 99], vocab_size=100)
+
+
+def test_dsr1_loader_refuses_a_token_id_outside_int32_in_one_line(tmp_path):
+    from mlnb.data.dsr1 import load_dsr1
+
+    records = [{"text_input": "Q prompt", "ground_truth": "42", "dataset": "aime2024", "tok_input": [1, 2**40]}]
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(records))
+    with pytest.raises(InputError) as err:
+        load_dsr1(path)
+    assert str(err.value) == f"{path} record 0 field 'tok_input': token id {2**40} (position 1) is outside int32 (0..2147483647)"
