@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from mlnb.backends.base import get_backend
 from mlnb import disk_reserve
-from mlnb.disk_reserve import write_or_say
+from mlnb.backends.base import get_backend
 from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params
+from mlnb.disk_reserve import write_or_say
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
 from mlnb.lifecycle import RUN_MARK_ENV, STAGE_MARK_ENV, child_env, die_with_parent_preexec, owner_record, stop_marked
