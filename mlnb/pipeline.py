@@ -7,6 +7,11 @@ partial notebook, logs and HTML next to ``failure.json``.
 A run stopped by Ctrl-C, SIGINT or SIGTERM (the launcher's Stop button) ends cleanly: the running
 stage's kernel and harness are stopped, run.json says ``"status": "interrupted"``, the rollup and
 index are written, every log stays, and :class:`RunInterrupted` is raised (the CLI exits 130).
+
+No process outlives the run (:mod:`mlnb.lifecycle`): kernels die with the run, and whatever of a
+stage still runs when it ends is stopped before the stage is declared failed. A disk fault fails the
+stage with the reason; the run's last writes go through as far as the disk allows
+(:mod:`mlnb.disk_reserve`).
 """
 
 from __future__ import annotations
