@@ -235,8 +235,10 @@ def data_fetch(name: str, out: Path, tokenizer: str, limit: Optional[int]) -> No
 
 @main.command("list")
 @click.option("--params", "show_params", is_flag=True, help="List every stage parameter.")
-def list_things(show_params: bool) -> None:
-    """List presets, stages, backends (and parameters)."""
+@click.option("--runs", "show_runs", is_flag=True, help="List the runs in --outputs (a run whose process is gone: abandoned).")
+@click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
+def list_things(show_params: bool, show_runs: bool = False, outputs: Optional[Path] = None) -> None:
+    """List presets, stages, backends (and parameters, and runs)."""
     from mlnb.backends.base import BACKENDS, get_backend
     from mlnb.config import StageParams
     from mlnb.paths import available_presets
@@ -249,6 +251,14 @@ def list_things(show_params: bool) -> None:
     if show_params:
         for name, field in StageParams.model_fields.items():
             click.echo(f"  {name:26} {field.default!r:>14}  {field.description or ''}")
+    if show_runs:
+        from mlnb.paths import default_outputs_dir
+        from mlnb.report.runs_list import list_runs, run_label
+
+        runs = list_runs(outputs or default_outputs_dir())
+        click.echo(f"runs:     {len(runs)}")
+        for run in runs:
+            click.echo(f"  {run_label(run)}")
 
 
 @main.command()
@@ -256,12 +266,11 @@ def list_things(show_params: bool) -> None:
 def report(run_dir: Path) -> None:
     """Rebuild a run's HTML reports, rollup and index without re-running anything."""
     from mlnb.paths import check_run_dir
-    from mlnb.report.html import export_notebook_html
+    from mlnb.report.html import export_run_notebooks
     from mlnb.report.run_index import write_index, write_rollup
 
     check_run_dir(run_dir)
-    for notebook in sorted(run_dir.glob("*/*.ipynb")):
-        export_notebook_html(notebook)
+    export_run_notebooks(run_dir, echo=click.echo)
     write_rollup(run_dir)
     click.echo(f"report: {write_index(run_dir)}")
 

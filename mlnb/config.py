@@ -90,6 +90,9 @@ class StageParams(StrictModel):
     sim_tpot_ms: float = Field(4.0, ge=0)
     sim_max_batch: int = Field(16, ge=1, description="sim: concurrent sequences before queueing")
     sim_output_tokens: Optional[int] = Field(None, ge=2, description="sim: fixed output length")
+    sim_fault_after: Optional[int] = Field(
+        None, ge=0, description="sim: after this many answers, answer with a token id outside int32 (fault tests)"
+    )
     seed: int = 42
     timeout_s: float = Field(3600.0, gt=0, description="Harness wall-clock limit")
     output_length: Optional[Literal["model", "reference"]] = Field(

@@ -7,6 +7,11 @@ partial notebook, logs and HTML next to ``failure.json``.
 A run stopped by Ctrl-C, SIGINT or SIGTERM (the launcher's Stop button) ends cleanly: the running
 stage's kernel and harness are stopped, run.json says ``"status": "interrupted"``, the rollup and
 index are written, every log stays, and :class:`RunInterrupted` is raised (the CLI exits 130).
+
+No process outlives the run (:mod:`mlnb.lifecycle`): kernels die with the run, and whatever of a
+stage still runs when it ends is stopped before the stage is declared failed. A disk fault fails the
+stage with the reason; the run's last writes go through as far as the disk allows
+(:mod:`mlnb.disk_reserve`).
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from mlnb import disk_reserve
 from mlnb.backends.base import get_backend
 from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params, set_option_label
+from mlnb.disk_reserve import write_or_say
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
+from mlnb.lifecycle import RUN_MARK_ENV, STAGE_MARK_ENV, child_env, die_with_parent_preexec, owner_record, stop_marked
 from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
 from mlnb.secrets import redact, redact_file
 from mlnb.server.for_run import ServerFailed, check_server_plan, start_run_server, stop_run_server
@@ -34,10 +42,12 @@ from mlnb.stages.registry import STAGES
 KERNEL = "python3"
 
 
-def _kernel_manager_class(socket_dir: str, started: Optional[list] = None):
+def _kernel_manager_class(socket_dir: str, started: Optional[list] = None, marks: Optional[dict[str, str]] = None):
     """Kernels on IPC sockets in a private folder: no TCP ports opened, no plain-text TCP warning.
 
     Each manager created is appended to ``started`` (when given), so an interrupted run can stop it.
+    Each kernel dies with the thread that started it (parent-death signal) and carries ``marks``
+    in its environment (the run's and the stage's folder), which its children inherit.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -55,6 +65,11 @@ def _kernel_manager_class(socket_dir: str, started: Optional[list] = None):
         @default("ip")
         def _default_ip(self):
             return os.path.join(socket_dir, "kernel")
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            kw["env"] = child_env(kw.get("env"), **(marks or {}))
+            kw["preexec_fn"] = die_with_parent_preexec()
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return LocalKernelManager
 
@@ -153,71 +168,104 @@ def run_stage_notebook(
     execution_timeout: int | None,
     kernels: Optional[list] = None,
     cancel: Optional[threading.Event] = None,
+    echo=print,
+    errors: Optional[dict[str, dict]] = None,
 ) -> str:
     """Execute one stage notebook; returns "finished" or "failed" (with failure.json written).
 
     ``kernels`` collects the kernel managers started; when ``cancel`` is set (the run was
-    interrupted) an error ends the stage as "interrupted", without a failure.json.
+    interrupted) an error ends the stage as "interrupted", without a failure.json. Before a stage
+    is declared failed, every process it started is stopped, so none writes into it afterwards.
+    A failure that cannot be written to failure.json (a full or read-only disk) goes into ``errors``.
     """
     import papermill as pm
 
     spec = STAGES.get(spec_name)
     stage_dir = run_dir / spec_name
-    stage_dir.mkdir(parents=True, exist_ok=True)
     output = stage_dir / f"{spec_name}.ipynb"
-    status = "finished"
+    failure: Optional[dict[str, Any]] = None
     started = time.time()
-    socket_dir = tempfile.mkdtemp(prefix="mlnb-kernel-")
-    with open(stage_dir / "stage.log", "w", encoding="utf-8") as log:
+    marks = {RUN_MARK_ENV: str(run_dir), STAGE_MARK_ENV: str(stage_dir)}
+    try:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        socket_dir = tempfile.mkdtemp(prefix="mlnb-kernel-")
         try:
-            pm.execute_notebook(
-                str(NOTEBOOKS_DIR / spec.notebook),
-                str(output),
-                parameters=parameters,
-                kernel_name=KERNEL,
-                progress_bar=False,
-                stdout_file=log,
-                stderr_file=log,
-                cwd=os.getcwd(),
-                execution_timeout=execution_timeout,
-                start_timeout=180,
-                kernel_manager_class=_kernel_manager_class(socket_dir, kernels),
-            )
-        except pm.PapermillExecutionError as err:
-            status = "failed"
-            write_json_atomic(
-                stage_dir / "failure.json",
-                {
-                    "stage": spec_name,
-                    "cell_index": err.cell_index,
-                    "execution_count": err.exec_count,
-                    "ename": err.ename,
-                    "evalue": err.evalue,
-                    "elapsed_s": round(time.time() - started, 1),
-                },
-            )
-        except Exception as err:  # dead kernel, timeout, missing kernel: still leave a failure.json
-            status = "failed"
-            write_json_atomic(
-                stage_dir / "failure.json",
-                {"stage": spec_name, "cell_index": None, "ename": type(err).__name__, "evalue": str(err)[:2000]},
-            )
+            with open(stage_dir / "stage.log", "w", encoding="utf-8") as log:
+                pm.execute_notebook(
+                    str(NOTEBOOKS_DIR / spec.notebook),
+                    str(output),
+                    parameters=parameters,
+                    kernel_name=KERNEL,
+                    progress_bar=False,
+                    stdout_file=log,
+                    stderr_file=log,
+                    cwd=os.getcwd(),
+                    execution_timeout=execution_timeout,
+                    start_timeout=180,
+                    kernel_manager_class=_kernel_manager_class(socket_dir, kernels, marks),
+                )
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
-    if status == "failed" and cancel is not None and cancel.is_set():
+    except pm.PapermillExecutionError as err:
+        failure = {
+            "stage": spec_name,
+            "cell_index": err.cell_index,
+            "execution_count": err.exec_count,
+            "ename": err.ename,
+            "evalue": err.evalue,
+        }
+    except Exception as err:  # dead kernel, timeout, missing kernel, a disk fault: still leave a failure.json
+        failure = {"stage": spec_name, "cell_index": None, "ename": type(err).__name__, "evalue": str(err)[:2000]}
+    # Nothing of the stage runs on once it ends (a harness whose kernel was killed, a stuck child).
+    left = stop_marked(STAGE_MARK_ENV, str(stage_dir))
+    if cancel is not None and cancel.is_set() and failure is not None:
         # Stopped on purpose, not broken: no failure.json; the partial notebook and logs stay.
-        status = "interrupted"
-        (stage_dir / "failure.json").unlink(missing_ok=True)
-    if output.exists():
-        redact_file(output, (str(parameters.get("api_key_env") or ""),))  # defence in depth: no secret in notebook or HTML
-        try:
-            _export_html(output)
-        except Exception as err:  # a missing template must not lose the stage's results
-            write_json_atomic(
+        _try_export_html(spec_name, stage_dir, output, run_dir, echo, str(parameters.get("api_key_env") or ""))
+        return "interrupted"
+    if failure is not None:
+        failure["elapsed_s"] = round(time.time() - started, 1)
+        if left:
+            failure["processes_stopped"] = left
+        cause = _harness_cause(stage_dir)
+        if cause is not None:
+            failure["cause"] = cause
+        written = write_or_say(run_dir, f"[{spec_name}] failure.json", lambda: write_json_atomic(stage_dir / "failure.json", failure), echo)
+        if written is None and errors is not None:
+            errors[spec_name] = {k: failure.get(k) for k in ("ename", "evalue", "cell_index")}
+    _try_export_html(spec_name, stage_dir, output, run_dir, echo, str(parameters.get("api_key_env") or ""))
+    return "failed" if failure is not None else "finished"
+
+
+def _harness_cause(stage_dir: Path) -> Optional[dict[str, Any]]:
+    """The harness's own record of the exception that ended it, if it left one."""
+    from mlnb.fileio import read_json
+    from mlnb.harness.faults import HARNESS_ERROR_FILE
+
+    try:
+        error = read_json(stage_dir / HARNESS_ERROR_FILE)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(error, dict):
+        return None
+    return {k: error.get(k) for k in ("ename", "evalue", "thread")}
+
+
+def _try_export_html(spec_name: str, stage_dir: Path, output: Path, run_dir: Path, echo, api_key_env: str = "") -> None:
+    if not output.exists():
+        return
+    try:
+        redact_file(output, (api_key_env,))  # defence in depth: no secret in the notebook or its HTML
+        _export_html(output)
+    except Exception as err:  # a missing template or a cut-off notebook must not lose the stage's results
+        write_or_say(
+            run_dir,
+            f"[{spec_name}] report_error.json",
+            lambda error=err: write_json_atomic(
                 stage_dir / "report_error.json",
-                {"stage": spec_name, "ename": type(err).__name__, "evalue": str(err)[:2000]},
-            )
-    return status
+                {"stage": spec_name, "ename": type(error).__name__, "evalue": str(error)[:2000]},
+            ),
+            echo,
+        )
 
 
 def execute_run(
@@ -233,8 +281,6 @@ def execute_run(
     ``progress`` is an optional :class:`mlnb.ui.progress.PipelineProgress` (bars, progress lines).
     Raises :class:`RunInterrupted` after marking the run "interrupted" when SIGINT or SIGTERM arrives.
     """
-    from mlnb.report.run_index import write_index, write_rollup
-
     run_dir = create_run_dir(outputs, plan.preset_name, run_id)
     run_info: dict[str, Any] = {
         "run_id": run_dir.name,
@@ -244,8 +290,10 @@ def execute_run(
         "overrides": [{"stage": s, "key": k, "value": redact(v) if isinstance(v, str) else v} for s, k, v in plan.overrides],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "running",
+        "owner": owner_record(),  # gone while "running" = abandoned (mlnb.lifecycle)
     }
     write_json_atomic(run_dir / "run.json", run_info)
+    disk_reserve.hold(run_dir)
     echo(f"run: {run_dir}")
     status: dict[str, str] = {}
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -253,6 +301,7 @@ def execute_run(
     current: Optional[str] = None
     t0 = time.monotonic()
     server = None
+    stage_errors: dict[str, dict] = {}  # failures that could not be written to the stage's failure.json
     with _interrupt_signals():
         try:
             _measure_device(plan, run_dir, echo)  # inside: Ctrl-C here ends the run as "interrupted"
@@ -272,13 +321,12 @@ def execute_run(
                 current, t0 = name, time.monotonic()
                 if progress is not None:
                     progress.stage_started(name, run_dir / name)
-                status[name] = _run_stage_interruptibly(name, run_dir, parameters, timeout, progress)
+                status[name] = _run_stage_interruptibly(name, run_dir, parameters, timeout, progress, echo, stage_errors)
                 current = None
                 if progress is not None:
                     progress.stage_finished(name, status[name])
                 echo(f"[{name}] {status[name]} in {time.monotonic() - t0:.0f}s: {_stage_line(run_dir / name)}")
-                write_rollup(run_dir)
-                write_index(run_dir)
+                _write_overview(run_dir, echo)
                 if status[name] != "finished" and not continue_on_error:
                     break
         except KeyboardInterrupt:  # RunInterrupted too (SIGTERM)
@@ -288,7 +336,7 @@ def execute_run(
                     progress.stage_finished(current, "interrupted")
                 echo(f"[{current}] interrupted in {time.monotonic() - t0:.0f}s: stopped; logs kept in {run_dir / current}")
             _close_progress(progress)
-            _finish_run(outputs, run_dir, run_info, status, "interrupted")
+            _finish_run(outputs, run_dir, run_info, status, "interrupted", echo, stage_errors)
             raise RunInterrupted(run_dir) from None
         except ServerFailed as err:
             echo(f"server: {err}")
@@ -296,9 +344,10 @@ def execute_run(
             status.update({name: "not run" for name in plan.stages if name not in status})
         finally:
             stop_run_server(server, echo)  # also when a stage failed or the run was interrupted
+            stop_marked(RUN_MARK_ENV, str(run_dir))  # anything of the run still running (a server's children)
         _close_progress(progress)
     finished = all(s == "finished" for s in status.values()) and len(status) == len(plan.stages)
-    _finish_run(outputs, run_dir, run_info, status, "finished" if finished else "failed")
+    _finish_run(outputs, run_dir, run_info, status, "finished" if finished else "failed", echo, stage_errors)
     return RunOutcome(run_dir, status)
 
 
@@ -310,14 +359,30 @@ def _measure_device(plan: RunPlan, run_dir: Path, echo) -> None:
     measure_run_device(run_dir, devices[0] if devices else "auto", echo)
 
 
-def _finish_run(outputs: Path, run_dir: Path, run_info: dict[str, Any], status: dict[str, str], run_status: str) -> None:
+def _finish_run(
+    outputs: Path,
+    run_dir: Path,
+    run_info: dict[str, Any],
+    status: dict[str, str],
+    run_status: str,
+    echo=print,
+    stage_errors: Optional[dict[str, dict]] = None,
+) -> None:
+    """Write run.json's last state, the rollup, the index and ``latest``, each as far as the disk allows."""
+    run_info.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status=run_status, stage_status=status)
+    if stage_errors:
+        run_info["stage_errors"] = stage_errors
+    disk_reserve.release(run_dir)  # its space is what lets these last writes through on a full disk
+    write_or_say(run_dir, "run.json", lambda: write_json_atomic(run_dir / "run.json", run_info), echo)
+    _write_overview(run_dir, echo)
+    write_or_say(run_dir, "outputs/latest", lambda: point_latest(outputs, run_dir), echo)
+
+
+def _write_overview(run_dir: Path, echo) -> None:
     from mlnb.report.run_index import write_index, write_rollup
 
-    run_info.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status=run_status, stage_status=status)
-    write_json_atomic(run_dir / "run.json", run_info)
-    write_rollup(run_dir)
-    write_index(run_dir)
-    point_latest(outputs, run_dir)
+    write_or_say(run_dir, "rollup", lambda: write_rollup(run_dir), echo)
+    write_or_say(run_dir, "index.html", lambda: write_index(run_dir), echo)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,7 +436,10 @@ def _close_progress(progress) -> None:
             pass
 
 
-def _run_stage_interruptibly(name: str, run_dir: Path, parameters: dict[str, Any], timeout: int, progress) -> str:
+def _run_stage_interruptibly(
+    name: str, run_dir: Path, parameters: dict[str, Any], timeout: int, progress, echo=print,
+    errors: Optional[dict[str, dict]] = None,
+) -> str:
     """run_stage_notebook in a worker thread, so that the main thread can take signals and poll progress.
 
     (nbclient replaces the SIGINT/SIGTERM handlers of the thread it runs in with its own, which
@@ -384,7 +452,9 @@ def _run_stage_interruptibly(name: str, run_dir: Path, parameters: dict[str, Any
 
     def work() -> None:
         try:
-            result["status"] = run_stage_notebook(name, run_dir, parameters, timeout, kernels=kernels, cancel=cancel)
+            result["status"] = run_stage_notebook(
+                name, run_dir, parameters, timeout, kernels=kernels, cancel=cancel, echo=echo, errors=errors
+            )
         except BaseException as err:  # handed to the main thread below
             result["error"] = err
         finally:

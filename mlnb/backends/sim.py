@@ -27,6 +27,7 @@ class SimBackend(Backend):
         self._order = itertools.count()
         self._cv = threading.Condition()
         self._stopping = False
+        self._answered = 0
 
     def output_tokens(self, request: Request) -> list[int]:
         n = self.params.sim_output_tokens or max(2, min(request.max_new_tokens, len(request.prompt_ids) // 4))
@@ -68,6 +69,10 @@ class SimBackend(Backend):
             if kind == "first":
                 self._sink.first_token(request, tokens[:1])
             else:
+                self._answered += 1
+                fault_after = self.params.sim_fault_after
+                if fault_after is not None and self._answered > fault_after:
+                    tokens = [*tokens[:-1], 2**31]  # what a broken engine may send; the sink cannot pass it on
                 self._sink.complete(request, tokens)
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlnb.data.token_ids import check_token_ids
 from mlnb.errors import InputError
 from mlnb.fileio import write_text_atomic
 
@@ -106,6 +107,8 @@ def _check_record(where: str, index: int, record: Any) -> None:
     # bool is a subclass of int in Python, so test the exact type.
     if not isinstance(tok, list) or not tok or not all(type(t) is int for t in tok):
         raise InputError(f"{at} field 'tok_input'", "expected a non-empty list of integer token ids")
+    if tok is not None:
+        check_token_ids(f"{at} field 'tok_input'", tok)
 
 
 def tokenizer_reproduces(records: Sequence[Mapping[str, Any]], tokenizer: Any, probe: int = 4) -> bool:

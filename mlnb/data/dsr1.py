@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlnb.data.cnndm import PromptTokens, _json_type
+from mlnb.data.token_ids import check_token_ids
 from mlnb.errors import InputError
 
 REQUIRED_COLUMNS = ("text_input", "dataset")
@@ -134,6 +135,8 @@ def _check_record(where: str, index: int, record: Mapping[str, Any]) -> dict[str
     tok = record.get("tok_input")
     if tok is not None and not (isinstance(tok, list) and tok and all(type(t) is int for t in tok)):
         raise InputError(f"{at} field 'tok_input'", "expected a non-empty list of integer token ids")
+    if tok is not None:
+        check_token_ids(f"{at} field 'tok_input'", tok)
     out = dict(record)
     out["ground_truth"] = record[truth_field]
     out["kind"] = kind

@@ -20,7 +20,10 @@ from mlnb.backends.base import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
+from mlnb.data.token_ids import check_prompts_vocab, model_vocab_size
+from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
+from mlnb.harness.faults import end_on_thread_faults, stage_declared_failed
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace_file
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
@@ -56,9 +59,19 @@ def _output_lengths(params: StageParams, records, backend) -> OutputLengths:
     )
 
 
+def _model_vocab_size(params: StageParams) -> int | None:
+    from mlnb.models.embedded import resolve_model
+
+    try:
+        return model_vocab_size(resolve_model(params.model, prepare=False))
+    except InputError:
+        return None
+
+
 def run_harness(stage_dir: Path) -> int:
     import mlperf_loadgen as lg
 
+    end_on_thread_faults(stage_dir)
     params = StageParams.model_validate_json((stage_dir / "params.json").read_text())
     loadgen_dir = stage_dir / "loadgen"
     loadgen_dir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +93,8 @@ def run_harness(stage_dir: Path) -> int:
 
         tokenizer = _tokenizer_for(params)
     prompts = workload.prompts(records, tokenizer)
+    if not backend.simulated:  # an id the model cannot embed fails here, with one line, not mid-test
+        check_prompts_vocab(str(path), prompts.token_ids, _model_vocab_size(params))
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
@@ -125,6 +140,9 @@ def run_harness(stage_dir: Path) -> int:
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(lg_sut)
 
+    if stage_declared_failed(stage_dir):  # the pipeline gave up on this stage: leave its folder as it is
+        print("the stage was declared failed; results not written", flush=True)
+        return 1
     sut.finish_rows()
     query_count, trace_note = merge_trace_file(stage_dir / ROWS_IN_PROGRESS, loadgen_dir / TRACE_FILE, stage_dir / "queries.jsonl")
     (stage_dir / ROWS_IN_PROGRESS).unlink()

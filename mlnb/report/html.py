@@ -38,3 +38,27 @@ def _drop_stdout(nb, resources):
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stdout")]
     return nb, resources
+
+
+def export_run_notebooks(run_dir: Path, echo=print) -> list[str]:
+    """Re-export every stage notebook of a run; a cut-off or invalid one marks its stage failed.
+
+    A notebook a full disk cut off mid-write is not JSON; the stage it belongs to did not finish
+    cleanly, so it gets a failure.json saying so (unless it has one), and the other stages go on.
+    Returns the stages whose notebook could not be read.
+    """
+    from mlnb.fileio import write_json_atomic
+
+    broken = []
+    for notebook in sorted(run_dir.glob("*/*.ipynb")):
+        try:
+            export_notebook_html(notebook)
+        except Exception as err:  # nbformat's NotJSONError, a validation error, a read error
+            stage = notebook.parent.name
+            broken.append(stage)
+            reason = f"the executed notebook {notebook.name} is cut off or invalid ({type(err).__name__}: {str(err)[:300]})"
+            echo(f"{stage}: {reason}; shown as failed")
+            failure = notebook.parent / "failure.json"
+            if notebook.stem == stage and not failure.exists():
+                write_json_atomic(failure, {"stage": stage, "cell_index": None, "ename": type(err).__name__, "evalue": reason})
+    return broken

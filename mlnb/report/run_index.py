@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from urllib.parse import quote
 
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
+from mlnb.lifecycle import ABANDONED, effective_run_status
 from mlnb.report import plots
 from mlnb.report.stage_view import CSS, esc, fmt_value, plural, simulated_tag, verdict_pill
 
@@ -44,6 +45,7 @@ STATUS_COLORS = {
     "failed": plots.COLORS["bad"],
     "not run": plots.COLORS["neutral"],
     "interrupted": "#b45309",  # stopped on request: neither a failure nor a result
+    "abandoned": "#7c3aed",  # its process is gone without finishing: what it finished is kept
 }
 
 WHAT_AM_I_LOOKING_AT = (
@@ -190,14 +192,19 @@ def collect_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     run = run if isinstance(run, Mapping) else {}
     planned, info = _planned_stages(run)
     for name, state in (run.get("stage_status") or {}).items():
-        if state == "interrupted":  # the pipeline's word for a stage stopped by Ctrl-C, SIGTERM or Stop
-            info.setdefault(str(name), {})["status"] = "interrupted"
+        if state in ("interrupted", "failed"):  # interrupted: stopped by Ctrl-C, SIGTERM or Stop
+            info.setdefault(str(name), {})["status"] = state
+    for name, error in (run.get("stage_errors") or {}).items():  # failures the disk kept out of failure.json
+        info.setdefault(str(name), {}).update(status="failed", error=error)
+    run_status = effective_run_status(run)
     names = list(dict.fromkeys(planned + _discovered_stages(run_dir)))
     if not planned:
         names.sort(key=_stage_order)
     records, summaries = [], []
     for name in names:
         record, summary = _stage_record(run_dir, name, info.get(name, {}))
+        if run_status == ABANDONED and record["status"] == "incomplete":  # the stage its owner was running
+            record["status"] = ABANDONED
         records.append(record)
         if summary is not None:
             summaries.append(summary)
@@ -223,7 +230,7 @@ def collect_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
         "backend": joined("backend"),
         "started": started,
         "finished": run.get("finished"),
-        "status": run.get("status") or ("failed" if counts.get("failed") else None),
+        "status": run_status or ("failed" if counts.get("failed") else None),
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "any_simulated": any(r.get("simulated") for r in records),
         "counts": counts,
@@ -351,6 +358,12 @@ def stage_table_html(
             body.append(
                 f'<tr><td></td><td colspan="{len(header) - 1}" class="muted">Stopped on request (Ctrl-C, SIGTERM '
                 f"or the launcher's Stop) before it finished; its logs are kept in <code>{esc(r['stage'])}/</code>.</td></tr>"
+            )
+        if r.get("status") == ABANDONED:
+            body.append(
+                f'<tr><td></td><td colspan="{len(header) - 1}" class="muted">Abandoned: the process running the run is '
+                f"gone (killed, or its machine stopped) while this stage ran; its partial logs are in "
+                f"<code>{esc(r['stage'])}/</code>. Stages finished before it are complete and usable.</td></tr>"
             )
     return f'<table class="t stages"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 

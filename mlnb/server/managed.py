@@ -24,6 +24,7 @@ from typing import Optional
 
 from mlnb.config import ServerSpec
 from mlnb.fileio import write_json_atomic
+from mlnb.lifecycle import RUN_MARK_ENV, die_with_parent_preexec
 from mlnb.secrets import redact
 from mlnb.server.processes import RECORD_NAME, ProcessRecord, stop_group
 
@@ -114,6 +115,7 @@ class ManagedServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         argv = self.command()
         env = dict(os.environ, **self.spec.env)
+        env[RUN_MARK_ENV] = str(self.dir.parent)  # found and stopped with the run, whatever happens
         with open(self.log_path, "ab") as log:
             log.write(redact(f"$ {shlex.join(argv)}\n").encode())
             log.flush()
@@ -121,6 +123,7 @@ class ManagedServer:
                 self.proc = subprocess.Popen(
                     argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                     start_new_session=True,  # its own group: stopped as one, untouched by our Ctrl-C
+                    preexec_fn=die_with_parent_preexec(),  # SIGKILL when mlnb dies, however it dies
                 )
             except OSError as err:
                 raise ServerFailed(f"cannot start the server ({argv[0]}): {err}") from None

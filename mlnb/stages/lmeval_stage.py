@@ -9,9 +9,9 @@ version and the task configuration. MMLU has no MLPerf target, so the verdict is
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 from mlnb.config import StageParams
 from mlnb.errors import InputError, StageFailed
 from mlnb.fileio import read_json, write_json_atomic
+from mlnb.lifecycle import STAGE_MARK_ENV, child_env, die_with_parent_preexec
 from mlnb.lmeval.run import RESULTS_FILE, SAMPLES_FILE, SETTINGS_FILE
 from mlnb.lmeval.settings import LmEvalSettings, build_settings, cli_command
 from mlnb.results import StageSummary, save_summary
@@ -65,7 +66,10 @@ def run_lmeval_subprocess(params: StageParams, stage_dir: Path, settings: LmEval
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stage_dir / "params.json", params.model_dump(mode="json"))
     write_json_atomic(stage_dir / SETTINGS_FILE, settings.to_json())
-    env = dict(os.environ, TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error")
+    env = child_env(
+        TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
+        **{STAGE_MARK_ENV: str(stage_dir)},
+    )
     tail: deque[str] = deque(maxlen=30)
     with open(stage_dir / LOG_FILE, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
@@ -74,20 +78,30 @@ def run_lmeval_subprocess(params: StageParams, stage_dir: Path, settings: LmEval
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            preexec_fn=die_with_parent_preexec(),  # SIGKILL when this kernel dies, however it dies
         )
         assert proc.stdout is not None
-        deadline = time.monotonic() + params.timeout_s
-        for line in proc.stdout:
-            line = redact(line, (params.api_key_env,))
-            log.write(line)
-            log.flush()
-            tail.append(line.rstrip())
-            if any(mark in line for mark in SHOWN_LINE_MARKS):
-                print(line.rstrip()[:300], flush=True)
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise StageFailed(f"lm-eval exceeded timeout_s={params.timeout_s}")
-        code = proc.wait()
+        timed_out = threading.Event()  # a timer: lm-eval may be silent for minutes
+        watchdog = threading.Timer(params.timeout_s, lambda: (timed_out.set(), proc.kill()))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            for line in proc.stdout:
+                line = redact(line, (params.api_key_env,))
+                log.write(line)
+                log.flush()
+                tail.append(line.rstrip())
+                if any(mark in line for mark in SHOWN_LINE_MARKS):
+                    print(line.rstrip()[:300], flush=True)
+            code = proc.wait()
+        except BaseException:  # lm-eval must not outlive the stage
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            watchdog.cancel()
+    if timed_out.is_set():
+        raise StageFailed(f"lm-eval exceeded timeout_s={params.timeout_s}")
     if code != 0:
         last = "\n".join(tail)
         raise StageFailed(f"lm-eval exited with code {code}; last lines of {LOG_FILE}:\n{last}")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import asdict
@@ -20,6 +21,8 @@ from mlnb.client_stats import client_side_stats
 from mlnb.config import StageParams
 from mlnb.errors import StageFailed
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
+from mlnb.harness.faults import HARNESS_ERROR_FILE
+from mlnb.lifecycle import STAGE_MARK_ENV, child_env, die_with_parent_preexec
 from mlnb.logs.mlperf_log import parse_loadgen_dir
 from mlnb.query_table import load_query_table
 from mlnb.results import StageSummary, describe, query_latencies, save_summary
@@ -43,7 +46,11 @@ def stage_dir_for(params: StageParams) -> Path:
 def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stage_dir / "params.json", params.model_dump(mode="json"))
-    env = dict(os.environ, TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error")
+    (stage_dir / HARNESS_ERROR_FILE).unlink(missing_ok=True)
+    env = child_env(
+        TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
+        **{STAGE_MARK_ENV: str(stage_dir)},
+    )
     tail: deque[str] = deque(maxlen=30)
     last_print = 0.0
     with open(stage_dir / "harness.log", "w", encoding="utf-8") as log:
@@ -53,9 +60,14 @@ def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            preexec_fn=die_with_parent_preexec(),  # SIGKILL when this kernel dies, however it dies
         )
         assert proc.stdout is not None
-        deadline = time.monotonic() + params.timeout_s
+        # A timer, not a check per output line: a harness that stops printing is stopped all the same.
+        timed_out = threading.Event()
+        watchdog = threading.Timer(params.timeout_s, lambda: (timed_out.set(), proc.kill()))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             for line in proc.stdout:
                 line = redact(line, (params.api_key_env,))
@@ -66,18 +78,31 @@ def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
                 if not line.startswith("progress ") or now - last_print >= PRINT_PROGRESS_EVERY_S:
                     print(line.rstrip(), flush=True)
                     last_print = now if line.startswith("progress ") else last_print
-                if now > deadline:
-                    proc.kill()
-                    raise StageFailed(f"harness exceeded timeout_s={params.timeout_s}")
             code = proc.wait()
         except BaseException as err:  # the harness must not outlive the stage
             _stop_harness(proc)
             if isinstance(err, KeyboardInterrupt):  # the kernel was interrupted: the run is being stopped
                 log.write("interrupted: the harness was stopped\n")
             raise
+        finally:
+            watchdog.cancel()
+    if timed_out.is_set():
+        raise StageFailed(f"harness exceeded timeout_s={params.timeout_s}")
     if code != 0:
-        last = "\n".join(tail)
-        raise StageFailed(f"harness exited with code {code}; last lines of harness.log:\n{last}")
+        raise StageFailed(_harness_failure(stage_dir, code, tail))
+
+
+def _harness_failure(stage_dir: Path, code: int, tail: deque[str]) -> str:
+    """The harness's own account of its fault (harness_error.json) first, then the log's last lines."""
+    how = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
+    last = "\n".join(tail)
+    cause = ""
+    try:
+        error = read_json(stage_dir / HARNESS_ERROR_FILE)
+        cause = f"{error['ename']} in thread {error['thread']}: {error['evalue']}; "
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return f"harness failed ({how}): {cause}last lines of harness.log:\n{last}"
 
 
 def _stop_harness(proc: subprocess.Popen) -> None:

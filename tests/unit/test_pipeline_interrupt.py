@@ -14,7 +14,7 @@ from mlnb import pipeline
 from mlnb.pipeline import RunInterrupted, execute_run, plan_run
 
 
-def _slow_stage(name, run_dir, parameters, timeout, kernels=None, cancel=None):
+def _slow_stage(name, run_dir, parameters, timeout, kernels=None, cancel=None, **_):
     """Stands in for a stage notebook: writes a log, then waits until the run is cancelled."""
     stage_dir = run_dir / name
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def test_progress_hooks_see_the_stages(tmp_path, monkeypatch):
         def close(self):
             calls.append(("close",))
 
-    def quick_stage(name, run_dir, parameters, timeout, kernels=None, cancel=None):
+    def quick_stage(name, run_dir, parameters, timeout, kernels=None, cancel=None, **_):
         (run_dir / name).mkdir(parents=True, exist_ok=True)
         return "finished"
 
