@@ -78,6 +78,7 @@ def run_harness(stage_dir: Path) -> int:
 
         tokenizer = _tokenizer_for(params)
     prompts = workload.prompts(records, tokenizer)
+    backend.check_prompts(prompts.token_ids)
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
