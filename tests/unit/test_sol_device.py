@@ -92,3 +92,12 @@ def test_server_device_must_be_in_the_devices_table():
     assert "field 'server_device'" in str(err.value) and "h200-sxm" in str(err.value)
     with pytest.raises(InputError):
         validate_model(StageParams, {"server_device_count": 0}, "preset.yaml")
+
+
+def test_the_stage_header_says_which_prompt_form_ran():
+    from mlnb.report.stage_view import _header
+
+    s = {"stage": "03_server_perf", "backend": "openai", "model": "embedded",
+         "engine": {"prompt_form": "text", "tokenizer": "not named: the embedded model's"}}
+    assert "prompts as <b>text</b> (tokenizer: not named: the embedded model&#x27;s)" in _header(s)
+    assert "prompts as" not in _header({"stage": "x", "backend": "hf", "engine": {"device": "cpu"}})
