@@ -69,6 +69,8 @@ class LocalPrompts:
             if not local.chat:
                 counted = tokenizer(texts)["input_ids"]
                 local._counts = {i: len(ids) for i, ids in enumerate(counted)}
+            else:
+                local._counts = {i: local.text_count(i) for i in local.ids}
         return local
 
     @classmethod

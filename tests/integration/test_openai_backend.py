@@ -158,6 +158,14 @@ def test_no_named_tokenizer_sends_text_and_checks_the_count(tmp_path):
     assert all(r["usage_prompt_tokens"] == r["prompt_tokens"] for r in rows)  # the fixture counted what we count
 
 
+def test_without_usage_an_unnamed_tokenizer_cannot_be_checked_and_stops(tmp_path):
+    with fake_openai_server(no_usage=True) as url:
+        with pytest.raises(StageFailed) as err:
+            run_stage(_params(tmp_path, url, "Offline", tokenizer=None))
+    errors = [ln for ln in str(err.value).splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "reports no usage" in errors[0] and "set tokenizer=" in errors[0]
+
+
 def test_a_named_tokenizer_sends_token_ids(tmp_path):
     with fake_openai_server(tokens=4, max_model_len=2048) as url:
         summary = run_stage(_params(tmp_path, url, "Offline", samples=4, min_query_count=4))
