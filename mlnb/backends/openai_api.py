@@ -71,7 +71,7 @@ class OpenAIBackend(Backend):
             raise InputError("base_url", "the openai backend needs base_url (or a managed `server:` in the preset)")
         self.model_name = p.served_model_name or p.model
         self.api_key = os.environ.get(p.api_key_env) or None  # never logged, never written
-        self.tokenizer_source = tokenizer_named(p) or "not named: the embedded model's (model=embedded, no tokenizer)"
+        self.tokenizer_source = tokenizer_named(p) or "the default embedded one, not named"
         self.prompt_form, self.prompt_form_why = choose_prompt_form(p)
         self._tokenizer = self._load_tokenizer()
         self._local: Optional[LocalPrompts] = None

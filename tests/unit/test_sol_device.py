@@ -98,6 +98,6 @@ def test_the_stage_header_says_which_prompt_form_ran():
     from mlnb.report.stage_view import _header
 
     s = {"stage": "03_server_perf", "backend": "openai", "model": "embedded",
-         "engine": {"prompt_form": "text", "tokenizer": "not named: the embedded model's"}}
-    assert "prompts as <b>text</b> (tokenizer: not named: the embedded model&#x27;s)" in _header(s)
+         "engine": {"prompt_form": "text", "tokenizer": "the default embedded one, not named"}}
+    assert "prompts as <b>text</b> (tokenizer: the default embedded one, not named)" in _header(s)
     assert "prompts as" not in _header({"stage": "x", "backend": "hf", "engine": {"device": "cpu"}})
