@@ -90,8 +90,9 @@ class LocalPrompts:
         if self.chat:
             if not getattr(self.tokenizer, "chat_template", None):
                 return None
-            messages = [{"role": "user", "content": self.text(index)}]
-            return len(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+            from mlnb.data.dsr1 import chat_prompt_ids
+
+            return len(chat_prompt_ids(self.tokenizer, self.text(index)))
         return len(self.tokenizer(self.text(index))["input_ids"])
 
     def count(self, index: int) -> Optional[int]:

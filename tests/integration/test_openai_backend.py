@@ -81,6 +81,9 @@ def test_chat_api_with_an_api_key_that_is_never_written(tmp_path, monkeypatch):
         )
     assert summary.sut["errors"] == 0 and summary.sut["output_tokens"]["mean"] == 6  # the server checked the key
     assert summary.engine["api_key"] == "set"
+    # The chat template's tokens are counted on both sides: the server's usage agrees with the local count.
+    assert "equals the local count" in summary.engine["prompt_token_check"]
+    assert summary.engine["prompt_form"] == "text (chat messages)"
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert key not in path.read_text(errors="replace"), path
