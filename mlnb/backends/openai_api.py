@@ -33,6 +33,7 @@ from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
 from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token_ids
 from mlnb.backends.prompt_check import (
     PROBE_PROMPTS,
+    WHAT_TO_PASS,
     LocalPrompts,
     choose_prompt_form,
     count_mismatch_line,
@@ -184,7 +185,7 @@ class OpenAIBackend(Backend):
             for index in range(min(PROBE_PROMPTS, len(local.ids))):
                 expected = local.text_count(index)
                 if expected is None:
-                    return "not possible: the tokenizer has no chat template to count a chat prompt with"
+                    return self._unverifiable("the local tokenizer has no chat template to count a chat prompt with")
                 path, body = self._payload_for(index, max_new=1, min_new=1, form="text")
                 answer = StreamedAnswer(chat=self.params.api == "chat")
                 try:
@@ -199,17 +200,17 @@ class OpenAIBackend(Backend):
                     raise InputError(f"base_url {url}", f"a probe request (one output token) failed: {why}") from None
                 counted = (answer.usage or {}).get("prompt_tokens")
                 if counted is None:
-                    if self.params.tokenizer is None and self.params.model == "embedded":
-                        raise InputError(
-                            "tokenizer",
-                            f"the server at {url} reports no usage, so the local tokenizer cannot be checked against "
-                            "the served model's: set tokenizer=<the served model's hub id or folder>",
-                        )
-                    return f"not possible: the server at {url} reports no usage.prompt_tokens"
+                    return self._unverifiable(f"the server at {url} reports no usage")
                 if counted != expected:
                     raise InputError("tokenizer", count_mismatch_line(url, index, counted, expected, self.tokenizer_source))
                 checked += 1
         return f"the server's usage.prompt_tokens equals the local count on {checked} probe prompt(s) sent as text"
+
+    def _unverifiable(self, why: str) -> str:
+        """No count to compare: fine for a tokenizer the user named, a stop for the unnamed default."""
+        if tokenizer_named(self.params) is None:
+            raise InputError("tokenizer", f"{why}, so the local tokenizer cannot be checked against the served model's: {WHAT_TO_PASS}")
+        return f"not possible: {why} (tokenizer named by {self.tokenizer_source})"
 
     def tokenizer(self):
         return self._tokenizer

@@ -169,6 +169,14 @@ def test_without_usage_an_unnamed_tokenizer_cannot_be_checked_and_stops(tmp_path
     assert len(errors) == 1 and "reports no usage" in errors[0] and "set tokenizer=" in errors[0]
 
 
+def test_without_usage_a_named_tokenizer_runs_and_says_it_was_not_checked(tmp_path):
+    with fake_openai_server(no_usage=True, tokens=4) as url:
+        summary = run_stage(_params(tmp_path, url, "Offline", samples=4, min_query_count=4))
+    assert summary.sut["errors"] == 0
+    assert summary.engine["prompt_token_check"].startswith("not possible: the server at")
+    assert "tokenizer=embedded" in summary.engine["prompt_token_check"]
+
+
 def test_a_named_tokenizer_sends_token_ids(tmp_path):
     with fake_openai_server(tokens=4, max_model_len=2048) as url:
         summary = run_stage(_params(tmp_path, url, "Offline", samples=4, min_query_count=4))
