@@ -202,4 +202,11 @@ def inconsistencies(sol: SpeedOfLight) -> list[str]:
             f"decode MFU {_pct(sol.decode_mfu)}: {_num(sol.tokens_per_second, 'tokens/s')} (LoadGen) need more than "
             f"{_num(d.tflops, 'TFLOPS')} ({d.tflops_source}). Inputs: the device figures; the model's shape (config.json)."
         )
+    ceiling = sol.decode_ceiling_tokens_per_s
+    if ceiling and sol.tokens_per_second and sol.tokens_per_second > ceiling:
+        out.append(
+            f"throughput {_num(sol.tokens_per_second, 'tokens/s')} (LoadGen) is above the decode ceiling "
+            f"({_num(ceiling, 'tokens/s')} at batch {sol.batch:.3g}). Inputs: the batch (from SUT timestamps); device "
+            f"{d.name} at {_num(d.bandwidth_gbps, 'GB/s')} ({d.bandwidth_source}); {weights}."
+        )
     return out

@@ -80,9 +80,12 @@ def test_no_utilisation_over_100_percent_without_the_warning():
         sol = compute(shape, "bfloat16", 2, 1, 1000, 1000, device, measured_step_ms=step_ms,
                       measured_step_source="test", measured_ttft_ms=ttft_ms, tokens_per_second=tps)
         over = [u for u in (sol.mbu, sol.prefill_mfu, sol.decode_mfu) if u is not None and u > 1]
+        above_ceiling = tps > sol.decode_ceiling_tokens_per_s
         html = sol_html(sol, "")
-        assert len(inconsistencies(sol)) == len(over)
-        assert ("Inconsistent inputs" in html) == bool(over), (step_ms, ttft_ms, tps)
+        assert len(inconsistencies(sol)) == len(over) + above_ceiling
+        assert ("Inconsistent inputs" in html) == bool(over or above_ceiling), (step_ms, ttft_ms, tps)
+        for value in _percentages(html):
+            assert value <= 100 or "Inconsistent inputs" in html
 
 
 def test_server_device_must_be_in_the_devices_table():
