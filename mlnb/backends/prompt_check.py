@@ -16,6 +16,8 @@ from typing import Any, Optional, Sequence
 from mlnb.errors import InputError
 
 PROBE_PROMPTS = 2  # prompts sent as text with one output token before LoadGen starts
+CHECKED_ANSWERS = 16  # answers whose usage.prompt_tokens is compared during the run
+LONGEST_CANDIDATES = 16  # text prompts counted for the max_model_len check: the longest by ids
 WHAT_TO_PASS = "set tokenizer=<the served model's hub id or folder> (or model=...)"
 
 
@@ -63,14 +65,11 @@ class LocalPrompts:
     @classmethod
     def build(cls, tokenizer: Any, prompts: Sequence[Sequence[int]], form: str, api: str) -> "LocalPrompts":
         local = cls(tokenizer, form, api == "chat", dict(enumerate(prompts)))
-        if local.chat or form == "text":  # every text now, in one batch: the event loop then only looks up
+        if local.chat or form == "text":
+            # Every text now, in one batch, so the event loop only looks them up. Counting every text
+            # too would cost about 8 times the decoding; only the few that need it are counted.
             texts = tokenizer.batch_decode([list(p) for p in prompts], skip_special_tokens=True)
             local._texts = dict(enumerate(texts))
-            if not local.chat:
-                counted = tokenizer(texts)["input_ids"]
-                local._counts = {i: len(ids) for i, ids in enumerate(counted)}
-            else:
-                local._counts = {i: local.text_count(i) for i in local.ids}
         return local
 
     @classmethod
@@ -102,9 +101,14 @@ class LocalPrompts:
         return self._counts[index]
 
     def longest(self) -> tuple[int, int]:
-        """(tokens, sample index) of the longest prompt as sent; (0, -1) when none is known."""
+        """(tokens, sample index) of the longest prompt as sent; (0, -1) when none is known.
+
+        Text is counted for the longest prompts by ids only: decoding and re-encoding with the same
+        tokenizer moves a count by a token or two, not past the next candidates.
+        """
         best = (0, -1)
-        for index in self.ids:
+        by_ids = sorted(self.ids, key=lambda i: len(self.ids[i]), reverse=True)
+        for index in by_ids if self.form == "tokens" and not self.chat else by_ids[:LONGEST_CANDIDATES]:
             n = self.count(index)
             if n is not None and n > best[0]:
                 best = (n, index)
