@@ -138,6 +138,27 @@ class StageParams(StrictModel):
     stop_sending_after_errors: int = Field(
         1, ge=0, description="openai: after this many failed requests, fail new ones without sending (0: never)"
     )
+    # openai backend against a server mlnb did not start: what the prompts are, and the server's device.
+    prompt_form: Optional[Literal["tokens", "text"]] = Field(
+        None,
+        description="openai: tokens = prompt token ids to /completions (MLPerf's way); text = the prompt "
+        "decoded to text (what vLLM bench and guidellm send). None: tokens when the tokenizer is named "
+        "(tokenizer, a model other than 'embedded', or a managed server), else text",
+    )
+    server_device: Optional[str] = Field(
+        None, description="openai: the server's accelerator, an id or name from devices.json (speed-of-light floors)"
+    )
+    server_device_count: int = Field(1, ge=1, description="openai: how many server_device the served model runs on")
+
+    @field_validator("server_device")
+    @classmethod
+    def _check_server_device(cls, device: Optional[str]) -> Optional[str]:
+        from mlnb.perf.devices import device_by_name
+
+        if device is not None:
+            device_by_name(device)  # ValueError naming the known ids
+        return device
+
     # vLLM engine arguments (backend vllm); None leaves vLLM's own default.
     tensor_parallel_size: int = Field(1, ge=1, description="vllm: GPUs per model replica (tensor parallel)")
     pipeline_parallel_size: int = Field(1, ge=1, description="vllm: pipeline stages")

@@ -61,6 +61,9 @@ class Backend(abc.ABC):
     def submit(self, requests: list[Request]) -> None:
         """Queue requests; must return quickly (it runs on LoadGen's issue thread)."""
 
+    def check_prompts(self, prompts: Sequence[Sequence[int]]) -> None:
+        """Before LoadGen starts: raise InputError if the prompts cannot run as asked (the default accepts them)."""
+
     def flush(self) -> None:
         """LoadGen's flush_queries: no more queries are coming for now."""
 

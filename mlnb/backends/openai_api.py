@@ -10,6 +10,12 @@ Every failure (refused connection, HTTP status, timeout, a stream that ends earl
 an answer without tokens) completes the query with an error, so LoadGen ends the run and the
 stage is INVALID with the reason. After ``stop_sending_after_errors`` failures, new queries fail
 at once without being sent, so a dead server cannot keep a run busy.
+
+Prompts go as token ids (``prompt_form=tokens``, MLPerf's way) only when the served model's
+tokenizer is named; otherwise as text (``prompt_form=text``). Before LoadGen starts, the served
+name and its ``max_model_len`` are checked against ``/v1/models``, and a few prompts are sent as
+text with one output token: a server whose ``usage.prompt_tokens`` differs from the local
+tokenizer's count is serving another tokenizer, and the stage stops (see prompt_check.py).
 """
 
 from __future__ import annotations
@@ -20,12 +26,21 @@ import os
 import re
 import sys
 import threading
-import time
 from collections import Counter
 from typing import Any, Optional
 
 from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
 from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token_ids
+from mlnb.backends.prompt_check import (
+    CHECKED_ANSWERS,
+    PROBE_PROMPTS,
+    WHAT_TO_PASS,
+    LocalPrompts,
+    choose_prompt_form,
+    count_mismatch_line,
+    longest_prompt_line,
+    tokenizer_named,
+)
 from mlnb.errors import InputError
 
 PREFLIGHT_TIMEOUT_S = 15.0
@@ -58,7 +73,12 @@ class OpenAIBackend(Backend):
             raise InputError("base_url", "the openai backend needs base_url (or a managed `server:` in the preset)")
         self.model_name = p.served_model_name or p.model
         self.api_key = os.environ.get(p.api_key_env) or None  # never logged, never written
+        self.tokenizer_source = tokenizer_named(p) or "the default embedded one, not named"
+        self.prompt_form, self.prompt_form_why = choose_prompt_form(p)
         self._tokenizer = self._load_tokenizer()
+        self._local: Optional[LocalPrompts] = None
+        self.max_model_len: dict[str, Optional[int]] = {}
+        self.prompt_check = "not run"
         self.stats: Counter[str] = Counter()
         self._outstanding = {url: 0 for url in self.urls}
         self._errors = 0
@@ -73,26 +93,38 @@ class OpenAIBackend(Backend):
         self._session = self._call(self._open_session())
         # Closed at exit too, if an error ends the process before stop(): no "Unclosed client session".
         atexit.register(self.stop)
+        self._closing_on_error(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
+
+    def _closing_on_error(self, coro, timeout: float):
+        """Run a pre-run check; if it fails, close the session and the loop before the error goes up.
+
+        A session left to the garbage collector makes aiohttp print "Unclosed client session" noise
+        into the log and the stage's failure.json.
+        """
         try:
-            self._call(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
+            return self._call(coro, timeout=timeout)
         except BaseException:
-            # Close the session before the error leaves: a session left to the garbage collector makes
-            # aiohttp print "Unclosed client session" noise into the log and the stage's failure.json.
             self.stop()
             raise
 
     def _load_tokenizer(self):
-        """The model's tokenizer: it makes prompt ids and counts tokens when the server returns none."""
+        """The served model's tokenizer (``tokenizer``, else ``model``): it makes prompt ids and texts
+        and counts tokens when the server returns none."""
+        from pathlib import Path
+
         from transformers import AutoTokenizer
 
         from mlnb.models.embedded import resolve_model
 
+        p = self.params
+        field, name = ("tokenizer", p.tokenizer) if p.tokenizer else ("model", p.model)
         try:
-            return AutoTokenizer.from_pretrained(resolve_model(self.params.model))
+            where = resolve_model(name) if field == "model" or name == "embedded" else str(Path(name).expanduser())
+            return AutoTokenizer.from_pretrained(where)
         except InputError:
             raise
         except Exception as err:
-            raise InputError(f"model {self.params.model!r}", f"cannot load its tokenizer: {err}") from None
+            raise InputError(f"{field} {name!r}", f"cannot load its tokenizer: {_describe(err)}") from None
 
     def _call(self, coro, timeout: Optional[float] = None):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -122,16 +154,70 @@ class OpenAIBackend(Backend):
                 async with self._session.get(f"{url}/models", timeout=timeout) as response:
                     if response.status != 200:
                         raise InputError(f"base_url {url}", f"GET /models answered HTTP {response.status}")
-                    served = [m.get("id") for m in (await response.json()).get("data", [])]
+                    cards = [m for m in (await response.json()).get("data", []) if isinstance(m, dict)]
             except InputError:
                 raise
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError) as err:
                 raise InputError(f"base_url {url}", f"server not reachable: {_describe(err)}") from None
+            served = [m.get("id") for m in cards]
             if self.model_name not in served:
                 raise InputError(
                     f"served_model_name {self.model_name!r}",
                     f"the server at {url} serves {served}; set served_model_name to one of them",
                 )
+            card = cards[served.index(self.model_name)]
+            length = card.get("max_model_len")  # vLLM's field; other servers may not say
+            self.max_model_len[url] = int(length) if isinstance(length, int) and length > 0 else None
+
+    def check_prompts(self, prompts) -> None:
+        """Before LoadGen: prompts + max_new_tokens fit every server, and the server's tokenizer is ours."""
+        self._local = LocalPrompts.build(self._tokenizer, prompts, self.prompt_form, self.params.api)
+        for url, length in self.max_model_len.items():
+            line = longest_prompt_line(self._local, self.params.max_new_tokens, length, url, self.model_name)
+            if line:
+                self.stop()
+                raise InputError("max_model_len", line)
+        timeout = PREFLIGHT_TIMEOUT_S * len(self.urls) * PROBE_PROMPTS + 5
+        self.prompt_check = self._closing_on_error(self._probe(), timeout=timeout)
+
+    async def _probe(self) -> str:
+        """Send the first prompts as text, one output token each: does the server count them as we do?"""
+        import aiohttp
+
+        local = self._local
+        assert local is not None
+        timeout = aiohttp.ClientTimeout(total=PREFLIGHT_TIMEOUT_S)
+        checked = 0
+        for url in self.urls:
+            for index in range(min(PROBE_PROMPTS, len(local.ids))):
+                expected = local.text_count(index)
+                if expected is None:
+                    return self._unverifiable("the local tokenizer has no chat template to count a chat prompt with")
+                path, body = self._payload_for(index, max_new=1, min_new=1, form="text")
+                answer = StreamedAnswer(chat=self.params.api == "chat")
+                try:
+                    async with self._session.post(url + path, json=body, timeout=timeout) as response:
+                        if response.status != 200:
+                            detail = (await response.text())[:200].replace("\n", " ")
+                            raise InputError(f"base_url {url}", f"a probe request answered HTTP {response.status}: {detail}")
+                        async for line in response.content:
+                            answer.feed_line(line)
+                except (StreamError, aiohttp.ClientError, asyncio.TimeoutError) as err:
+                    why = f"no answer within {PREFLIGHT_TIMEOUT_S:.0f} s" if isinstance(err, asyncio.TimeoutError) else _describe(err)
+                    raise InputError(f"base_url {url}", f"a probe request (one output token) failed: {why}") from None
+                counted = (answer.usage or {}).get("prompt_tokens")
+                if counted is None:
+                    return self._unverifiable(f"the server at {url} reports no usage")
+                if counted != expected:
+                    raise InputError("tokenizer", count_mismatch_line(url, index, counted, expected, self.tokenizer_source))
+                checked += 1
+        return f"the server's usage.prompt_tokens equals the local count on {checked} probe prompt(s) sent as text"
+
+    def _unverifiable(self, why: str) -> str:
+        """No count to compare: fine for a tokenizer the user named, a stop for the unnamed default."""
+        if tokenizer_named(self.params) is None:
+            raise InputError("tokenizer", f"{why}, so the local tokenizer cannot be checked against the served model's: {WHAT_TO_PASS}")
+        return f"not possible: {why} (tokenizer named by {self.tokenizer_source})"
 
     def tokenizer(self):
         return self._tokenizer
@@ -154,10 +240,18 @@ class OpenAIBackend(Backend):
         return min(self.urls, key=self._outstanding.__getitem__)  # least outstanding requests
 
     def _payload(self, request: Request) -> tuple[str, dict[str, Any]]:
+        if self._local is None:  # check_prompts was not called: build the texts from this request alone
+            self._local = LocalPrompts.lazy(self._tokenizer, self.prompt_form, self.params.api)
+        self._local.remember(request.sample_index, request.prompt_ids)
+        return self._payload_for(request.sample_index, request.max_new_tokens, request.min_new_tokens)
+
+    def _payload_for(self, index: int, max_new: int, min_new: int, form: Optional[str] = None) -> tuple[str, dict[str, Any]]:
         p = self.params
+        local = self._local
+        assert local is not None
         body: dict[str, Any] = {
             "model": self.model_name,
-            "max_tokens": request.max_new_tokens,
+            "max_tokens": max_new,
             "temperature": 0.0,
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -165,12 +259,14 @@ class OpenAIBackend(Backend):
         if p.vllm_extras:
             # min_tokens keeps the output length MLPerf's; special tokens stay in the stream so the
             # first token is not hidden (mlperf-reference.md 7.11); token ids spare a re-tokenization.
-            body.update(min_tokens=request.min_new_tokens, skip_special_tokens=False, return_token_ids=True)
+            body.update(min_tokens=min_new, skip_special_tokens=False, return_token_ids=True)
         if p.api == "chat":
-            text = self._tokenizer.decode(list(request.prompt_ids), skip_special_tokens=True)
-            body["messages"] = [{"role": "user", "content": text}]
+            body["messages"] = [{"role": "user", "content": local.text(index)}]
             return "/chat/completions", body
-        body["prompt"] = list(request.prompt_ids)  # token ids: what LoadGen's QSL holds, no re-tokenization
+        if (form or self.prompt_form) == "text":
+            body["prompt"] = local.text(index)  # the server tokenizes it (vLLM bench's and guidellm's way)
+        else:
+            body["prompt"] = list(local.ids[index])  # token ids: what LoadGen's QSL holds, no re-tokenization
         return "/completions", body
 
     async def _serve(self, request: Request) -> None:
@@ -227,6 +323,14 @@ class OpenAIBackend(Backend):
         ids = answer.final_token_ids(self._tokenizer)
         facts = answer.accounting(len(ids))
         facts["server"] = url
+        counted = facts["usage_prompt_tokens"]
+        if counted is not None and self.stats["prompt_counts_checked"] < CHECKED_ANSWERS:  # the first answers
+            expected = self._local.count(request.sample_index) if self._local is not None else None
+            if expected is not None:
+                self.stats["prompt_counts_checked"] += 1
+                if counted != expected:
+                    self.stats["prompt_count_mismatches"] += 1
+                    raise StreamError(count_mismatch_line(url, request.sample_index, counted, expected, self.tokenizer_source))
         self.stats["requests_ok"] += 1
         self.stats["token_count_mismatches"] += facts["token_count_mismatch"]
         self.stats[facts["token_source"]] += 1
@@ -272,7 +376,12 @@ class OpenAIBackend(Backend):
             "engine": f"OpenAI-compatible server ({p.api} API, streaming)",
             "base_urls": self.urls,
             "served_model_name": self.model_name,
-            "device": "remote (the server's)",
+            "prompt_form": self.prompt_form if p.api == "completions" else "text (chat messages)",
+            "prompt_form_why": self.prompt_form_why,
+            "tokenizer": self.tokenizer_source,
+            "prompt_token_check": self.prompt_check,
+            "max_model_len": {url: n if n else "not reported" for url, n in self.max_model_len.items()},
+            "device": _server_device(p),
             "concurrency": "no client cap; LoadGen sets arrivals"
             + (f"; least outstanding requests over {len(self.urls)} servers" if len(self.urls) > 1 else ""),
             "client": _client_versions(),
@@ -282,6 +391,12 @@ class OpenAIBackend(Backend):
             "request_stats": dict(self.stats),
             "eos_token_ids": [self._tokenizer.eos_token_id] if self._tokenizer is not None else None,
         }
+
+
+def _server_device(p) -> str:
+    if p.server_device:
+        return f"{p.server_device_count} × {p.server_device} (the server's, as given by server_device)"
+    return "remote (the server's; unknown: set server_device and server_device_count)"
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:

@@ -95,6 +95,7 @@ def run_harness(stage_dir: Path) -> int:
     prompts = workload.prompts(records, tokenizer)
     if not backend.simulated:  # an id the model cannot embed fails here, with one line, not mid-test
         check_prompts_vocab(str(path), prompts.token_ids, _model_vocab_size(params))
+    backend.check_prompts(prompts.token_ids)
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)

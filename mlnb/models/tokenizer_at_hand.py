@@ -40,8 +40,9 @@ def tokenizer_at_hand(params: StageParams) -> TokenizerAtHand:
     from mlnb.models.embedded import embedded_model_dir, is_prepared, resolve_model
 
     if params.tokenizer:
+        where = embedded_model_dir() if params.tokenizer == "embedded" else Path(params.tokenizer).expanduser()
         try:
-            return TokenizerAtHand(_load(str(Path(params.tokenizer).expanduser())), f"tokenizer={params.tokenizer}")
+            return TokenizerAtHand(_load(str(where)), f"tokenizer={params.tokenizer}")
         except Exception as err:  # noqa: BLE001 - one line for the user
             raise InputError(f"tokenizer {params.tokenizer!r}", f"could not be loaded ({type(err).__name__})") from None
     model = resolve_model(params.model)

@@ -62,3 +62,14 @@ def match_device(device_name: Optional[str]) -> DeviceSpec:
             if whole and (best is None or len(pattern) > best[0]):
                 best = (len(pattern), entry)
     return _spec(best[1] if best else next(e for e in table["devices"] if e["id"] == "cpu"), table["table_version"])
+
+
+def device_by_name(name: str) -> DeviceSpec:
+    """The table entry whose id or name is ``name`` (case-insensitive); ValueError naming the ids if none."""
+    table = device_table()
+    wanted = name.strip().lower()
+    for entry in table["devices"]:
+        if wanted in (entry["id"].lower(), entry["name"].lower()):
+            return _spec(entry, table["table_version"])
+    ids = ", ".join(e["id"] for e in table["devices"])
+    raise ValueError(f"server_device {name!r} is not in devices.json; use one of {ids}")

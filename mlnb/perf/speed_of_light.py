@@ -154,3 +154,59 @@ def compute(
     if tf and tokens_per_second:
         sol.decode_mfu = 2.0 * shape.matmul_params * tokens_per_second / (tf * 1e12)
     return sol
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _num(value: Optional[float], unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{text} {unit}".rstrip()
+
+
+def inconsistencies(sol: SpeedOfLight) -> list[str]:
+    """One sentence per utilisation above 100 %, naming the inputs behind it.
+
+    A floor is a physical bound, so a measured time under it means one of the inputs is wrong: the
+    device figures (not the device that ran, or too few devices), the weight dtype or the model's
+    shape (fewer bytes were read), the batch, or the measured time itself.
+    """
+    d = sol.device
+    weights = f"weights {sol.weight_dtype} ({sol.weight_bytes} bytes each, {sol.params_read_per_step:,} read per step)"
+    out: list[str] = []
+    if sol.mbu is not None and sol.mbu > 1:
+        out.append(
+            f"MBU {_pct(sol.mbu)}: the measured decode step ({_num(sol.measured_step_ms, 'ms')}, {sol.measured_step_source}) "
+            f"is shorter than the bandwidth floor ({_num(sol.tpot_floor_ms, 'ms')}). Inputs: device {d.name} at "
+            f"{_num(d.bandwidth_gbps, 'GB/s')} ({d.bandwidth_source}); {weights}; batch {sol.batch:.3g} at context "
+            f"{sol.context:.0f} tokens."
+        )
+    if sol.table_mbu is not None and sol.table_mbu > 1 and not (sol.mbu is not None and sol.mbu > 1):
+        out.append(
+            f"MBU at the vendor peak {_pct(sol.table_mbu)}: the measured decode step ({_num(sol.measured_step_ms, 'ms')}) "
+            f"beats {d.table_source or 'the devices table'} ({_num(d.table_bandwidth_gbps, 'GB/s')}). Inputs: the device "
+            f"match ({d.name}); {weights}; batch {sol.batch:.3g}."
+        )
+    if sol.prefill_mfu is not None and sol.prefill_mfu > 1:
+        out.append(
+            f"prefill MFU {_pct(sol.prefill_mfu)}: the measured TTFT ({_num(sol.measured_ttft_ms, 'ms')}, SUT p50) is "
+            f"under the compute floor of a {sol.prompt_tokens:.0f}-token prompt. Inputs: device {d.name} at "
+            f"{_num(d.tflops, 'TFLOPS')} ({d.tflops_source}); the prompt length; the model's shape (config.json); "
+            "a prefix-cache hit, which skips the prefill."
+        )
+    if sol.decode_mfu is not None and sol.decode_mfu > 1:
+        out.append(
+            f"decode MFU {_pct(sol.decode_mfu)}: {_num(sol.tokens_per_second, 'tokens/s')} (LoadGen) need more than "
+            f"{_num(d.tflops, 'TFLOPS')} ({d.tflops_source}). Inputs: the device figures; the model's shape (config.json)."
+        )
+    ceiling = sol.decode_ceiling_tokens_per_s
+    if ceiling and sol.tokens_per_second and sol.tokens_per_second > ceiling:
+        out.append(
+            f"throughput {_num(sol.tokens_per_second, 'tokens/s')} (LoadGen) is above the decode ceiling "
+            f"({_num(ceiling, 'tokens/s')} at batch {sol.batch:.3g}). Inputs: the batch (from SUT timestamps); device "
+            f"{d.name} at {_num(d.bandwidth_gbps, 'GB/s')} ({d.bandwidth_source}); {weights}."
+        )
+    return out

@@ -1,4 +1,8 @@
-"""The speed-of-light section of a stage report: the model's floors on this device, and MBU/MFU.
+"""The speed-of-light section of a stage report: the model's floors on its device, and MBU/MFU.
+
+The device is this machine's for in-process backends; for the ``openai`` backend it is the
+server's, known only when the user names it (``server_device``, ``server_device_count``);
+otherwise no floors are drawn.
 
 Inputs, all read at report time: the model's ``config.json`` (the shape), the engine description
 in summary.json (device, dtype, batch size), the run's ``device_measure.json`` (measured copy
@@ -15,10 +19,10 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from mlnb.fileio import read_json
-from mlnb.perf.devices import match_device
+from mlnb.perf.devices import device_by_name, match_device
 from mlnb.perf.measure import MEASURE_FILE
 from mlnb.perf.model_shape import dtype_bytes, load_shape
-from mlnb.perf.speed_of_light import DeviceFigures, SpeedOfLight, compute
+from mlnb.perf.speed_of_light import DeviceFigures, SpeedOfLight, compute, inconsistencies
 from mlnb.query_table import as_table, column
 from mlnb.report.plots import _number, stat_percentile
 
@@ -86,6 +90,33 @@ def decode_spans(rows) -> tuple[np.ndarray, np.ndarray]:
     return start[keep], end[keep]
 
 
+DEVICE_UNKNOWN = (
+    "device unknown. The openai backend times a server, and the device that served it is not this "
+    "machine's; set server_device=<an id from devices.json> and server_device_count=<devices serving the "
+    "model> to draw floors against it"
+)
+
+
+def served_remotely(s: Mapping[str, Any]) -> bool:
+    """The model ran in a server (given or managed): the client's own device says nothing about it."""
+    return (s.get("backend") or (s.get("engine") or {}).get("backend")) == "openai"
+
+
+def server_device_figures(params: Mapping[str, Any], dtype: str) -> DeviceFigures:
+    """The server's device as the user named it, times the device count (a perfect split: a bound)."""
+    spec = device_by_name(str(params["server_device"]))
+    count = int(params.get("server_device_count") or 1)
+    tf = spec.peak_tflops(dtype)
+    given = f"devices table v{spec.table_version}: {spec.name} × {count}, given by server_device"
+    return DeviceFigures(
+        name=f"{count} × {spec.name}" if count > 1 else spec.name,
+        bandwidth_gbps=spec.memory_bandwidth_gbps * count if spec.memory_bandwidth_gbps else None,
+        bandwidth_source=given if spec.memory_bandwidth_gbps else "none in the devices table",
+        tflops=tf * count if tf else None,
+        tflops_source=f"{given} ({dtype}, dense)" if tf else f"none for {dtype}",
+    )
+
+
 def effective_batch(rows, cap: Optional[float]) -> float:
     """Mean number of sequences being decoded together, weighted by time (SUT timestamps).
 
@@ -125,6 +156,9 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
     """-> (result, "") or (None, why it is not available)."""
     params = s.get("params") or {}
     engine = s.get("engine") or {}
+    remote = served_remotely(s)
+    if remote and not params.get("server_device"):
+        return None, DEVICE_UNKNOWN
     try:
         shape = load_shape(_model_dir(str(params.get("model") or s.get("model") or "embedded")))
     except Exception as err:  # an InputError names the file; anything else is a missing model
@@ -140,7 +174,7 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
         wbytes = dtype_bytes(dtype, "engine dtype")
     except Exception as err:
         return None, str(err)
-    device = device_figures(engine, dtype, measure)
+    device = server_device_figures(params, dtype) if remote else device_figures(engine, dtype, measure)
     table = as_table(rows)
     done = table[~np.isnan(column(table, "done_ms"))] if len(table) else table
     prompt = np.nan_to_num(column(done, "prompt_tokens"))
@@ -151,7 +185,7 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
         out = np.array([_number((sut.get("output_tokens") or {}).get("p50")) or 0.0])
     prompt_med = float(np.median(prompt)) if prompt.size else 0.0
     context = float(np.median(prompt + out / 2.0)) if prompt.size else 0.0  # mean context over a query's decode steps
-    cap = _number(engine.get("batch_size")) or _number(params.get("sim_max_batch") if s.get("simulated") else params.get("batch_size"))
+    cap = None if remote else _number(engine.get("batch_size")) or _number(params.get("sim_max_batch") if s.get("simulated") else params.get("batch_size"))
     batch = effective_batch(done, cap)
     metrics = s.get("metrics") or {}
     sut = s.get("sut") or {}
@@ -170,6 +204,13 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
         measured_step_ms=step, measured_step_source=source if step else None,
         measured_ttft_ms=ttft, tokens_per_second=tps,
     )
+    if remote:
+        count = int(params.get("server_device_count") or 1)
+        sol.notes.append(
+            f"The server's device is as given (server_device={params['server_device']}, server_device_count={count}), "
+            "not measured; with several devices the floors assume a perfect split. The batch is the client's count "
+            "of concurrent requests, uncapped: the server's own batch limit is not known here."
+        )
     if s.get("simulated"):
         sol.notes.append("SIMULATED: no model ran. These are the floors of the configured model on this host; "
                          "the simulator's times are not set against them (no MBU, no MFU).")
@@ -178,6 +219,11 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
 
 def _pct(value: Optional[float]) -> str:
     return "n/a" if value is None else (f"{value:.1%}" if value >= 0.001 else f"{value:.2e}")
+
+
+def _util(value: Optional[float]) -> str:
+    """A utilisation; above 100 % it says the inputs are inconsistent (the list above says which)."""
+    return _pct(value) + (" (inconsistent inputs, see above)" if value is not None and value > 1 else "")
 
 
 def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> str:
@@ -189,7 +235,14 @@ def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> 
         return head + f'<p class="muted">Not available: {esc(why)}</p>'
     d = sol.device
     verdict = ""
-    if sol.mbu is not None:
+    wrong = inconsistencies(sol)
+    if wrong:
+        verdict = (
+            '<div class="note"><b>Inconsistent inputs: a measured figure beats its physical floor</b>, which no '
+            "hardware does, so at least one input below is wrong and no utilisation here can be trusted:<ul>"
+            + "".join(f"<li>{esc(line)}</li>" for line in wrong) + "</ul></div>"
+        )
+    elif sol.mbu is not None:
         verdict = (
             f'<div class="info"><b>Decode reached {_pct(sol.mbu)} of the memory-bandwidth floor</b> (MBU) on {esc(d.name)}: '
             f"a decode step read about {fmt(sol.bytes_per_step / 1e6)} MB in {fmt(sol.measured_step_ms)} ms "
@@ -212,15 +265,15 @@ def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> 
         device_rows.append(["vendor peak bandwidth", f"{fmt(d.table_bandwidth_gbps)} GB/s", esc(d.table_source)])
     floor_rows = [
         ["TPOT (decode step)", fmt(sol.tpot_floor_ms) + " ms", fmt(sol.measured_step_ms) + " ms" if sol.measured_step_ms else "n/a",
-         f"MBU {_pct(sol.mbu)}", esc(sol.measured_step_source or "")],
+         f"MBU {_util(sol.mbu)}", esc(sol.measured_step_source or "")],
         ["TPOT at batch 1", fmt(sol.tpot_floor_batch1_ms) + " ms", "", "", "the floor a lone stream could reach"],
         ["TTFT (prefill of the median prompt)", fmt(sol.ttft_floor_ms) + " ms", fmt(sol.measured_ttft_ms) + " ms" if sol.measured_ttft_ms else "n/a",
-         f"prefill MFU {_pct(sol.prefill_mfu)}", "SUT TTFT p50 (includes queueing in the engine)"],
+         f"prefill MFU {_util(sol.prefill_mfu)}", "SUT TTFT p50 (includes queueing in the engine)"],
         ["decode throughput ceiling", f"{fmt(sol.decode_ceiling_tokens_per_s)} tokens/s", f"{fmt(sol.tokens_per_second)} tokens/s" if sol.tokens_per_second else "n/a",
-         f"decode MFU {_pct(sol.decode_mfu)}", "batch / step floor vs LoadGen tokens/s"],
+         f"decode MFU {_util(sol.decode_mfu)}", "batch / step floor vs LoadGen tokens/s"],
     ]
     if sol.table_tpot_floor_ms is not None and d.bandwidth_source.startswith("measured"):
-        floor_rows.append(["TPOT at the vendor peak", fmt(sol.table_tpot_floor_ms) + " ms", "", f"MBU {_pct(sol.table_mbu)}", "devices table"])
+        floor_rows.append(["TPOT at the vendor peak", fmt(sol.table_tpot_floor_ms) + " ms", "", f"MBU {_util(sol.table_mbu)}", "devices table"])
     notes = "".join(f'<div class="note">{esc(n)}</div>' for n in sol.notes)
     formulas = (
         "<ul>"

@@ -264,6 +264,9 @@ def _header(s: Mapping[str, Any]) -> str:
     bits = [s.get("scenario"), s.get("mode"), s.get("model_key")]
     line = " \u00b7 ".join(esc(b) for b in bits if b)
     model = f"model <b>{esc(s.get('model'))}</b> on backend <b>{esc(s.get('backend'))}</b>"
+    engine = s.get("engine") if isinstance(s.get("engine"), Mapping) else {}
+    if engine.get("prompt_form"):  # a server: which form the prompts took, and whose tokenizer counted them
+        model += f" · prompts as <b>{esc(engine['prompt_form'])}</b> (tokenizer: {esc(engine.get('tokenizer'))})"
     tag = simulated_tag() if s.get("simulated") else ""
     return f'<h2>{esc(title)} <span class="muted">({esc(s.get("stage"))})</span>{tag}</h2><p class="sub">{line} \u2014 {model}</p>'
 

@@ -35,8 +35,18 @@ def start_run_server(plan, run_dir: Path, echo=print) -> Optional[ManagedServer]
             update = {"base_url": server.base_url}
             if not params.served_model_name:
                 update["served_model_name"] = served
+            if not params.tokenizer and _has_tokenizer(model):  # the server's tokenizer is known: token ids can go
+                update["tokenizer"] = model
             plan.stage_params[name] = params.model_copy(update=update)
     return server
+
+
+def _has_tokenizer(model: str) -> bool:
+    from mlnb.models.embedded import resolve_model
+    from mlnb.models.tokenizer_at_hand import folder_has_tokenizer
+
+    where = Path(resolve_model(model))
+    return not where.is_dir() or folder_has_tokenizer(where)
 
 
 def stop_run_server(server: Optional[ManagedServer], echo=print) -> None:

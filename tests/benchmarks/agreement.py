@@ -63,6 +63,7 @@ def run_mlnb(url: str, mode: str, args, work: Path, tag: str) -> dict:
     )
     params = StageParams(
         run_dir=str(work), stage=f"mlnb_{tag}", backend="openai", base_url=url, served_model_name=MODEL,
+        tokenizer="embedded",  # the server serves the embedded model: token ids, as MLPerf sends them
         samples=args.count, max_new_tokens=args.tokens, min_new_tokens=args.tokens, min_duration_ms=0,
         min_query_count=args.count, max_query_count=args.count, timeout_s=1800, ttft_latency_ms=60_000,
         tpot_latency_ms=10_000, **load,

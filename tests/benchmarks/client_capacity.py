@@ -43,7 +43,7 @@ def mlnb_p99_ttft(url: str, rate: float, seconds: float, workdir: Path) -> dict:
     count = max(100, int(rate * seconds))
     params = StageParams(
         run_dir=str(workdir), stage=f"mlnb_{rate:g}", scenario="Server", backend="openai", base_url=url,
-        served_model_name=MODEL, samples=64, max_new_tokens=OUTPUT_TOKENS, target_qps=rate, min_duration_ms=0,
+        served_model_name=MODEL, tokenizer="embedded", samples=64, max_new_tokens=OUTPUT_TOKENS, target_qps=rate, min_duration_ms=0,
         min_query_count=count, timeout_s=600, ttft_latency_ms=10_000, tpot_latency_ms=10_000,
     )
     summary = run_stage(params)
@@ -127,7 +127,7 @@ def main() -> None:
     print(f"fixture: {OUTPUT_TOKENS} tokens per answer, one per chunk, first after {SERVER_TTFT_MS:g} ms; "
           f"limit: p99 TTFT at most {ADDED_LIMIT_MS:g} ms above the lowest rate's")
     with tempfile.TemporaryDirectory(prefix="mlnb-capacity-") as tmp, fake_openai_server(
-        model=MODEL, tokens=OUTPUT_TOKENS, ttft_ms=SERVER_TTFT_MS
+        model=MODEL, tokens=OUTPUT_TOKENS, ttft_ms=SERVER_TTFT_MS, tokenizer=tokenizer  # counts the probes as mlnb does
     ) as url:
         work = Path(tmp)
         mlnb_best, mlnb_rows = ladder("mlnb", lambda r: mlnb_p99_ttft(url, r, args.seconds, work), rates)

@@ -33,7 +33,7 @@ def _preset(tmp_path: Path, server_args: str = "", ready_timeout_s: float = 60, 
         "server": {
             "kind": "command",
             "served_model_name": "fake-model",
-            "command": f"{{python}} {SERVER_SCRIPT} --port {{port}} --model {{served_model_name}} {server_args}",
+            "command": f"{{python}} {SERVER_SCRIPT} --port {{port}} --model {{served_model_name}} --tokenizer {{model}} {server_args}",
             "ready_timeout_s": ready_timeout_s,
             "stop_timeout_s": 5,
         },
@@ -66,6 +66,9 @@ def test_run_starts_the_server_hands_stages_its_url_and_stops_it(tmp_path):
     summary = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
     assert summary["params"]["base_url"] == server["base_url"]
     assert summary["sut"]["errors"] == 0 and summary["sut"]["output_tokens"]["mean"] == 8
+    # The managed server serves the preset's model, so its tokenizer is known and token ids go.
+    assert summary["engine"]["prompt_form"] == "tokens" and summary["params"]["tokenizer"] == "embedded"
+    assert "equals the local count" in summary["engine"]["prompt_token_check"]
 
 
 def test_a_server_that_never_gets_ready_fails_the_run_in_bounded_time(tmp_path):

@@ -55,3 +55,8 @@ def test_server_run_through_a_managed_vllm_serve(tmp_path):
     assert {r["token_source"] for r in rows} == {"server_token_ids"}
     assert all(r["usage_completion_tokens"] == r["output_tokens"] and 1 <= r["output_tokens"] <= 16 for r in rows)
     assert summary["metrics"]["ttft_ms"]["percentiles"]["50.0"] > 0 and summary["engine"]["backend"] == "openai"
+    # vLLM counts the probes' text as the local tokenizer does, and each token-id prompt as sent.
+    engine = summary["engine"]
+    assert engine["prompt_form"] == "tokens" and "equals the local count" in engine["prompt_token_check"]
+    assert list(engine["max_model_len"].values()) == [2048]
+    assert all(r["usage_prompt_tokens"] == r["prompt_tokens"] for r in rows)
