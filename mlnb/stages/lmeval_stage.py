@@ -9,21 +9,16 @@ version and the task configuration. MMLU has no MLPerf target, so the verdict is
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from mlnb.config import StageParams
 from mlnb.errors import InputError, StageFailed
 from mlnb.fileio import read_json, write_json_atomic
-from mlnb.lifecycle import STAGE_MARK_ENV, child_env, die_with_parent_preexec
 from mlnb.lmeval.run import RESULTS_FILE, SAMPLES_FILE, SETTINGS_FILE
 from mlnb.lmeval.settings import LmEvalSettings, build_settings, cli_command
 from mlnb.results import StageSummary, save_summary
-from mlnb.secrets import redact
+from mlnb.stages.child_process import run_logged_child
 from mlnb.stages.registry import STAGES
 from mlnb.versions import environment
 
@@ -66,45 +61,17 @@ def run_lmeval_subprocess(params: StageParams, stage_dir: Path, settings: LmEval
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stage_dir / "params.json", params.model_dump(mode="json"))
     write_json_atomic(stage_dir / SETTINGS_FILE, settings.to_json())
-    env = child_env(
-        TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
-        **{STAGE_MARK_ENV: str(stage_dir)},
-    )
-    tail: deque[str] = deque(maxlen=30)
-    with open(stage_dir / LOG_FILE, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlnb.lmeval", str(stage_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            preexec_fn=die_with_parent_preexec(),  # SIGKILL when this kernel dies, however it dies
-        )
-        assert proc.stdout is not None
-        timed_out = threading.Event()  # a timer: lm-eval may be silent for minutes
-        watchdog = threading.Timer(params.timeout_s, lambda: (timed_out.set(), proc.kill()))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            for line in proc.stdout:
-                line = redact(line, (params.api_key_env,))
-                log.write(line)
-                log.flush()
-                tail.append(line.rstrip())
-                if any(mark in line for mark in SHOWN_LINE_MARKS):
-                    print(line.rstrip()[:300], flush=True)
-            code = proc.wait()
-        except BaseException:  # lm-eval must not outlive the stage
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            watchdog.cancel()
-    if timed_out.is_set():
+    def show(line: str) -> None:  # lm-eval is chatty: its warnings, errors and last line only
+        if any(mark in line for mark in SHOWN_LINE_MARKS):
+            print(line[:300], flush=True)
+
+    outcome = run_logged_child("mlnb.lmeval", stage_dir, stage_dir / LOG_FILE, params.timeout_s,
+                               params.api_key_env, show, "lm-eval")
+    if outcome.timed_out:
         raise StageFailed(f"lm-eval exceeded timeout_s={params.timeout_s}")
-    if code != 0:
-        last = "\n".join(tail)
-        raise StageFailed(f"lm-eval exited with code {code}; last lines of {LOG_FILE}:\n{last}")
+    if outcome.code != 0:
+        last = "\n".join(outcome.tail)
+        raise StageFailed(f"lm-eval exited with code {outcome.code}; last lines of {LOG_FILE}:\n{last}")
 
 
 def _relaxed_rules(params: StageParams, settings: LmEvalSettings) -> list[str]:

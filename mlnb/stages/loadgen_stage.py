@@ -8,10 +8,6 @@ child's output, parses LoadGen's logs, computes ROUGE in accuracy mode and write
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 from collections import deque
 from dataclasses import asdict
@@ -22,11 +18,10 @@ from mlnb.config import StageParams
 from mlnb.errors import StageFailed
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
 from mlnb.harness.faults import HARNESS_ERROR_FILE
-from mlnb.lifecycle import STAGE_MARK_ENV, child_env, die_with_parent_preexec
 from mlnb.logs.mlperf_log import parse_loadgen_dir
 from mlnb.query_table import load_query_table
 from mlnb.results import StageSummary, describe, query_latencies, save_summary
-from mlnb.secrets import redact
+from mlnb.stages.child_process import run_logged_child
 from mlnb.stages.registry import STAGES
 from mlnb.versions import environment
 
@@ -47,49 +42,22 @@ def run_harness_subprocess(params: StageParams, stage_dir: Path) -> None:
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stage_dir / "params.json", params.model_dump(mode="json"))
     (stage_dir / HARNESS_ERROR_FILE).unlink(missing_ok=True)
-    env = child_env(
-        TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
-        **{STAGE_MARK_ENV: str(stage_dir)},
-    )
-    tail: deque[str] = deque(maxlen=30)
-    last_print = 0.0
-    with open(stage_dir / "harness.log", "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlnb.harness", str(stage_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            preexec_fn=die_with_parent_preexec(),  # SIGKILL when this kernel dies, however it dies
-        )
-        assert proc.stdout is not None
-        # A timer, not a check per output line: a harness that stops printing is stopped all the same.
-        timed_out = threading.Event()
-        watchdog = threading.Timer(params.timeout_s, lambda: (timed_out.set(), proc.kill()))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            for line in proc.stdout:
-                line = redact(line, (params.api_key_env,))
-                log.write(line)
-                log.flush()
-                tail.append(line.rstrip())
-                now = time.monotonic()
-                if not line.startswith("progress ") or now - last_print >= PRINT_PROGRESS_EVERY_S:
-                    print(line.rstrip(), flush=True)
-                    last_print = now if line.startswith("progress ") else last_print
-            code = proc.wait()
-        except BaseException as err:  # the harness must not outlive the stage
-            _stop_harness(proc)
-            if isinstance(err, KeyboardInterrupt):  # the kernel was interrupted: the run is being stopped
-                log.write("interrupted: the harness was stopped\n")
-            raise
-        finally:
-            watchdog.cancel()
-    if timed_out.is_set():
+    last_print = [0.0]
+
+    def show(line: str) -> None:  # progress lines at most every PRINT_PROGRESS_EVERY_S, the rest as they come
+        now = time.monotonic()
+        if not line.startswith("progress "):
+            print(line, flush=True)
+        elif now - last_print[0] >= PRINT_PROGRESS_EVERY_S:
+            print(line, flush=True)
+            last_print[0] = now
+
+    outcome = run_logged_child("mlnb.harness", stage_dir, stage_dir / "harness.log", params.timeout_s,
+                               params.api_key_env, show, "the harness", HARNESS_STOP_GRACE_S)
+    if outcome.timed_out:
         raise StageFailed(f"harness exceeded timeout_s={params.timeout_s}")
-    if code != 0:
-        raise StageFailed(_harness_failure(stage_dir, code, tail))
+    if outcome.code != 0:
+        raise StageFailed(_harness_failure(stage_dir, outcome.code, outcome.tail))
 
 
 def _harness_failure(stage_dir: Path, code: int, tail: deque[str]) -> str:
@@ -103,18 +71,6 @@ def _harness_failure(stage_dir: Path, code: int, tail: deque[str]) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return f"harness failed ({how}): {cause}last lines of harness.log:\n{last}"
-
-
-def _stop_harness(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL: LoadGen runs in C++ and takes SIGINT only when its test returns."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=HARNESS_STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _tokenizer_for(params: StageParams):

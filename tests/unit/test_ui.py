@@ -400,12 +400,12 @@ class _FakeHarness:
 
 def test_stage_notebooks_get_throttled_progress(tmp_path, monkeypatch, capsys):
     """Under papermill the stage prints at most one progress line per PRINT_PROGRESS_EVERY_S; harness.log keeps all."""
-    from mlnb.stages import loadgen_stage
+    from mlnb.stages import child_process, loadgen_stage
 
     lines = ["loaded sim in 0.0s; 8 samples from cnn_eval.json\n"]
     lines += [f"progress issued=8 completed={i % 8} tokens={i} tok/s=1.0 elapsed={i}.0s\n" for i in range(200)]
     lines += ["finished: 8 queries, 200 tokens in 200.0s, 0 SUT errors\n"]
-    monkeypatch.setattr(loadgen_stage.subprocess, "Popen", lambda *a, **k: _FakeHarness(lines))
+    monkeypatch.setattr(child_process.subprocess, "Popen", lambda *a, **k: _FakeHarness(lines))
     params = StageParams(run_dir=str(tmp_path), stage="01_offline_perf", backend="sim")
     loadgen_stage.run_harness_subprocess(params, tmp_path / "01_offline_perf")
     printed = capsys.readouterr().out.splitlines()
@@ -417,7 +417,7 @@ def test_stage_notebooks_get_throttled_progress(tmp_path, monkeypatch, capsys):
 
 def test_an_interrupted_stage_stops_its_harness(tmp_path, monkeypatch):
     """KeyboardInterrupt in the stage cell (Jupyter's interrupt) terminates the harness and says so in harness.log."""
-    from mlnb.stages import loadgen_stage
+    from mlnb.stages import child_process, loadgen_stage
 
     stopped = []
 
@@ -434,7 +434,7 @@ def test_an_interrupted_stage_stops_its_harness(tmp_path, monkeypatch):
             stopped.append("terminate")
             self.returncode = -15
 
-    monkeypatch.setattr(loadgen_stage.subprocess, "Popen", lambda *a, **k: Interrupted())
+    monkeypatch.setattr(child_process.subprocess, "Popen", lambda *a, **k: Interrupted())
     params = StageParams(run_dir=str(tmp_path), stage="01_offline_perf", backend="sim")
     with pytest.raises(KeyboardInterrupt):
         loadgen_stage.run_harness_subprocess(params, tmp_path / "01_offline_perf")
