@@ -35,7 +35,7 @@ REQUIRED_SAMPLES.update({"deepseek-r1": 4388, "deepseek-r1-interactive": 4388})
 WORKLOAD_MODEL_KEYS: dict[str, dict[str, str]] = {
     "deepseek-r1": {"Offline": "deepseek-r1", "Server": "deepseek-r1", "Interactive": "deepseek-r1-interactive"},
 }
-Workload = Literal["cnndm", "deepseek-r1"]
+Workload = Literal["cnndm", "deepseek-r1", "custom", "synthetic"]
 MIN_DURATION_MS_FOR_SUBMISSION = 600_000
 
 
@@ -93,7 +93,9 @@ class StageParams(StrictModel):
         None, description="Tokenizer folder or id for decoding and reference lengths when the model has none"
     )
     workload: Workload = Field(
-        "cnndm", description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match)"
+        "cnndm",
+        description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match) | "
+        "custom: the user's prompts (dataset=FILE or hf:NAME) | synthetic: generated prompts (synthetic_*)",
     )
     # lm-eval stages (08_mmlu)
     mmlu_task: str = Field("mmlu", description="lm-eval task or group, e.g. mmlu (08_mmlu)")
@@ -134,6 +136,55 @@ class StageParams(StrictModel):
         None, ge=1, description="vllm: KV cache size in bytes; on CPU None means 1 GiB"
     )
     enforce_eager: Optional[bool] = Field(None, description="vllm: no CUDA graphs/compile; None: True on CPU")
+
+    # ---- custom and synthetic workloads (mlnb/data/custom.py, mlnb/data/synthetic.py) ----------------
+    dataset_format: Optional[Literal["jsonl", "json", "csv", "parquet"]] = Field(
+        None, description="custom: file format; None: from the file name's suffix"
+    )
+    dataset_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="custom: record field -> your column, e.g. dataset_columns.prompt=question "
+        "(fields: prompt, messages, output, task_type, max_tokens)",
+    )
+    dataset_split: str = Field("train", description="custom: the split of a Hugging Face dataset (dataset=hf:NAME)")
+    chat_template: Optional[bool] = Field(
+        None, description="custom: true: wrap every prompt in the model's chat template; None: only `messages`"
+    )
+    drop_too_long: bool = Field(
+        False, description="custom/synthetic: drop records longer than the model's context (else refuse them)"
+    )
+    scoring: Literal["auto", "exact", "rouge", "numeric", "choice", "none"] = Field(
+        "auto", description="custom: how outputs are scored against `output`; auto: chosen per task_type"
+    )
+    synthetic_records: int = Field(64, ge=1, description="synthetic: how many prompts to make")
+    synthetic_input_tokens: str = Field(
+        "128", description="synthetic: prompt length: N | uniform:LO:HI | normal:MEAN:STD | histogram:FILE.csv"
+    )
+    synthetic_output_tokens: str = Field(
+        "128", description="synthetic: output length (each record's max_tokens), same forms as the input"
+    )
+    synthetic_prefix_tokens: int = Field(0, ge=0, description="synthetic: a prefix shared by every prompt")
+    synthetic_seed: int = Field(0, description="synthetic: the same seed makes the same prompts")
+
+    @field_validator("synthetic_input_tokens", "synthetic_output_tokens", mode="before")
+    @classmethod
+    def _check_length_spec(cls, value: Any) -> str:
+        from mlnb.data.synthetic import parse_length_spec
+
+        text = str(value)
+        parse_length_spec(text)  # ValueError -> one line naming the field
+        return text
+
+    @field_validator("dataset_columns")
+    @classmethod
+    def _check_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        from mlnb.data.custom import FIELDS
+
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; mappable fields: {', '.join(FIELDS)}")
+        return value
+    # ---- end of custom and synthetic workloads ----------------------------------------------------------
 
     @model_validator(mode="after")
     def _check_model_key(self) -> "StageParams":
@@ -245,6 +296,9 @@ def parse_set_option(text: str) -> tuple[Optional[str], str, Any]:
         raise InputError(f"--set {text!r}", "expected key=value or stage.key=value")
     key, raw = text.split("=", 1)
     stage, _, name = key.rpartition(".")
+    head, _, column_field = stage.rpartition(".")
+    if column_field == "dataset_columns":  # --set [stage.]dataset_columns.FIELD=COLUMN: one entry of the mapping
+        return (head or None), "dataset_columns", {name: raw}
     if name not in StageParams.model_fields:
         raise InputError(f"--set {text!r}", f"unknown key {name!r}; see `mlnb list --params`")
     try:
@@ -267,6 +321,8 @@ def resolve_stage_params(
     values.update(preset.per_stage.get(stage, {}))
     for target, name, value in overrides:
         if target is None or target == stage:
+            if name == "dataset_columns" and isinstance(value, dict) and isinstance(values.get(name), dict):
+                value = {**values[name], **value}  # dataset_columns.FIELD=... adds to the mapping
             values[name] = value
     values["stage"] = stage
     return validate_model(StageParams, values, f"{where} stage {stage}")

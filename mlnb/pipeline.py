@@ -117,11 +117,11 @@ def check_stage_inputs(p: StageParams) -> None:
     from mlnb.harness.run import dataset_path
     from mlnb.harness.settings import check_user_conf
     from mlnb.models.embedded import resolve_model
-    from mlnb.workloads import workload_for
+    from mlnb.workloads import load_records
 
     get_backend(p.backend, f"stage {p.stage} backend")
     resolve_model(p.model, prepare=False) if p.model != "embedded" else None
-    records = workload_for(p).load(dataset_path(p))
+    records = load_records(p)  # custom/synthetic: also tokenized and checked against the model's context
     if p.samples is not None and p.samples > len(records):
         raise InputError(
             f"stage {p.stage} samples={p.samples}", f"the dataset {dataset_path(p).name} has only {len(records)} records"

@@ -26,7 +26,7 @@ from mlnb.harness.settings import build_test_settings, plan_user_conf, write_use
 from mlnb.harness.sut import LoadgenSUT
 from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
 from mlnb.workloads import dataset_path as workload_dataset_path
-from mlnb.workloads import workload_for
+from mlnb.workloads import load_records, workload_for
 
 PROGRESS_EVERY_S = 2.0
 
@@ -54,6 +54,27 @@ def _output_lengths(params: StageParams, records, backend) -> OutputLengths:
     )
 
 
+def requested_vs_produced(records, lengths: OutputLengths, max_new_tokens: int, rows) -> dict:
+    """Output tokens asked for against produced, where records carry their own budgets (custom, synthetic)."""
+    import numpy as np
+
+    from mlnb.results import describe
+
+    if not any("max_tokens" in r for r in records):
+        return {}
+    asked = lengths.limits or [min(r.get("max_tokens") or max_new_tokens, max_new_tokens) for r in records]
+    done = [(asked[r["sample_index"]], r["output_tokens"]) for r in rows if not r.get("error") and r.get("done_ms") is not None]
+    return {"output_lengths": {
+        "stop": "ignore EOS, stop at the requested length" if lengths.ignore_eos else "EOS or the requested length",
+        "requested": describe(np.array([a for a, _ in done], dtype=float)),
+        "produced": describe(np.array([p for _, p in done], dtype=float)),
+        "queries": len(done),
+        "at_requested": sum(1 for a, p in done if p == a),
+        "shorter": sum(1 for a, p in done if p < a),
+        "longer": sum(1 for a, p in done if p > a),
+    }}
+
+
 def run_harness(stage_dir: Path) -> int:
     import mlperf_loadgen as lg
 
@@ -63,8 +84,9 @@ def run_harness(stage_dir: Path) -> int:
 
     workload = workload_for(params)
     path = dataset_path(params)
-    records = workload.load(path)
-    full_size = len(records)
+    records = load_records(params)
+    load_facts = dict(getattr(records, "facts", {}))  # custom/synthetic: tokenization, context, dropped records
+    full_size = len(records) + load_facts.get("dropped_too_long", 0)
     if params.samples is not None:
         records = records[: params.samples]
 
@@ -79,6 +101,8 @@ def run_harness(stage_dir: Path) -> int:
         tokenizer = _tokenizer_for(params)
     prompts = workload.prompts(records, tokenizer)
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
+    if load_facts.get("dropped_too_long"):
+        print(f"dropped {load_facts['dropped_too_long']} records longer than the context of {load_facts['context_tokens']} tokens", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
     if backend.simulated:
@@ -131,7 +155,7 @@ def run_harness(stage_dir: Path) -> int:
             "engine": backend.describe(),
             "simulated": backend.simulated,
             "dataset": {
-                "path": str(path) if params.dataset != "embedded" else workload.embedded_label,
+                "path": str(path) if params.dataset != "embedded" or workload.load_params else workload.embedded_label,
                 "workload": workload.name,
                 "records_in_file": full_size,
                 "samples_used": len(records),
@@ -139,6 +163,8 @@ def run_harness(stage_dir: Path) -> int:
                 "tokenization_note": prompts.note,
                 "output_length": params.effective_output_length,
                 "output_length_note": lengths.note,
+                **{k: v for k, v in load_facts.items() if k != "tokenization_note"},
+                **requested_vs_produced(records, lengths, params.max_new_tokens, rows),
             },
             "relaxed_rules": plan.relaxed,
             "user_conf_lines": plan.lines,
