@@ -203,8 +203,12 @@ def _check_messages(at: str, column: str, value: Any) -> list[dict[str, str]]:
 
 
 def _check_max_tokens(at: str, column: str, value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():  # CSV cells are text
-        value = int(value)
+    if isinstance(value, str):  # CSV cells are text; pandas writes a column with gaps as 6.0
+        try:
+            number = float(value)
+            value = int(number) if number.is_integer() else value
+        except ValueError:
+            pass
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not int or value < 1:
