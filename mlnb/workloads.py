@@ -79,7 +79,7 @@ def _register() -> None:
         Workload(
             "custom",
             "Your own prompts",
-            "an MLPerf dataset",
+            "MLPerf dataset (custom prompts)",
             Path("embedded"),
             "embedded",
             lambda path: _no_path_load("custom"),
@@ -95,7 +95,7 @@ def _register() -> None:
         Workload(
             "synthetic",
             "Synthetic prompts",
-            "an MLPerf dataset",
+            "MLPerf dataset (synthetic prompts)",
             Path("synthetic"),
             "synthetic",
             lambda path: _no_path_load("synthetic"),

@@ -124,32 +124,25 @@ def _mlnb(*args, cwd):
                           env=env, timeout=600)
 
 
-def test_sim_run_reports_per_task_type_and_lengths(tmp_path):
-    path = _write(tmp_path, "jsonl")
-    result = _mlnb("run", "--preset", "smoke", "--stages", "02_offline_accuracy", "--backend", "sim", "--samples", "4",
-                   "--dataset", str(path), "--set", "workload=custom", *COLUMNS, "--outputs", "out",
-                   "--run-id", "r", "--no-progress", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    stage = tmp_path / "out" / "r" / "02_offline_accuracy"
-    summary = json.loads((stage / "summary.json").read_text())
-    groups = summary["accuracy"]["per_task_type"]
-    assert set(groups) == {"math", "multiple_choice", "exact", "summarization"}
-    assert {g["scorer"] for g in groups.values()} == {"numeric", "choice", "exact", "rouge"}
-    lengths = summary["dataset"]["output_lengths"]
-    assert lengths["queries"] == 4 and lengths["requested"]["max"] == 128  # the record's max_tokens=6 for one
-    html = (stage / "02_offline_accuracy.html").read_text()
-    assert "Accuracy (per task_type)" in html and "Prompts and output lengths" in html
-
-
 @pytest.mark.slow
 def test_hf_backend_end_to_end_per_task_type(tmp_path):
+    """The one real run: the embedded model answers 4 records; the report scores them per task_type."""
     path = _write(tmp_path, "jsonl")
-    result = _mlnb("run", "--preset", "smoke", "--stages", "02_offline_accuracy", "--backend", "hf", "--samples", "3",
+    result = _mlnb("run", "--preset", "smoke", "--stages", "02_offline_accuracy", "--backend", "hf", "--samples", "4",
                    "--dataset", str(path), "--set", "workload=custom", *COLUMNS, "--set", "max_new_tokens=8",
                    "--outputs", "out", "--run-id", "r", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    summary = json.loads((tmp_path / "out" / "r" / "02_offline_accuracy" / "summary.json").read_text())
+    stage = tmp_path / "out" / "r" / "02_offline_accuracy"
+    summary = json.loads((stage / "summary.json").read_text())
     assert summary["simulated"] is False
-    assert set(summary["accuracy"]["per_task_type"]) == {"math", "multiple_choice", "exact"}
-    assert all(g["scored"] == 1 for g in summary["accuracy"]["per_task_type"].values())
-    assert summary["dataset"]["output_lengths"]["produced"]["max"] <= 8
+    groups = summary["accuracy"]["per_task_type"]
+    assert set(groups) == {"math", "multiple_choice", "exact", "summarization"}
+    assert {g["scorer"] for g in groups.values()} == {"numeric", "choice", "exact", "rouge"}
+    assert all(g["scored"] == 1 for g in groups.values())
+    lengths = summary["dataset"]["output_lengths"]
+    assert lengths["queries"] == 4 and lengths["requested"]["max"] == 8 and lengths["produced"]["max"] <= 8
+    assert "plain text" in summary["dataset"]["tokenization_note"]
+    html = (stage / "02_offline_accuracy.html").read_text()
+    assert "Accuracy (per task_type)" in html and "Prompts and output lengths" in html
+    samples = [json.loads(line) for line in (stage / "accuracy_samples.jsonl").read_text().splitlines()]
+    assert [s["qsl_idx"] for s in samples] == [0, 1, 2, 3]
