@@ -165,6 +165,9 @@ class StageParams(StrictModel):
     )
     synthetic_prefix_tokens: int = Field(0, ge=0, description="synthetic: a prefix shared by every prompt")
     synthetic_seed: int = Field(0, description="synthetic: the same seed makes the same prompts")
+    # vLLM reuses the KV cache of a prompt prefix it has seen (its default); repeated or shared-prefix
+    # prompts then skip most of their prefill. A setting, so that reports say which way a run went.
+    prefix_caching: bool = Field(True, description="vllm: reuse cached KV of shared prompt prefixes (vLLM's default)")
 
     @field_validator("synthetic_input_tokens", "synthetic_output_tokens", mode="before")
     @classmethod
