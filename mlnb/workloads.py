@@ -134,6 +134,10 @@ def load_synthetic(params):
 
     tokenizer = _tokenizer(params)
     made = make_synthetic(params, tokenizer)
+    longest = max(r["max_tokens"] for r in made.records)
+    if longest > params.max_new_tokens:  # a silent cap would make the requested lengths a lie
+        raise InputError(f"synthetic_output_tokens {params.synthetic_output_tokens!r}",
+                         f"draws up to {longest} tokens but max_new_tokens={params.max_new_tokens}; raise max_new_tokens")
     for index, record in enumerate(made.records):
         record["source_index"] = index
     records = custom.tokenize_records(made.records, tokenizer, params, "synthetic record set")

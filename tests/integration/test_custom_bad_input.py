@@ -46,6 +46,8 @@ CASES = [
      ["synthetic_input_tokens", "negative"]),
     (["--set", "workload=synthetic", "--set", "synthetic_output_tokens=histogram:hist.csv"],
      ["synthetic_output_tokens", "hist.csv", "sum to 0.8"]),
+    (["--set", "workload=synthetic", "--set", "synthetic_output_tokens=uniform:100:300"],
+     ["synthetic_output_tokens 'uniform:100:300'", "max_new_tokens=128"]),
 ]
 
 
