@@ -289,6 +289,7 @@ _VERDICT_TEXT = {
     "INVALID": "LoadGen (or the SUT) judged this run invalid; the reasons:",
     "PASS": "Accuracy meets every MLPerf target.",
     "FAIL": "Accuracy misses MLPerf targets:",
+    "SCORED": "Every sample was answered and scored; your dataset has no accuracy target to pass or fail.",
 }
 
 

@@ -13,7 +13,7 @@ from mlnb.fileio import write_text_atomic
 
 EXAMPLES_IN_SUMMARY = 12
 NO_TARGETS_NOTE = (
-    "Your dataset has no MLPerf accuracy target: the verdict says only that every sample was answered "
+    "Your dataset has no MLPerf accuracy target: the verdict SCORED says only that every sample was answered "
     "without errors. Scores are per task_type and per scorer; scorers are never averaged together."
 )
 

@@ -134,7 +134,7 @@ def test_hf_backend_end_to_end_per_task_type(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     stage = tmp_path / "out" / "r" / "02_offline_accuracy"
     summary = json.loads((stage / "summary.json").read_text())
-    assert summary["simulated"] is False
+    assert summary["simulated"] is False and summary["verdict"] == "SCORED"
     groups = summary["accuracy"]["per_task_type"]
     assert set(groups) == {"math", "multiple_choice", "exact", "summarization"}
     assert {g["scorer"] for g in groups.values()} == {"numeric", "choice", "exact", "rouge"}
