@@ -227,6 +227,10 @@ def check_record(where: str, index: int, raw: Any, columns: Mapping[str, str]) -
         record["messages"], answer = _sharegpt(at, "conversations", raw["conversations"])
         if answer is not None:
             record["output"] = answer
+    elif isinstance(messages, list) and messages and all(isinstance(m, Mapping) and "from" in m for m in messages):
+        record["messages"], answer = _sharegpt(at, col["messages"], messages)  # ShareGPT turns under another name
+        if answer is not None:
+            record["output"] = answer
     elif not _missing(messages):
         record["messages"] = _check_messages(at, col["messages"], messages)
     elif not _missing(prompt):

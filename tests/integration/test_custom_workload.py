@@ -89,6 +89,11 @@ def test_sharegpt_conversations(tmp_path):
     [record] = load_records(StageParams(workload="custom", dataset=str(path), backend="sim"))
     assert [m["role"] for m in record["messages"]] == ["user", "assistant", "user"]
     assert record["output"] == "Red."
+    renamed = tmp_path / "turns.jsonl"
+    renamed.write_text(json.dumps({"turns": [{"from": "human", "value": "Hi"}]}) + "\n")
+    [record] = load_records(StageParams(workload="custom", dataset=str(renamed), backend="sim",
+                                        dataset_columns={"messages": "turns"}))
+    assert record["messages"] == [{"role": "user", "content": "Hi"}] and "output" not in record
 
 
 def test_hugging_face_path_on_a_local_copy(tmp_path):
