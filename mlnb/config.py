@@ -46,7 +46,7 @@ REQUIRED_SAMPLES.update({"deepseek-r1": 4388, "deepseek-r1-interactive": 4388})
 WORKLOAD_MODEL_KEYS: dict[str, dict[str, str]] = {
     "deepseek-r1": {"Offline": "deepseek-r1", "Server": "deepseek-r1", "Interactive": "deepseek-r1-interactive"},
 }
-Workload = Literal["cnndm", "deepseek-r1"]
+Workload = Literal["cnndm", "deepseek-r1", "custom", "synthetic"]
 MIN_DURATION_MS_FOR_SUBMISSION = 600_000
 
 
@@ -110,7 +110,9 @@ class StageParams(StrictModel):
         None, description="Tokenizer folder or id for decoding and reference lengths when the model has none"
     )
     workload: Workload = Field(
-        "cnndm", description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match)"
+        "cnndm",
+        description="cnndm: Llama-3.1-8B on CNN/DailyMail (ROUGE) | deepseek-r1: DeepSeek-R1 (exact match) | "
+        "custom: the user's prompts (dataset=FILE or hf:NAME) | synthetic: generated prompts (synthetic_*)",
     )
     # lm-eval stages (08_mmlu)
     mmlu_task: str = Field("mmlu", description="lm-eval task or group, e.g. mmlu (08_mmlu)")
@@ -208,6 +210,59 @@ class StageParams(StrictModel):
         if max_count and min_count is not None and max_count < min_count:  # 0: LoadGen's "no limit"
             raise ValueError(f"max_query_count {max_count} is below min_query_count {min_count}")
         return max_count
+
+    # ---- custom and synthetic workloads (mlnb/data/custom.py, mlnb/data/synthetic.py) ----------------
+    dataset_format: Optional[Literal["jsonl", "json", "csv", "parquet"]] = Field(
+        None, description="custom: file format; None: from the file name's suffix"
+    )
+    dataset_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="custom: record field -> your column, e.g. dataset_columns.prompt=question "
+        "(fields: prompt, messages, output, task_type, max_tokens)",
+    )
+    dataset_split: str = Field("train", description="custom: the split of a Hugging Face dataset (dataset=hf:NAME)")
+    chat_template: Optional[bool] = Field(
+        None, description="custom: true: wrap every prompt in the model's chat template; None: only `messages`"
+    )
+    drop_too_long: bool = Field(
+        False, description="custom/synthetic: drop records longer than the model's context (else refuse them)"
+    )
+    scoring: Literal["auto", "exact", "rouge", "numeric", "choice", "none"] = Field(
+        "auto", description="custom: how outputs are scored against `output`; auto: chosen per task_type"
+    )
+    synthetic_records: int = Field(64, ge=1, description="synthetic: how many prompts to make")
+    synthetic_input_tokens: str = Field(
+        "128", description="synthetic: prompt length: N | uniform:LO:HI | normal:MEAN:STD | histogram:FILE.csv"
+    )
+    synthetic_output_tokens: str = Field(
+        "128", description="synthetic: output length (each record's max_tokens), same forms as the input"
+    )
+    synthetic_prefix_tokens: int = Field(0, ge=0, description="synthetic: a prefix shared by every prompt")
+    synthetic_seed: int = Field(0, description="synthetic: the same seed makes the same prompts")
+    # vLLM reuses the KV cache of a prompt prefix it has seen (its default); repeated or shared-prefix
+    # prompts then skip most of their prefill. A setting, so that reports say which way a run went.
+    prefix_caching: bool = Field(True, description="vllm: reuse cached KV of shared prompt prefixes (vLLM's default)")
+
+    @field_validator("synthetic_input_tokens", "synthetic_output_tokens", mode="before")
+    @classmethod
+    def _check_length_spec(cls, value: Any) -> str:
+        from mlnb.data.synthetic import parse_length_spec
+
+        text = str(value)
+        parse_length_spec(text)  # ValueError -> one line naming the field
+        return text
+
+    @field_validator("dataset_columns")
+    @classmethod
+    def _check_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        from mlnb.data.custom import FIELDS
+
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; mappable fields: {', '.join(FIELDS)}")
+        return value
+    # ---- end of custom and synthetic workloads ----------------------------------------------------------
+
 
     @field_validator("workload")
     @classmethod
@@ -368,6 +423,9 @@ def parse_set_option(text: str) -> tuple[Optional[str], str, Any]:
     check_not_secret(where, name, raw)
     if not name:
         raise InputError(f"--set {text!r}", "expected key=value or stage.key=value (the key is empty)")
+    head, _, column_field = stage.rpartition(".")
+    if column_field == "dataset_columns":  # --set [stage.]dataset_columns.FIELD=COLUMN: one entry of the mapping
+        return (head or None), "dataset_columns", {name: raw}
     if name not in StageParams.model_fields:
         raise InputError(f"--set {text!r}", f"unknown key {name!r}; see `mlnb list --params`")
     try:
@@ -407,6 +465,8 @@ def resolve_stage_params(
     origins.update({name: f"{where} field 'per_stage.{stage}.{name}'" for name in per_stage})
     for target, name, value in overrides:
         if target is None or target == stage:
+            if name == "dataset_columns" and isinstance(value, dict) and isinstance(values.get(name), dict):
+                value = {**values[name], **value}  # dataset_columns.FIELD=... adds to the mapping
             values[name] = value
             origins[name] = set_option_label(target, name, value)
     values["stage"] = stage

@@ -142,11 +142,11 @@ def check_stage_inputs(p: StageParams) -> None:
     from mlnb.harness.run import dataset_path
     from mlnb.models.tokenizer_at_hand import check_tokenizer_available
     from mlnb.user_conf import check_user_conf
-    from mlnb.workloads import workload_for
+    from mlnb.workloads import load_records
 
     get_backend(p.backend, f"stage {p.stage} backend")
     check_tokenizer_available(p)
-    records = workload_for(p).load(dataset_path(p))
+    records = load_records(p)  # custom/synthetic: also tokenized and checked against the model's context
     if p.samples is not None and p.samples > len(records):
         raise InputError(
             f"stage {p.stage} samples={p.samples}", f"the dataset {dataset_path(p).name} has only {len(records)} records"

@@ -6,7 +6,8 @@ Schema version 1. Top-level keys (all present; ``null`` where not applicable):
 - ``scenario``, ``mode``, ``model_key``, ``backend``, ``simulated``, ``model``
 - ``dataset``: path, records_in_file, samples_used, retokenized, tokenization_note
 - ``verdict``: "VALID" | "INVALID" (performance, LoadGen's result plus SUT errors) or
-  "PASS" | "FAIL" (accuracy against the MLPerf targets; test06 against its three checks);
+  "PASS" | "FAIL" (accuracy against the MLPerf targets; test06 against its three checks) or
+  "SCORED" (custom/synthetic accuracy: no target, every sample answered without errors);
   ``verdict_reasons``: why, one line each
 - ``submittable`` and ``relaxed_rules``: every MLPerf rule this run did not follow
 - ``metrics``: samples_per_second, tokens_per_second, latency_ms / ttft_ms / tpot_ms

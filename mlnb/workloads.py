@@ -1,7 +1,10 @@
 """Workloads: which dataset, prompts and accuracy scorer a stage uses (``StageParams.workload``).
 
 - ``cnndm`` (default): Llama-3.1-8B on CNN/DailyMail, scored with ROUGE;
-- ``deepseek-r1``: DeepSeek-R1 on MLPerf's five-part reasoning set, scored by exact match.
+- ``deepseek-r1``: DeepSeek-R1 on MLPerf's five-part reasoning set, scored by exact match;
+- ``custom``: the user's prompts (JSONL, JSON, CSV, Parquet, ShareGPT, a Hugging Face dataset),
+  scored per ``task_type`` when records carry a reference ``output``;
+- ``synthetic``: prompts made from the tokenizer's vocabulary with lengths from a distribution.
 
 The harness, the pre-run input checks and the accuracy step ask this registry instead of
 assuming CNN/DailyMail; everything else (LoadGen, backends, reports) is shared.
@@ -11,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
+from mlnb.errors import InputError
 from mlnb.registry import Registry
 
 
@@ -23,19 +27,21 @@ class Workload:
     dataset_title: str  # for "dataset is not the official ..." in relaxed rules
     embedded_dataset: Path
     embedded_label: str  # summary.json's dataset.path for the embedded set
-    load: Callable[[Path], list[dict[str, Any]]]
+    load: Callable[[Path], list[dict[str, Any]]]  # file-based workloads; see load_records for all
     prompts: Callable[[list[dict[str, Any]], Any], Any]  # -> mlnb.data.cnndm.PromptTokens
     is_official: Callable[[Path, int], bool]
     score_module: str  # "module:function" scoring an accuracy stage, imported lazily
     # True: prompts are built from text, so a backend without a tokenizer (sim) borrows the model's
     needs_tokenizer: bool = False
+    # Workloads whose records depend on more than the file (columns, tokenizer, context): params -> records
+    load_params: Optional[Callable[[Any], list[dict[str, Any]]]] = None
 
 
 WORKLOADS: Registry[Workload] = Registry("workload")
 
 
 def _register() -> None:
-    from mlnb.data import cnndm, dsr1
+    from mlnb.data import cnndm, custom, dsr1
 
     WORKLOADS.add(
         "cnndm",
@@ -68,7 +74,86 @@ def _register() -> None:
     )
 
 
+    WORKLOADS.add(
+        "custom",
+        Workload(
+            "custom",
+            "Your own prompts",
+            "MLPerf dataset (custom prompts)",
+            Path("embedded"),
+            "embedded",
+            lambda path: _no_path_load("custom"),
+            custom.prompt_tokens,
+            lambda path, size: False,
+            "mlnb.stages.custom_accuracy:score_custom_accuracy",
+            needs_tokenizer=True,
+            load_params=load_custom,
+        ),
+    )
+    WORKLOADS.add(
+        "synthetic",
+        Workload(
+            "synthetic",
+            "Synthetic prompts",
+            "MLPerf dataset (synthetic prompts)",
+            Path("synthetic"),
+            "synthetic",
+            lambda path: _no_path_load("synthetic"),
+            custom.prompt_tokens,
+            lambda path, size: False,
+            "mlnb.stages.custom_accuracy:score_custom_accuracy",
+            needs_tokenizer=True,
+            load_params=load_synthetic,
+        ),
+    )
+
+
+def _no_path_load(name: str):
+    raise TypeError(f"the {name} workload loads through load_records(params)")
+
+
+def _tokenizer(params):
+    from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
+
+    return tokenizer_at_hand(params).tokenizer
+
+
+def load_custom(params):
+    from mlnb.data import custom
+
+    records = custom.load_records(params.dataset, params.dataset_format, params.dataset_split, params.dataset_columns)
+    tokenizer = _tokenizer(params)
+    if tokenizer is None:
+        raise InputError(f"model {params.model!r}", "has no tokenizer to tokenize your prompts; set tokenizer=<folder or id>")
+    return custom.tokenize_records(records, tokenizer, params, params.dataset)
+
+
+def load_synthetic(params):
+    from mlnb.data import custom
+    from mlnb.data.synthetic import make_synthetic
+
+    tokenizer = _tokenizer(params)
+    made = make_synthetic(params, tokenizer)
+    longest = max(r["max_tokens"] for r in made.records)
+    if longest > params.max_new_tokens:  # a silent cap would make the requested lengths a lie
+        raise InputError(f"synthetic_output_tokens {params.synthetic_output_tokens!r}",
+                         f"draws up to {longest} tokens but max_new_tokens={params.max_new_tokens}; raise max_new_tokens")
+    for index, record in enumerate(made.records):
+        record["source_index"] = index
+    records = custom.tokenize_records(made.records, tokenizer, params, "synthetic record set")
+    records.facts["tokenization_note"] = made.note
+    return records
+
+
 _register()
+
+
+def load_records(params) -> list[dict[str, Any]]:
+    """The stage's records: read from ``dataset_path(params)``, or built from the parameters."""
+    workload = workload_for(params)
+    if workload.load_params is not None:
+        return workload.load_params(params)
+    return workload.load(dataset_path(params))
 
 
 def workload_for(params) -> Workload:
@@ -77,7 +162,10 @@ def workload_for(params) -> Workload:
 
 def dataset_path(params) -> Path:
     """The file a stage reads: the workload's embedded set, or the path given in ``dataset``."""
-    return workload_for(params).embedded_dataset if params.dataset == "embedded" else Path(params.dataset)
+    workload = workload_for(params)
+    if workload.name == "synthetic":
+        return Path("synthetic")
+    return workload.embedded_dataset if params.dataset == "embedded" else Path(params.dataset)
 
 
 def scorer(params) -> Callable:

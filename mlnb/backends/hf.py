@@ -171,10 +171,10 @@ class HFBackend(Backend):
     def _max_context(self) -> int:
         """The longest prompt of this run's samples plus max_new_tokens: each static cache row's length."""
         # The stage's own workload decides how prompts are read (CNN/DM, DeepSeek-R1, ...).
-        from mlnb.workloads import dataset_path, workload_for
+        from mlnb.workloads import load_records, workload_for
 
         workload = workload_for(self.params)
-        records = workload.load(dataset_path(self.params))
+        records = load_records(self.params)
         if self.params.samples is not None:
             records = records[: self.params.samples]
         tokenizer = self._tokenizer

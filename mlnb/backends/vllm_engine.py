@@ -220,6 +220,7 @@ class VLLMBackend(Backend):
             # eager on CPU: ~33 s to load instead of ~106 s with torch.compile, for ~15% less decode speed
             "enforce_eager": p.enforce_eager if p.enforce_eager is not None else cpu,
             "disable_log_stats": True,  # periodic stats lines would flood harness.log
+            "enable_prefix_caching": p.prefix_caching,
         }
         optional = {
             "distributed_executor_backend": p.distributed_executor_backend,
@@ -350,6 +351,8 @@ class VLLMBackend(Backend):
             "device": "cpu" if on_cpu() else "cuda",
             "dtype": self.dtype,
             "max_model_len": self.max_model_len,
+            "prefix_caching": "on: shared prompt prefixes are served from the KV cache" if self.params.prefix_caching
+            else "off: every prompt is prefilled in full",
             "engine_args": shown,
             "load_format": self.params.load_format,
             "load_seconds": round(self.load_seconds, 2),

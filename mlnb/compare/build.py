@@ -24,7 +24,7 @@ import numpy as np
 
 from mlnb.compare import stats
 from mlnb.compare.comparability import SettingDifference
-from mlnb.compare.loading import RunData, StageData
+from mlnb.compare.loading import TASK_PREFIX, RunData, StageData
 from mlnb.report.plots import key_metrics
 
 __all__ = ["ACCURACY_THRESHOLD", "COMPARISON_SCHEMA_VERSION", "PER_QUERY_METRICS", "build_comparison", "stage_differences"]
@@ -50,6 +50,8 @@ def _label(metric: str) -> str:
     for key, label in THROUGHPUT_METRICS + ACCURACY_METRICS:
         if key == metric:
             return label
+    if metric.startswith(TASK_PREFIX):
+        return f"score ({metric[len(TASK_PREFIX):]})"
     return metric
 
 
@@ -89,7 +91,8 @@ def stage_differences(
         scores_a, scores_b = a.accuracy_scores(), b.accuracy_scores()
         paired = bool(scores_a) and set(scores_a) == set(scores_b)
         order = sorted(scores_a)
-        for key, _ in ACCURACY_METRICS:
+        tasks = sorted({k for s in [*scores_a.values(), *scores_b.values()] for k in s if k.startswith(TASK_PREFIX)})
+        for key in [k for k, _ in ACCURACY_METRICS] + tasks:
             if paired:
                 values_a = [scores_a[i][key] for i in order if key in scores_a[i]]
                 values_b = [scores_b[i][key] for i in order if key in scores_b[i]]
@@ -100,7 +103,8 @@ def stage_differences(
                 pair = False
             if not values_a and not values_b:
                 continue
-            out.append(stats.bootstrap_difference(values_a, values_b, key, "mean", "higher", "ROUGE",
+            unit = "score" if key.startswith(TASK_PREFIX) else "ROUGE"
+            out.append(stats.bootstrap_difference(values_a, values_b, key, "mean", "higher", unit,
                                                   resamples=resamples, seed=seed, threshold=ACCURACY_THRESHOLD,
                                                   paired=pair))
     return [{**d.as_dict(), "label": _label(d.metric)} for d in out]

@@ -23,6 +23,7 @@ from mlnb.results import SCHEMA_VERSION, SUMMARY_FILE, query_latencies
 __all__ = ["RunData", "StageData", "load_run", "load_runs"]
 
 
+TASK_PREFIX = "task_type:"  # a custom workload's per-task_type score in accuracy_scores()
 _SERIES = ("e2e_ms", "ttft_ms", "tpot_ms", "output_tokens", "prompt_tokens", "done_ms")
 
 
@@ -52,7 +53,7 @@ class StageData:
         return [self.summary] + [r.summary for r in self.repeats]
 
     def accuracy_scores(self) -> dict[int, dict[str, float]]:
-        """Per-sample ROUGE (0-100) by qsl_idx from accuracy_samples.jsonl; empty when absent."""
+        """Per-sample ROUGE (0-100), or a custom workload's score per task_type, by qsl_idx; empty when absent."""
         path = self.folder / "accuracy_samples.jsonl"
         if not path.is_file():
             return {}
@@ -61,6 +62,8 @@ class StageData:
             if line.strip():
                 row = json.loads(line)
                 scores[int(row["qsl_idx"])] = {k: float(row[k]) for k in ("rouge1", "rougeL") if k in row}
+                if row.get("task_type") is not None and row.get("score") is not None:  # custom workloads
+                    scores[int(row["qsl_idx"])][TASK_PREFIX + str(row["task_type"])] = float(row["score"])
         return scores
 
 

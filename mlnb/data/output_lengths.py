@@ -53,6 +53,9 @@ def plan_output_lengths(
     mode: str, records: Sequence[Mapping[str, Any]], max_new_tokens: int, min_new_tokens: int, tokenizer: Any = None
 ) -> OutputLengths:
     if mode == "model":
+        if any(isinstance(r.get("max_tokens"), int) for r in records):  # custom/synthetic records' own budgets
+            limits = [min(max(r.get("max_tokens") or max_new_tokens, min_new_tokens, 1), max_new_tokens) for r in records]
+            return OutputLengths(limits, False, f"the model's own: EOS or the record's max_tokens, capped at max_new_tokens={max_new_tokens}")
         return OutputLengths(None, False, f"the model's own: EOS or max_new_tokens={max_new_tokens}")
     counts, source = reference_lengths(records, tokenizer)
     if counts is None:

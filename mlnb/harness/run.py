@@ -28,8 +28,9 @@ from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trac
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
 from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
+from mlnb.query_table import load_query_table
 from mlnb.workloads import dataset_path as workload_dataset_path
-from mlnb.workloads import workload_for
+from mlnb.workloads import load_records, workload_for
 
 PROGRESS_EVERY_S = 2.0
 # Rows are appended here as queries complete, then merged with LoadGen's trace into queries.jsonl.
@@ -68,6 +69,39 @@ def _model_vocab_size(params: StageParams) -> int | None:
         return None
 
 
+def requested_vs_produced(records, lengths: OutputLengths, max_new_tokens: int, rows) -> dict:
+    """Output tokens asked for against produced, where records carry their own budgets (custom, synthetic).
+
+    ``rows``: the stage's query rows (a table or dicts), read as columns: a stage may hold 10^6 queries.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mlnb.query_table import as_table, column, text_column
+    from mlnb.results import describe
+
+    if not any("max_tokens" in r for r in records):
+        return {}
+    asked_per_sample = np.asarray(
+        lengths.limits or [min(r.get("max_tokens") or max_new_tokens, max_new_tokens) for r in records], dtype=float
+    )
+    table = as_table(rows)
+    if not len(table):
+        return {}
+    ok = ~np.isnan(column(table, "done_ms")) & pd.isna(text_column(table, "error"))
+    asked = asked_per_sample[column(table, "sample_index")[ok].astype(int)]
+    produced = column(table, "output_tokens")[ok]
+    return {"output_lengths": {
+        "stop": "ignore EOS, stop at the requested length" if lengths.ignore_eos else "EOS or the requested length",
+        "requested": describe(asked),
+        "produced": describe(produced),
+        "queries": int(ok.sum()),
+        "at_requested": int((produced == asked).sum()),
+        "shorter": int((produced < asked).sum()),
+        "longer": int((produced > asked).sum()),
+    }}
+
+
 def run_harness(stage_dir: Path) -> int:
     import mlperf_loadgen as lg
 
@@ -78,8 +112,9 @@ def run_harness(stage_dir: Path) -> int:
 
     workload = workload_for(params)
     path = dataset_path(params)
-    records = workload.load(path)
-    full_size = len(records)
+    records = load_records(params)
+    load_facts = dict(getattr(records, "facts", {}))  # custom/synthetic: tokenization, context, dropped records
+    full_size = len(records) + load_facts.get("dropped_too_long", 0)
     if params.samples is not None:
         records = records[: params.samples]
 
@@ -97,6 +132,8 @@ def run_harness(stage_dir: Path) -> int:
         check_prompts_vocab(str(path), prompts.token_ids, _model_vocab_size(params))
     backend.check_prompts(prompts.token_ids)
     print(f"loaded {params.backend} in {load_s:.1f}s; {len(records)} samples from {path.name}", flush=True)
+    if load_facts.get("dropped_too_long"):
+        print(f"dropped {load_facts['dropped_too_long']} records longer than the context of {load_facts['context_tokens']} tokens", flush=True)
 
     plan = plan_user_conf(params, len(records), workload.is_official(path, full_size), workload.dataset_title)
     if backend.simulated:
@@ -154,7 +191,7 @@ def run_harness(stage_dir: Path) -> int:
             "engine": backend.describe(),
             "simulated": backend.simulated,
             "dataset": {
-                "path": str(path) if params.dataset != "embedded" else workload.embedded_label,
+                "path": str(path) if params.dataset != "embedded" or workload.load_params else workload.embedded_label,
                 "workload": workload.name,
                 "records_in_file": full_size,
                 "samples_used": len(records),
@@ -162,6 +199,8 @@ def run_harness(stage_dir: Path) -> int:
                 "tokenization_note": prompts.note,
                 "output_length": params.effective_output_length,
                 "output_length_note": lengths.note,
+                **{k: v for k, v in load_facts.items() if k != "tokenization_note"},
+                **requested_vs_produced(records, lengths, params.max_new_tokens, load_query_table(stage_dir)),
             },
             "relaxed_rules": plan.relaxed,
             "user_conf_lines": plan.lines,

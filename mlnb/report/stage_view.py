@@ -292,6 +292,7 @@ _VERDICT_TEXT = {
     "INVALID": "LoadGen (or the SUT) judged this run invalid; the reasons:",
     "PASS": "Accuracy meets every MLPerf target.",
     "FAIL": "Accuracy misses MLPerf targets:",
+    "SCORED": "Every sample was answered and scored; your dataset has no accuracy target to pass or fail.",
 }
 
 
@@ -494,6 +495,10 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
     acc = s.get("accuracy")
     if not isinstance(acc, Mapping) or not acc:
         return ""
+    if acc.get("metric_family") == "task_type":  # the custom and synthetic workloads
+        from mlnb.report.custom_view import per_task_type_html
+
+        return per_task_type_html(acc) + _examples(acc, max_examples)
     exact = acc.get("metric_family") == "exact_match"  # the DeepSeek-R1 workload
     out = ["<h2>Accuracy (exact match)</h2>" if exact else "<h2>Accuracy (ROUGE)</h2>"]
     targets = [t for t in (acc.get("targets") or []) if isinstance(t, Mapping)]
@@ -642,6 +647,9 @@ def stage_parts(
         top.append(_key_metrics(s))
         top.append(origin_gap_note(s))
     top.append(_percentile_table(s))
+    from mlnb.report.custom_view import prompts_html
+
+    top.append(prompts_html(s))  # custom and synthetic workloads only
     top.append(_loadgen_messages(s))
     parts.append(("html", _wrap("".join(top), with_style=True)))
     if s.get("mode") == "accuracy" and (s.get("accuracy") or {}).get("per_dataset"):

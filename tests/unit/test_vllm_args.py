@@ -23,13 +23,14 @@ def test_engine_settings_pass_through_to_vllm_engine_args():
     p = StageParams(
         backend="vllm", tensor_parallel_size=2, pipeline_parallel_size=2, distributed_executor_backend="ray",
         gpu_memory_utilization=0.5, max_model_len=2048, max_num_seqs=16, kv_cache_dtype="fp8", enforce_eager=False,
-        load_format="dummy", seed=7, dtype="bfloat16", kv_cache_memory_bytes=1 << 28,
+        load_format="dummy", seed=7, dtype="bfloat16", kv_cache_memory_bytes=1 << 28, prefix_caching=False,
     )
     kwargs = VLLMBackend.engine_kwargs(p, "some/model")
     expected = dict(
         tensor_parallel_size=2, pipeline_parallel_size=2, distributed_executor_backend="ray",
         gpu_memory_utilization=0.5, max_model_len=2048, max_num_seqs=16, kv_cache_dtype="fp8",
         enforce_eager=False, load_format="dummy", seed=7, dtype="bfloat16", kv_cache_memory_bytes=1 << 28,
+        enable_prefix_caching=False,
     )
     assert {k: kwargs[k] for k in expected} == expected
     for cls in (EngineArgs, AsyncEngineArgs):  # every name is one of vLLM's engine arguments
