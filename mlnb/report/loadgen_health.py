@@ -14,7 +14,9 @@ the harness merges from LoadGen's trace (``scheduled_ms``, ``loadgen_issue_delay
 Offered rate: LoadGen's target (Server) or scheduled rate; achieved: LoadGen's completed rate and
 the rate at which the SUT received queries. The run is flagged as client-limited when the lag to
 the SUT has a p99 above :data:`LAG_P99_LIMIT_MS`, or when the SUT received queries at under
-:data:`RATE_SHORTFALL` of the offered rate while it sat idle more than :data:`IDLE_SHARE` of the time,
+:data:`RATE_SHORTFALL` of the rate LoadGen scheduled (else offered) while it sat idle more than
+:data:`IDLE_SHARE` of the time, and a Poisson process at that rate would be so slow with a chance under
+:data:`SHORTFALL_CHANCE` (a handful of queries proves nothing),
 or when LoadGen itself fell behind its schedule (issue delay p99 above :data:`LOADGEN_LAG_P99_LIMIT_MS`;
 the flag names the first :data:`LAG_WINDOW_S` window where that happened and its scheduled rate).
 
@@ -42,6 +44,7 @@ LAG_P99_LIMIT_MS = 50.0
 LOADGEN_LAG_P99_LIMIT_MS = 1.0
 LAG_WINDOW_S = 1.0  # windows in which the start of LoadGen's lag is looked for
 RATE_SHORTFALL = 0.9
+SHORTFALL_CHANCE = 1e-3  # below this, arrivals that slow are the client's doing, not the Poisson draw
 IDLE_SHARE = 0.2
 SENT_FIELDS = ("sent_ms", "request_sent_ms")  # HTTP backends: when the request left the client
 
@@ -188,13 +191,35 @@ def assess(s: Mapping[str, Any], rows) -> Health:
         p99 = float(np.percentile(h.send_lag_ms, 99))
         if p99 > LAG_P99_LIMIT_MS:
             h.flags.append(f"requests waited in the client before they were sent: p99 {p99:.1f} ms (limit {LAG_P99_LIMIT_MS:g} ms)")
-    if h.offered_qps and h.received_qps and h.sut_idle_share is not None:
-        if h.received_qps < RATE_SHORTFALL * h.offered_qps and h.sut_idle_share > IDLE_SHARE:
+    # Against what LoadGen scheduled when it says (its Poisson draw), else what was offered; and only when
+    # a Poisson process at that rate would almost never have been that slow: a few queries prove nothing.
+    reference, named = (h.scheduled_qps, "scheduled by LoadGen") if h.scheduled_qps else (h.offered_qps, "offered")
+    if reference and h.received_qps and h.sut_idle_share is not None and received.size > 1:
+        span_s = (received.max() - received.min()) / 1e3
+        chance = slower_arrivals_chance(received.size - 1, span_s, reference)
+        if h.received_qps < RATE_SHORTFALL * reference and h.sut_idle_share > IDLE_SHARE and chance < SHORTFALL_CHANCE:
             h.flags.append(
-                f"the SUT received {h.received_qps:.3g} queries/s of {h.offered_qps:.3g} offered while idle "
-                f"{h.sut_idle_share:.0%} of the time: the client, not the SUT, set the pace"
+                f"the SUT received {h.received_qps:.3g} queries/s of {reference:.3g} {named} while idle "
+                f"{h.sut_idle_share:.0%} of the time (a Poisson process at {reference:.3g}/s is this slow with "
+                f"probability {chance:.1e}): the client, not the SUT, set the pace"
             )
     return h
+
+
+def slower_arrivals_chance(gaps: int, span_s: float, rate: float) -> float:
+    """P(``gaps`` Poisson inter-arrival gaps at ``rate`` per second last ``span_s`` or longer).
+
+    The sum of k gaps is Gamma(k, rate), and P(Gamma(k, rate) > t) = P(Poisson(rate * t) < k): summed
+    in log space, so it holds for a million gaps.
+    """
+    mean = rate * span_s
+    if gaps < 1 or mean <= 0:
+        return 1.0
+    i = np.arange(gaps, dtype=float)
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(i[1:]))])
+    logs = -mean + i * np.log(mean) - log_factorial
+    top = float(logs.max())
+    return float(min(1.0, np.exp(top) * np.exp(logs - top).sum()))
 
 
 def _pcts(values: Optional[np.ndarray]) -> list[str]:

@@ -85,3 +85,22 @@ def test_a_busy_sut_behind_the_offered_rate_is_named_as_the_limit():
     h = assess(_server(target_qps=10.0, completed=2.0), rows)
     assert not h.client_limited and h.sut_idle_share == 0.0
     assert "The SUT set the pace" in health_html(h)
+
+
+def test_a_few_poisson_arrivals_below_the_offered_rate_are_not_called_client_limited():
+    # 4 queries offered at 0.2/s arrived at 0.167/s: the Poisson draw, not the client (a smoke run's page said
+    # CLIENT-LIMITED for this).
+    h = assess(_server(target_qps=0.2, scheduled=None), _rows([1.0] * 4, gap_ms=6000.0))
+    assert h.received_qps == pytest.approx(1 / 6)
+    assert not any("set the pace" in f for f in h.flags)
+
+
+def test_the_chance_of_slow_arrivals_follows_the_poisson_process():
+    from mlnb.report.loadgen_health import slower_arrivals_chance
+
+    # 9 gaps at 10/s lasting 3.6 s instead of about 0.9 s: P(Poisson(36) < 9), about 1e-8.
+    assert slower_arrivals_chance(9, 3.6, 10.0) < 1e-6
+    # One gap lasting its mean: P(Poisson(1) < 1) = e^-1.
+    assert slower_arrivals_chance(1, 0.1, 10.0) == pytest.approx(0.36788, rel=1e-4)
+    # A million gaps exactly on schedule: about one half, computed without overflow.
+    assert 0.4 < slower_arrivals_chance(1_000_000, 100_000.0, 10.0) < 0.6
