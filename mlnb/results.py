@@ -108,14 +108,23 @@ def query_latencies(rows) -> dict[str, np.ndarray]:
     }
 
 
+def loadgen_percentile(ordered: np.ndarray, p: float) -> float:
+    """The p-th percentile as LoadGen defines it, an order statistic: the sorted values' element at
+    index floor(p / 100 x n). Every percentile mlnb shows uses it, so the SUT's own figures, LoadGen's
+    and the charts' markers agree in definition (numpy's default interpolates between neighbours)."""
+    n = ordered.size
+    return float(ordered[min(int(np.floor(p / 100.0 * n + 1e-9)), n - 1)])
+
+
 def describe(values: np.ndarray) -> dict[str, float] | None:
     if values.size == 0:
         return None
+    ordered = np.sort(np.asarray(values, dtype=float))
     return {
         "count": int(values.size),
-        "mean": round(float(values.mean()), 3),
-        "p50": round(float(np.percentile(values, 50)), 3),
-        "p90": round(float(np.percentile(values, 90)), 3),
-        "p99": round(float(np.percentile(values, 99)), 3),
-        "max": round(float(values.max()), 3),
+        "mean": round(float(ordered.mean()), 3),
+        "p50": round(loadgen_percentile(ordered, 50), 3),
+        "p90": round(loadgen_percentile(ordered, 90), 3),
+        "p99": round(loadgen_percentile(ordered, 99), 3),
+        "max": round(float(ordered[-1]), 3),
     }

@@ -81,9 +81,14 @@ def looks_random(value: str) -> bool:
     """True for a string shaped like a key or token: long, no spaces, letters mixed with digits, varied."""
     if len(value) < _MIN_RANDOM_LEN or any(c.isspace() for c in value):
         return False
-    has_digit = any(c.isdigit() for c in value)
-    has_alpha = any(c.isalpha() for c in value)
-    return has_digit and has_alpha and len(set(value)) >= min(12, len(value) // 2)
+    if len(set(value)) < min(12, len(value) // 2):
+        return False
+    if any(c.isdigit() for c in value) and any(c.isalpha() for c in value):
+        return True
+    # Letters only: random base64 switches case about every other character; a CamelCase name every word.
+    letters = [c for c in value if c.isalpha()]
+    switches = sum(1 for a, b in zip(letters, letters[1:]) if a.isupper() != b.isupper())
+    return len(letters) >= _MIN_RANDOM_LEN and switches >= 0.3 * len(letters)
 
 
 def random_looking_env_values() -> list[str]:

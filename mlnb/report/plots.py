@@ -287,11 +287,12 @@ MAX_DRAWN_POINTS = 20_000
 
 
 def curve_percentile(ordered: np.ndarray, p: float) -> float:
-    """The p-th percentile as LoadGen defines it, an order statistic: the sorted values' element at
-    index floor(p / 100 x n). The empirical CDF drawn by :func:`cdf_points` rises through p % at
-    exactly that value, so a marker at (value, p) sits on the curve's step."""
-    n = ordered.size
-    return float(ordered[min(int(math.floor(p / 100.0 * n + 1e-9)), n - 1)])
+    """LoadGen's order-statistic percentile (:func:`mlnb.results.loadgen_percentile`). The empirical CDF
+    drawn by :func:`cdf_points` rises through p % at exactly that value, so a marker at (value, p) sits
+    on the curve's step."""
+    from mlnb.results import loadgen_percentile
+
+    return loadgen_percentile(ordered, p)
 
 
 def cdf_points(ordered: np.ndarray, max_points: int = MAX_DRAWN_POINTS) -> tuple[np.ndarray, np.ndarray]:
