@@ -342,84 +342,43 @@ def sweep(preset, stage, backend, model, samples, sets, search, rates, concurren
 
     Ctrl-C stops it cleanly (exit 130); `mlnb sweep --resume FOLDER` carries on from its finished points.
     """
-    from mlnb.paths import create_run_dir, default_outputs_dir, point_latest
-    from mlnb.sweep.page import HTML_FILE, write_page
-    from mlnb.sweep.plan import check_spec, plan_point
-    from mlnb.sweep.runner import SweepInterrupted, load_state, new_state, run_sweep, spec_of
+    from mlnb.sweep.page import HTML_FILE
+    from mlnb.sweep.plan import plan_point
+    from mlnb.sweep.runner import SweepInterrupted, spec_of
+    from mlnb.sweep.session import execute_sweep, open_sweep, spec_from_options
 
     if resume is not None:
-        if search or rates or concurrency is not None:
+        if search or rates is not None or concurrency is not None:
             raise InputError("--resume", "resumes the sweep as it was started; give no --search, --rates or --concurrency")
-        state = load_state(resume)
-        spec = spec_of(state)
-        check_spec(spec)
-        sweep_dir = resume
+        sweep_dir, state = open_sweep(resume=resume)
     else:
-        spec = sweep_spec_from_options(preset, stage, backend, model, samples, sets, search, rates, concurrency,
-                                       start_qps, factor, tolerance, max_trials, trial_duration_ms, confirm, slos,
-                                       saturation_margin, no_saturation_stop)
-        first, base_queries = check_spec(spec)
-        out = outputs or default_outputs_dir()
-        sweep_dir = create_run_dir(out, f"sweep_{Path(preset).stem}", sweep_id)
-        state = new_state(spec, sweep_dir.name, first, base_queries)
+        shortcuts = [f"{name}={value}" for name, value in (("backend", backend), ("model", model), ("samples", samples))
+                     if value is not None]
+        spec = spec_from_options(
+            preset=preset, stage=stage, sets=shortcuts + list(sets), search=search, rates=rates,
+            concurrency=concurrency, start_qps=start_qps, factor=factor, tolerance=tolerance, max_trials=max_trials,
+            trial_duration_ms=trial_duration_ms, confirm=confirm, slos=slos, saturation_margin=saturation_margin,
+            stop_at_saturation=not no_saturation_stop,
+        )
+        sweep_dir, state = open_sweep(spec, outputs, sweep_id)
+    spec = spec_of(state)
     _prepare_models(plan_point(spec, state["first_qps"]))
     click.echo(f"sweep: {sweep_dir}")
     try:
-        state = run_sweep(sweep_dir, state, echo=click.echo, write_page=write_page)
+        state = execute_sweep(sweep_dir, state, echo=click.echo)
     except SweepInterrupted:
         click.echo(f"page: {sweep_dir / HTML_FILE}")
         click.echo(f"interrupted: resume with `mlnb sweep --resume {sweep_dir}`", err=True)
         sys.exit(130)
-    point_latest(sweep_dir.parent, sweep_dir)
     result = state["result"] or {}
     if spec.kind == "search":
         click.echo(f"highest VALID target_qps: {result.get('highest_valid_qps')}; lowest INVALID above it: "
                    f"{result.get('lowest_invalid_qps')} ({result.get('stop_reason')})")
+    else:
+        click.echo(f"ladder: {result.get('stop_reason')}")
     click.echo(f"{result.get('loadgen_runs')} LoadGen runs, {result.get('elapsed_min')} min")
     click.echo(f"page: {sweep_dir / HTML_FILE}")
     sys.exit(0 if state["status"] == "finished" else 1)
-
-
-def sweep_spec_from_options(preset, stage, backend, model, samples, sets, search, rates, concurrency, start_qps,
-                            factor, tolerance, max_trials, trial_duration_ms, confirm, slos, saturation_margin,
-                            no_saturation_stop):
-    """The sweep's settings from the command line; InputError (one line) on the first problem."""
-    from mlnb.config import parse_set_option, validate_model
-    from mlnb.sweep.plan import SweepSpec, parse_rates, parse_slo
-
-    if concurrency is not None:
-        if concurrency < 1:
-            raise InputError(f"--concurrency {concurrency}", "must be at least 1 request in flight")
-        raise InputError("--concurrency", "closed-loop concurrency sweeps are not built yet; use --rates or --search")
-    if search == (rates is not None):
-        raise InputError("mlnb sweep", "give exactly one of --search or --rates")
-    if not 0 < tolerance < 1:
-        raise InputError(f"--tolerance {tolerance:g}", "must be between 0 and 1 (a share of the QPS, e.g. 0.05)")
-    if factor <= 1:
-        raise InputError(f"--factor {factor:g}", "must be greater than 1")
-    if max_trials < 1:
-        raise InputError(f"--max-trials {max_trials}", "must be at least 1")
-    if start_qps is not None and start_qps <= 0:
-        raise InputError(f"--start-qps {start_qps:g}", "must be greater than 0")
-    if not 0 < saturation_margin < 1:
-        raise InputError(f"--saturation-margin {saturation_margin:g}", "must be between 0 and 1")
-    all_sets = [f"{name}={value}" for name, value in (("backend", backend), ("model", model), ("samples", samples))
-                if value is not None] + list(sets)
-    for text in all_sets:
-        parse_set_option(text)
-    limits: dict[str, float] = {}
-    for text in slos:
-        name, value = parse_slo(text)
-        limits[name] = value
-    values = {
-        "kind": "search" if search else "ladder", "preset": preset, "stage": stage, "sets": all_sets,
-        "rates": parse_rates(rates) if rates is not None else [], "start_qps": start_qps, "factor": factor,
-        "tolerance": tolerance, "max_trials": max_trials, "trial_duration_ms": trial_duration_ms,
-        "confirm": confirm, "slo_ttft_ms": limits.get("ttft"), "slo_tpot_ms": limits.get("tpot"),
-        "saturation_margin": saturation_margin, "stop_at_saturation": not no_saturation_stop,
-    }
-    return validate_model(SweepSpec, values, "mlnb sweep")
-
 
 if __name__ == "__main__":
     main()

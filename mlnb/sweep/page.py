@@ -185,3 +185,14 @@ def render_page(state: dict) -> str:
 def write_page(sweep_dir: Path, state: dict) -> Path:
     write_csv(sweep_dir, state)
     return write_bytes_atomic(sweep_dir / HTML_FILE, render_page(state).encode("utf-8"))
+
+
+def show_in_notebook(state: dict) -> None:
+    """The page's figures and table in a notebook (the same data as sweep.html)."""
+    import pandas as pd
+    from IPython.display import Image, display
+
+    points = points_with_pareto(state)
+    for _, png in _figures(state["spec"], points, pareto_frontier([p for p in points if p["status"] == "finished"])):
+        display(Image(data=base64.b64decode(png)))
+    display(pd.DataFrame([{k: p.get(k) for k in CSV_FIELDS} for p in points]))
