@@ -28,6 +28,8 @@ body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px;
 table { border-collapse: collapse; font-size: 0.86em; margin: 8px 0 18px; }
 th, td { border: 1px solid #d1d5db; padding: 3px 7px; text-align: right; }
 th { background: #f3f4f6; } td.l { text-align: left; }
+td.r { text-align: left; font-size: 0.85em; min-width: 22em; max-width: 40em; }
+.wide { overflow-x: auto; }
 .VALID { color: #15803d; font-weight: 700; } .INVALID { color: #b91c1c; font-weight: 700; }
 .note { color: #4b5563; font-size: 0.9em; } .headline { font-size: 1.15em; margin: 6px 0; }
 .banner { background: #fef3c7; border: 1px solid #f59e0b; padding: 6px 10px; margin: 8px 0; }
@@ -53,24 +55,24 @@ TTFT &le; {{ fmt(slo_ttft) }} ms and TPOT &le; {{ fmt(slo_tpot) }} ms ({{ slo_so
 1000 / p90 TPOT. A point is saturated when its completions came slower than its schedule by more than
 {{ (spec.saturation_margin * 100) | round(1) }} % (achieved &lt; offered rate) or requests failed.</p>
 {% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}
-<h2>Points</h2>
-<table><tr>{% for name in columns %}<th>{{ name }}</th>{% endfor %}</tr>
+<h2 id="points">Points</h2>
+<div class="wide"><table><tr>{% for name in columns %}<th>{{ name }}</th>{% endfor %}</tr>
 {% for p in points %}<tr>
 <td class="l"><a href="{{ p.run_dir }}/index.html">{{ p.point }}</a></td><td class="l">{{ p.role }}</td>
 <td>{{ fmt(p.target_qps) }}</td><td class="l">{{ p.status }}</td><td class="l {{ p.verdict }}">{{ p.verdict or "" }}</td>
 <td>{{ fmt(p.queries) }}</td><td>{{ fmt(p.offered_qps) }}</td><td>{{ fmt(p.achieved_qps) }}</td><td>{{ "yes" if p.saturated else "" }}</td>
 <td>{{ fmt(p.output_tokens_per_s) }}</td><td>{{ fmt(p.per_user_tokens_per_s) }}</td>
 <td>{{ fmt(p.ttft_p90_ms) }}</td><td>{{ fmt(p.ttft_p99_ms) }}</td><td>{{ fmt(p.tpot_p99_ms) }}</td>
-<td>{{ fmt(p.goodput_rps) }}</td><td>{{ pct(p.goodput_share) }}</td><td>{{ "yes" if p.pareto else "" }}</td>
-<td class="l">{{ (p.reasons or []) | join("; ") }}</td></tr>
-{% endfor %}</table>
+<td>{{ fmt(p.goodput_rps) }}</td><td>{{ pct(p.goodput_share) }}</td><td>{{ "yes" if p.pareto else "" }}</td></tr>
+{% endfor %}</table></div>
+{% if invalid %}<h3>Why INVALID</h3><ul>{% for p in invalid %}<li><b>{{ p.point }}</b> ({{ fmt(p.target_qps) }} qps): {{ (p.reasons or []) | join("; ") }}</li>{% endfor %}</ul>{% endif %}
 <p class="note">The same data: <a href="points.csv">points.csv</a>, <a href="sweep.json">sweep.json</a>. Each point is a
 full run with its own report (the link in the first column).</p>
 </body></html>
 """
 _COLUMNS = ["point", "role", "target_qps", "status", "verdict", "queries", "offered qps", "achieved qps", "saturated",
             "output tok/s", "per-user tok/s", "p90 TTFT ms", "p99 TTFT ms", "p99 TPOT ms", "goodput req/s",
-            "goodput share", "Pareto", "reasons"]
+            "goodput share", "Pareto"]
 
 
 def _fmt(value: Any) -> str:
@@ -173,10 +175,10 @@ def render_page(state: dict) -> str:
     first = finished[0] if finished else {}
     kind_text = "Max VALID target_qps search" if spec["kind"] == "search" else "Rate ladder"
     return template.render(
-        state=state, spec=spec, result=state.get("result") or {}, points=points, columns=_COLUMNS,
+        invalid=[p for p in points if p.get("verdict") == "INVALID"], state=state, spec=spec, result=state.get("result") or {}, points=points, columns=_COLUMNS,
         figures=_figures(spec, points, frontier), fmt=_fmt, pct=_pct, kind_text=kind_text,
         slo_ttft=first.get("slo_ttft_ms"), slo_tpot=first.get("slo_tpot_ms"),
-        slo_source="the user's limits" if user_slo else "the scenario's limits",
+        slo_source="the limits given to the sweep" if user_slo else "the limits LoadGen checked: the scenario's, or the stage's overrides",
         simulated=any(p.get("simulated") for p in finished),
         relaxed=any(not p.get("submittable") for p in finished),
     )
