@@ -28,7 +28,7 @@ def mlnb(*args, **kwargs):
 
 
 def _sweep_dir(out: Path) -> Path:
-    found = [p for p in out.iterdir() if (p / "sweep.json").is_file()]
+    found = [p for p in out.iterdir() if not p.is_symlink() and (p / "sweep.json").is_file()]
     assert len(found) == 1, list(out.iterdir())
     return found[0]
 
