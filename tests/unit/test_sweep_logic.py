@@ -95,3 +95,17 @@ def test_pareto_frontier_keeps_only_undominated_points():
     points = [{"point": name, "per_user_tokens_per_s": x, "output_tokens_per_s": y}
               for name, x, y in (("a", 100, 10), ("b", 50, 40), ("c", 40, 30), ("d", 20, 80), ("e", 100, 5))]
     assert [p["point"] for p in pareto_frontier(points)] == ["a", "b", "d"]
+
+
+def test_search_resizes_an_early_stopping_failure_once_then_confirms_the_result():
+    spec = SweepSpec(kind="search", preset="smoke", tolerance=0.1, confirm=True)
+    state = {"spec": spec.model_dump(mode="json"), "first_qps": 10, "base_min_query_count": 10,
+             "points": [{**_point(1, 10, "INVALID", role="search"), "resize_to": 700}]}
+    assert next_action(state) == ("resize", 10, 700)
+    state["points"].append({**_point(2, 10, "VALID", role="resize")})  # the longer trial passed
+    assert next_action(state) == ("search", 20, 459)
+    state["points"] += [_point(3, 20, "INVALID", role="search"), _point(4, 15, "VALID", role="search"),
+                        _point(5, 17.5, "INVALID", role="search"), _point(6, 16.25, "VALID", role="search")]
+    assert next_action(state) == ("confirm", 16.25, None)  # full durations: no min_query_count override
+    state["points"].append(_point(7, 16.25, "VALID", role="confirm"))
+    assert next_action(state) is None and state["stop_reason"] == "tolerance reached"
