@@ -131,4 +131,7 @@ def test_ladder_stops_at_saturation_with_goodput_against_user_slos(tmp_path):
     rows = [json.loads(line) for line in (sweep_dir / high["run_dir"] / "03_server_perf" / "queries.jsonl").read_text().splitlines()]
     met = sum(1 for r in rows if r["loadgen_latency_ms"] - (r["done_ms"] - r["first_token_ms"]) <= 100)
     assert high["goodput_share"] == pytest.approx(met / len(rows), abs=1e-3)
-    assert high["per_user_tokens_per_s"] == pytest.approx(1000 / SIM["sim_tpot_ms"], rel=0.05)
+    summary = json.loads((sweep_dir / high["run_dir"] / "03_server_perf" / "summary.json").read_text())
+    assert high["per_user_tokens_per_s"] == pytest.approx(1000 / summary["metrics"]["tpot_ms"]["percentiles"]["90.0"], rel=1e-3)
+    # The sim's token pace, give or take the delays of its event thread on a busy machine.
+    assert high["per_user_tokens_per_s"] == pytest.approx(1000 / SIM["sim_tpot_ms"], rel=0.15)
