@@ -70,11 +70,12 @@ def open_sweep(spec: Optional[SweepSpec] = None, outputs: Optional[Path] = None,
 
 
 def execute_sweep(sweep_dir: Path, state: dict[str, Any], echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run what is left of the sweep, writing sweep.json, points.csv and sweep.html after each point."""
-    from mlnb.paths import point_latest
+    """Run what is left of the sweep, writing sweep.json, points.csv and sweep.html after each point.
+
+    outputs/latest is left alone: tools that read it expect a run folder, and a sweep is not one
+    (inside the sweep's folder, ``latest`` points at its last point).
+    """
     from mlnb.sweep.page import write_page
     from mlnb.sweep.runner import run_sweep
 
-    state = run_sweep(sweep_dir, state, echo=echo, write_page=write_page)
-    point_latest(sweep_dir.parent, sweep_dir)
-    return state
+    return run_sweep(sweep_dir, state, echo=echo, write_page=write_page)
