@@ -167,54 +167,59 @@ def run_sweep(sweep_dir: Path, state: dict[str, Any], echo: Callable[[str], None
     spec = spec_of(state)
     state["status"] = "running"
     state.pop("stop_reason", None)
-    _save(sweep_dir, state, write_page)
-    if not (sweep_dir / MEASURE_FILE).is_file():
-        measure_run_device(sweep_dir, "auto", echo)  # once for the sweep; every point copies it
-    while True:
-        action = next_action(state)
-        if action is None:
-            break
-        role, qps, queries = action
-        index = len(state["points"]) + 1
-        name = f"p{index:02d}_qps{qps:g}"
-        plan = plan_point(spec, qps, queries, full_durations=(role == "confirm"))
-        point: dict[str, Any] = {"point": f"p{index:02d}", "role": role, "target_qps": qps,
-                                 "min_query_count": queries, "run_dir": name, "status": "running"}
-        state["points"].append(point)
+    point: Optional[dict[str, Any]] = None
+    started = time.monotonic()
+    try:
         _save(sweep_dir, state, write_page)
-        echo(f"[{point['point']}] {role} target_qps={qps:g}" + (f" min_query_count={queries}" if queries else ""))
-        started = time.monotonic()
-        try:
+        if not (sweep_dir / MEASURE_FILE).is_file():
+            measure_run_device(sweep_dir, "auto", echo)  # once for the sweep; every point copies it
+        while (action := next_action(state)) is not None:
+            role, qps, queries = action
+            index = len(state["points"]) + 1
+            name = f"p{index:02d}_qps{qps:g}"
+            plan = plan_point(spec, qps, queries, full_durations=(role == "confirm"))
+            point = {"point": f"p{index:02d}", "role": role, "target_qps": qps,
+                     "min_query_count": queries, "run_dir": name, "status": "running"}
+            state["points"].append(point)
+            _save(sweep_dir, state, write_page)
+            echo(f"[{point['point']}] {role} target_qps={qps:g}" + (f" min_query_count={queries}" if queries else ""))
             outcome = execute_run(plan, sweep_dir, name, echo=lambda line: echo(f"  {line}"),
                                   device_measure=sweep_dir / MEASURE_FILE)
-        except RunInterrupted:
-            point["status"] = "interrupted"
+            _record(point, outcome.run_dir / spec.stage if outcome.ok else None, spec, echo)
+            point = None
             state["elapsed_s"] = state.get("elapsed_s", 0.0) + time.monotonic() - started
-            state["status"] = "interrupted"
-            state["stop_reason"] = f"interrupted during {point['point']}"
+            started = time.monotonic()
             state["result"] = search_result(state)
             _save(sweep_dir, state, write_page)
-            raise SweepInterrupted(sweep_dir) from None
+    except (KeyboardInterrupt, RunInterrupted):  # Ctrl-C or SIGTERM, during a point or between points
+        if point is not None:
+            point["status"] = "interrupted"
         state["elapsed_s"] = state.get("elapsed_s", 0.0) + time.monotonic() - started
-        stage_dir = outcome.run_dir / spec.stage
-        if outcome.ok and (stage_dir / "summary.json").is_file():
-            point.update(read_point(stage_dir, spec.slo_ttft_ms, spec.slo_tpot_ms, spec.saturation_margin))
-            point["status"] = "finished"
-            if role == "search":
-                point["resize_to"] = resized_query_count(read_json(stage_dir / "summary.json"))
-            echo(f"[{point['point']}] {point['verdict']} at {qps:g} qps: {point['output_tokens_per_s']} tokens/s, "
-                 f"p99 TTFT {point['ttft_p99_ms']} ms" + ("; saturated" if point["saturated"] else ""))
-        else:
-            point["status"] = "failed"
-            echo(f"[{point['point']}] failed; logs in {outcome.run_dir}")
+        state["status"] = "interrupted"
+        state["stop_reason"] = f"interrupted during {point['point']}" if point else "interrupted between points"
         state["result"] = search_result(state)
         _save(sweep_dir, state, write_page)
+        raise SweepInterrupted(sweep_dir) from None
     failed = any(p["status"] == "failed" for p in state["points"])
     state["status"] = "failed" if failed else "finished"
     state["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     state["result"] = search_result(state)
     _save(sweep_dir, state, write_page)
     return state
+
+
+def _record(point: dict[str, Any], stage_dir: Optional[Path], spec: SweepSpec, echo) -> None:
+    """Fill a point's record from its stage folder; a stage that did not finish marks it failed."""
+    if stage_dir is None or not (stage_dir / "summary.json").is_file():
+        point["status"] = "failed"
+        echo(f"[{point['point']}] failed; logs in its folder {point['run_dir']}")
+        return
+    point.update(read_point(stage_dir, spec.slo_ttft_ms, spec.slo_tpot_ms, spec.saturation_margin))
+    point["status"] = "finished"
+    if point["role"] == "search":
+        point["resize_to"] = resized_query_count(read_json(stage_dir / "summary.json"))
+    echo(f"[{point['point']}] {point['verdict']} at {point['target_qps']:g} qps: {point['output_tokens_per_s']} tokens/s, "
+         f"p99 TTFT {point['ttft_p99_ms']} ms" + ("; saturated" if point["saturated"] else ""))
 
 
 def _save(sweep_dir: Path, state: dict[str, Any], write_page) -> None:
