@@ -40,7 +40,7 @@ img { max-width: 100%; }
 status <b>{{ state.status }}</b>{% if result.stop_reason %} ({{ result.stop_reason }}){% endif %} &middot;
 {{ result.loadgen_runs }} LoadGen runs in {{ result.elapsed_min }} min</p>
 {% if simulated %}<div class="banner">SIMULATED: the sim backend ran, no model. These numbers test the harness, not a system.</div>{% endif %}
-{% if relaxed %}<div class="banner">Not submittable: every point ran with relaxed rules (short durations, few samples); its own report lists them.</div>{% endif %}
+{% if relaxed %}<div class="banner">Not submittable: points ran with relaxed MLPerf rules; each point's report lists them.</div>{% endif %}
 {% if spec.kind == "search" %}
 <p class="headline">Highest VALID target_qps: <b>{{ fmt(result.highest_valid_qps) }}</b>
 {% if result.lowest_invalid_qps is not none %}&middot; lowest INVALID above it: <b>{{ fmt(result.lowest_invalid_qps) }}</b>{% endif %}
@@ -121,7 +121,7 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict]) -> list[tuple
         ax.step(xs, ys, where="post", color="#1f2937", lw=1.2, label="Pareto frontier")
     limit = next((p.get("scenario_tpot_limit_ms") for p in done if p.get("scenario_tpot_limit_ms")), None)
     if limit:
-        ax.axvline(1000 / limit, color="#9ca3af", ls="--", lw=1, label=f"scenario TPOT limit ({limit:g} ms)")
+        ax.axvline(1000 / limit, color="#9ca3af", ls="--", lw=1, label=f"LoadGen TPOT limit ({limit:g} ms)")
     ax.set_xlabel("per-user speed, tokens/s (1000 / p90 TPOT)")
     ax.set_ylabel("system output tokens/s")
     ax.grid(alpha=0.3)
@@ -138,7 +138,7 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict]) -> list[tuple
             ax.scatter([p["target_qps"] for p in chosen], [p.get(key) for p in chosen], c=colour, zorder=3, label=verdict)
         limit = next((p.get(limit_key) for p in done if p.get(limit_key)), None)
         if limit:
-            ax.axhline(limit, color="#b91c1c", ls="--", lw=1, label="scenario limit")
+            ax.axhline(limit, color="#b91c1c", ls="--", lw=1, label="LoadGen limit")
         ax.set_xlabel("target_qps")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
