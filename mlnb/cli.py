@@ -327,6 +327,8 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 @click.option("--max-trials", type=int, default=16, show_default=True, help="Search: at most this many trials.")
 @click.option("--trial-duration-ms", type=int, default=None, help="min_duration of each point (default: the preset's).")
 @click.option("--confirm", is_flag=True, help="Search: a final run at the found QPS with the preset's durations.")
+@click.option("--no-early-stopping-sizing", "no_sizing", is_flag=True,
+              help="Keep the preset's min_query_count: short points that cannot pass early stopping (curve only).")
 @click.option("--slo", "slos", multiple=True, metavar="ttft=MS|tpot=MS",
               help="Goodput limits with a unit, e.g. ttft=500ms, tpot=0.05s (default: the scenario's).")
 @click.option("--saturation-margin", type=float, default=0.05, show_default=True,
@@ -336,8 +338,8 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
 @click.option("--sweep-id", default=None, help="Sweep folder name (default: date_sweep_preset).")
 def sweep(preset, stage, backend, model, samples, sets, search, rates, concurrency, start_qps, factor, tolerance,
-          max_trials, trial_duration_ms, confirm, slos, saturation_margin, no_saturation_stop, resume, outputs,
-          sweep_id) -> None:
+          max_trials, trial_duration_ms, confirm, no_sizing, slos, saturation_margin, no_saturation_stop, resume,
+          outputs, sweep_id) -> None:
     """Sweep a Server stage over target_qps: each point a full run; sweep.json, points.csv, sweep.html.
 
     Ctrl-C stops it cleanly (exit 130); `mlnb sweep --resume FOLDER` carries on from its finished points.
@@ -358,7 +360,7 @@ def sweep(preset, stage, backend, model, samples, sets, search, rates, concurren
             preset=preset, stage=stage, sets=shortcuts + list(sets), search=search, rates=rates,
             concurrency=concurrency, start_qps=start_qps, factor=factor, tolerance=tolerance, max_trials=max_trials,
             trial_duration_ms=trial_duration_ms, confirm=confirm, slos=slos, saturation_margin=saturation_margin,
-            stop_at_saturation=not no_saturation_stop,
+            stop_at_saturation=not no_saturation_stop, size_for_early_stopping=not no_sizing,
         )
         sweep_dir, state = open_sweep(spec, outputs, sweep_id)
     spec = spec_of(state)

@@ -15,7 +15,7 @@ def spec_from_options(*, preset: str = "smoke", stage: str = "03_server_perf", s
                       start_qps: Optional[float] = None, factor: float = 2.0, tolerance: float = 0.05,
                       max_trials: int = 16, trial_duration_ms: Optional[int] = None, confirm: bool = False,
                       slos: Sequence[str] = (), saturation_margin: float = 0.05,
-                      stop_at_saturation: bool = True) -> SweepSpec:
+                      stop_at_saturation: bool = True, size_for_early_stopping: bool = True) -> SweepSpec:
     """The sweep's settings from command-line style options; InputError (one line) on the first problem."""
     if concurrency is not None:
         if concurrency < 1:
@@ -45,6 +45,7 @@ def spec_from_options(*, preset: str = "smoke", stage: str = "03_server_perf", s
         "tolerance": tolerance, "max_trials": max_trials, "trial_duration_ms": trial_duration_ms,
         "confirm": confirm, "slo_ttft_ms": limits.get("ttft"), "slo_tpot_ms": limits.get("tpot"),
         "saturation_margin": saturation_margin, "stop_at_saturation": stop_at_saturation,
+        "size_for_early_stopping": size_for_early_stopping,
     }
     return validate_model(SweepSpec, values, "mlnb sweep")
 

@@ -31,23 +31,33 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--trial-duration-ms", type=int, default=10000)
     parser.add_argument("--outputs", type=Path, default=None)
+    parser.add_argument("--rates", default=None, help="A ladder instead of the search, e.g. 0.25,0.5,1")
+    parser.add_argument("--no-early-stopping-sizing", action="store_true",
+                        help="Keep the preset's few queries per point: a curve in minutes, every point INVALID")
     args = parser.parse_args()
     outputs = args.outputs or Path(tempfile.mkdtemp(prefix="mlnb-sweep-bench-"))
     command = [
-        sys.executable, "-m", "mlnb.cli", "sweep", "--search", "--preset", "smoke", "--stage", "03_server_perf",
+        sys.executable, "-m", "mlnb.cli", "sweep", *(["--rates", args.rates] if args.rates else ["--search"]),
+        "--preset", "smoke", "--stage", "03_server_perf",
         "--backend", "vllm", "--samples", "64", "--set", f"max_new_tokens={args.max_new_tokens}",
         "--start-qps", str(args.start_qps), "--factor", str(args.factor), "--tolerance", str(args.tolerance),
         "--max-trials", str(args.max_trials), "--trial-duration-ms", str(args.trial_duration_ms),
-        "--outputs", str(outputs),
+        "--outputs", str(outputs), *(["--no-early-stopping-sizing"] if args.no_early_stopping_sizing else []),
     ]
     load_before = os.getloadavg()
     started = time.monotonic()
-    result = subprocess.run(command, text=True)
+    # Ctrl-C reaches the sweep too (same process group); wait for it to mark itself interrupted
+    # (subprocess.run would SIGKILL it).
+    proc = subprocess.Popen(command, text=True)
+    try:
+        returncode = proc.wait()
+    except KeyboardInterrupt:
+        returncode = proc.wait()
     minutes = (time.monotonic() - started) / 60
     load_after = os.getloadavg()
     sweeps = sorted(p for p in outputs.iterdir() if (p / "sweep.json").is_file())
     if not sweeps:
-        print(f"no sweep written (exit {result.returncode})")
+        print(f"no sweep written (exit {returncode})")
         return 1
     state = json.loads((sweeps[-1] / "sweep.json").read_text())
     print(f"{'point':6} {'role':7} {'qps':>8} {'queries':>8} {'verdict':8} {'p99 TTFT ms':>12} {'p99 TPOT ms':>12} {'tok/s':>8}")
@@ -58,10 +68,10 @@ def main() -> int:
     res = state["result"] or {}
     print(f"highest VALID target_qps: {res.get('highest_valid_qps')}; lowest INVALID above it: "
           f"{res.get('lowest_invalid_qps')} ({res.get('stop_reason')})")
-    print(f"{res.get('loadgen_runs')} LoadGen runs; {minutes:.1f} min wall clock (exit {result.returncode})")
+    print(f"{res.get('loadgen_runs')} LoadGen runs; {minutes:.1f} min wall clock (exit {returncode})")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} cores)")
     print(f"page: {sweeps[-1] / 'sweep.html'}")
-    return result.returncode
+    return returncode
 
 
 if __name__ == "__main__":
