@@ -29,6 +29,8 @@ def main() -> int:
     parser.add_argument("--tolerance", type=float, default=0.15)
     parser.add_argument("--max-trials", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=64,
+                        help="QSL size; LoadGen issues at least this many queries per point")
     parser.add_argument("--trial-duration-ms", type=int, default=10000)
     parser.add_argument("--outputs", type=Path, default=None)
     parser.add_argument("--rates", default=None, help="A ladder instead of the search, e.g. 0.25,0.5,1")
@@ -39,7 +41,7 @@ def main() -> int:
     command = [
         sys.executable, "-m", "mlnb.cli", "sweep", *(["--rates", args.rates] if args.rates else ["--search"]),
         "--preset", "smoke", "--stage", "03_server_perf",
-        "--backend", "vllm", "--samples", "64", "--set", f"max_new_tokens={args.max_new_tokens}",
+        "--backend", "vllm", "--samples", str(args.samples), "--set", f"max_new_tokens={args.max_new_tokens}",
         "--start-qps", str(args.start_qps), "--factor", str(args.factor), "--tolerance", str(args.tolerance),
         "--max-trials", str(args.max_trials), "--trial-duration-ms", str(args.trial_duration_ms),
         "--outputs", str(outputs), *(["--no-early-stopping-sizing"] if args.no_early_stopping_sizing else []),
