@@ -172,7 +172,8 @@ def run_sweep(sweep_dir: Path, state: dict[str, Any], echo: Callable[[str], None
     try:
         _save(sweep_dir, state, write_page)
         if not (sweep_dir / MEASURE_FILE).is_file():
-            measure_run_device(sweep_dir, "auto", echo)  # once for the sweep; every point copies it
+            device = plan_point(spec, state["first_qps"]).stage_params[spec.stage].device
+            measure_run_device(sweep_dir, device, echo)  # once for the sweep; every point copies it
         while (action := next_action(state)) is not None:
             role, qps, queries = action
             index = len(state["points"]) + 1
