@@ -54,6 +54,19 @@ def rates_from_queries(rows: Sequence[dict]) -> tuple[Optional[float], Optional[
     return offered, achieved
 
 
+def rate_comparison_holds(rows: Sequence[dict], spans_per_latency: float = 5.0) -> bool:
+    """Whether the schedule lasted long enough, against the queries' latency, for the rates to compare.
+
+    Completions that bunch up (a batch finishing together) at the end of a run as long as a few
+    latencies make the achieved rate meaningless; mlnb then says it cannot tell.
+    """
+    scheduled = [r["scheduled_ms"] for r in rows if r.get("scheduled_ms") is not None]
+    latencies = sorted(r["loadgen_latency_ms"] for r in rows if r.get("loadgen_latency_ms") is not None)
+    if len(scheduled) < 20 or not latencies:
+        return False
+    return max(scheduled) - min(scheduled) >= spans_per_latency * latencies[len(latencies) // 2]
+
+
 def read_point(stage_dir: Path, slo_ttft_ms: Optional[float], slo_tpot_ms: Optional[float],
                saturation_margin: float) -> dict[str, Any]:
     """The curve's numbers for one finished stage folder (summary.json and queries.jsonl)."""
@@ -75,14 +88,16 @@ def read_point(stage_dir: Path, slo_ttft_ms: Optional[float], slo_tpot_ms: Optio
     share = met / len(rows) if rows else None
     errors = (summary.get("sut") or {}).get("errors") or 0
     tpot_p90 = _pct(metrics.get("tpot_ms"), "90.0")
-    saturated_by_rate = offered is not None and achieved is not None and achieved < (1 - saturation_margin) * offered
+    saturated_by_rate: Optional[bool] = None  # None: the rates cannot tell (see rate_comparison_holds)
+    if offered is not None and achieved is not None and rate_comparison_holds(rows):
+        saturated_by_rate = achieved < (1 - saturation_margin) * offered
     return {
         "verdict": summary.get("verdict"),
         "reasons": summary.get("verdict_reasons") or [],
         "queries": metrics.get("query_count"),
         "offered_qps": _round(offered),
         "achieved_qps": _round(achieved),
-        "saturated": bool(saturated_by_rate or errors or loadgen.get("num_errors")),
+        "saturated": True if errors or loadgen.get("num_errors") else saturated_by_rate,
         "sut_errors": errors,
         "output_tokens_per_s": metrics.get("tokens_per_second"),
         "per_user_tokens_per_s": _round(1000 / tpot_p90) if tpot_p90 else None,

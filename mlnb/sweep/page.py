@@ -53,14 +53,16 @@ status <b>{{ state.status }}</b>{% if result.stop_reason %} ({{ result.stop_reas
 <p class="note">Goodput counts requests whose TTFT (from LoadGen's scheduled time) and TPOT are within
 TTFT &le; {{ fmt(slo_ttft) }} ms and TPOT &le; {{ fmt(slo_tpot) }} ms ({{ slo_source }}). Per-user speed is
 1000 / p90 TPOT. A point is saturated when its completions came slower than its schedule by more than
-{{ (spec.saturation_margin * 100) | round(1) }} % (achieved &lt; offered rate) or requests failed.</p>
+{{ (spec.saturation_margin * 100) | round(1) }} % (achieved &lt; offered rate) or requests failed; "?" when
+the point ran fewer than 20 queries or for less than five median latencies, too short for the rates to tell
+(a ladder does not stop on "?").</p>
 {% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}
 <h2 id="points">Points</h2>
 <div class="wide"><table><tr>{% for name in columns %}<th>{{ name }}</th>{% endfor %}</tr>
 {% for p in points %}<tr>
 <td class="l"><a href="{{ p.run_dir }}/index.html">{{ p.point }}</a></td><td class="l">{{ p.role }}</td>
 <td>{{ fmt(p.target_qps) }}</td><td class="l">{{ p.status }}</td><td class="l {{ p.verdict }}">{{ p.verdict or "" }}</td>
-<td>{{ fmt(p.queries) }}</td><td>{{ fmt(p.offered_qps) }}</td><td>{{ fmt(p.achieved_qps) }}</td><td>{{ "yes" if p.saturated else "" }}</td>
+<td>{{ fmt(p.queries) }}</td><td>{{ fmt(p.offered_qps) }}</td><td>{{ fmt(p.achieved_qps) }}</td><td>{{ "yes" if p.saturated else ("?" if p.status == "finished" and p.saturated is none else "") }}</td>
 <td>{{ fmt(p.output_tokens_per_s) }}</td><td>{{ fmt(p.per_user_tokens_per_s) }}</td>
 <td>{{ fmt(p.ttft_p90_ms) }}</td><td>{{ fmt(p.ttft_p99_ms) }}</td><td>{{ fmt(p.tpot_p99_ms) }}</td>
 <td>{{ fmt(p.goodput_rps) }}</td><td>{{ pct(p.goodput_share) }}</td><td>{{ "yes" if p.pareto else "" }}</td></tr>

@@ -109,3 +109,13 @@ def test_search_resizes_an_early_stopping_failure_once_then_confirms_the_result(
     assert next_action(state) == ("confirm", 16.25, None)  # full durations: no min_query_count override
     state["points"].append(_point(7, 16.25, "VALID", role="confirm"))
     assert next_action(state) is None and state["stop_reason"] == "tolerance reached"
+
+
+def test_saturation_is_unknown_when_the_run_is_short_against_its_latency():
+    from mlnb.sweep.curve import rate_comparison_holds
+
+    long_run = [{"scheduled_ms": 10 * i, "loadgen_latency_ms": 50} for i in range(101)]  # 1 s against 50 ms
+    assert rate_comparison_holds(long_run)
+    slow = [{**row, "loadgen_latency_ms": 400} for row in long_run]  # 1 s against 400 ms: batches blur the rates
+    assert not rate_comparison_holds(slow)
+    assert not rate_comparison_holds(long_run[:10])  # too few queries
