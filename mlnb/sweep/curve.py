@@ -42,29 +42,28 @@ def query_ttft_tpot(row: dict) -> tuple[Optional[float], Optional[float]]:
 
 
 def rates_from_queries(rows: Sequence[dict]) -> tuple[Optional[float], Optional[float]]:
-    """(offered, achieved) queries per second: the schedule's span against the completions' span.
+    """(offered, achieved) queries per second on LoadGen's clock.
 
-    Below capacity both spans match, whatever the latency; past it completions come at the
-    system's pace and the achieved rate falls below the offered one.
+    Offered: the schedule's rate. Achieved: the queries over the time from the first scheduled
+    query to the last completion, less the fastest query's latency (one latency is no backlog).
+    Below capacity the two agree once the run is long against the latency; past it the backlog
+    grows for the whole run and the achieved rate falls to the system's pace. Completions that
+    bunch up (a batch finishing together) do not move it, unlike a rate taken between completions.
     """
-    scheduled = sorted(r["scheduled_ms"] for r in rows if r.get("scheduled_ms") is not None)
-    done = sorted(r["done_ms"] for r in rows if r.get("done_ms") is not None and not r.get("error"))
-    offered = (len(scheduled) - 1) * 1000 / (scheduled[-1] - scheduled[0]) if len(scheduled) > 2 and scheduled[-1] > scheduled[0] else None
-    achieved = (len(done) - 1) * 1000 / (done[-1] - done[0]) if len(done) > 2 and done[-1] > done[0] else None
+    timed = [r for r in rows if r.get("scheduled_ms") is not None and r.get("loadgen_latency_ms") is not None
+             and not r.get("error")]
+    if len(timed) < 3:
+        return None, None
+    scheduled = [r["scheduled_ms"] for r in timed]
+    span = max(scheduled) - min(scheduled)
+    busy = max(r["scheduled_ms"] + r["loadgen_latency_ms"] for r in timed) - min(scheduled)
+    busy -= min(r["loadgen_latency_ms"] for r in timed)
+    offered = (len(timed) - 1) * 1000 / span if span > 0 else None
+    achieved = (len(timed) - 1) * 1000 / busy if busy > 0 else None
     return offered, achieved
 
 
-def rate_comparison_holds(rows: Sequence[dict], spans_per_latency: float = 5.0) -> bool:
-    """Whether the schedule lasted long enough, against the queries' latency, for the rates to compare.
-
-    Completions that bunch up (a batch finishing together) at the end of a run as long as a few
-    latencies make the achieved rate meaningless; mlnb then says it cannot tell.
-    """
-    scheduled = [r["scheduled_ms"] for r in rows if r.get("scheduled_ms") is not None]
-    latencies = sorted(r["loadgen_latency_ms"] for r in rows if r.get("loadgen_latency_ms") is not None)
-    if len(scheduled) < 20 or not latencies:
-        return False
-    return max(scheduled) - min(scheduled) >= spans_per_latency * latencies[len(latencies) // 2]
+MIN_QUERIES_FOR_SATURATION = 20
 
 
 def read_point(stage_dir: Path, slo_ttft_ms: Optional[float], slo_tpot_ms: Optional[float],
@@ -88,8 +87,8 @@ def read_point(stage_dir: Path, slo_ttft_ms: Optional[float], slo_tpot_ms: Optio
     share = met / len(rows) if rows else None
     errors = (summary.get("sut") or {}).get("errors") or 0
     tpot_p90 = _pct(metrics.get("tpot_ms"), "90.0")
-    saturated_by_rate: Optional[bool] = None  # None: the rates cannot tell (see rate_comparison_holds)
-    if offered is not None and achieved is not None and rate_comparison_holds(rows):
+    saturated_by_rate: Optional[bool] = None  # None: too few queries for the rates to tell
+    if offered is not None and achieved is not None and len(rows) >= MIN_QUERIES_FOR_SATURATION:
         saturated_by_rate = achieved < (1 - saturation_margin) * offered
     return {
         "verdict": summary.get("verdict"),

@@ -54,8 +54,9 @@ status <b>{{ state.status }}</b>{% if result.stop_reason %} ({{ result.stop_reas
 TTFT &le; {{ fmt(slo_ttft) }} ms and TPOT &le; {{ fmt(slo_tpot) }} ms ({{ slo_source }}). Per-user speed is
 1000 / p90 TPOT. A point is saturated when its completions came slower than its schedule by more than
 {{ (spec.saturation_margin * 100) | round(1) }} % (achieved &lt; offered rate) or requests failed; "?" when
-the point ran fewer than 20 queries or for less than five median latencies, too short for the rates to tell
-(a ladder does not stop on "?").</p>
+the point ran fewer than 20 queries, too few for the rates to tell (a ladder does not stop on "?").
+Achieved rate: queries over the time from the first scheduled query to the last completion, less the
+fastest query's latency.</p>
 {% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}
 <h2 id="points">Points</h2>
 <div class="wide"><table><tr>{% for name in columns %}<th>{{ name }}</th>{% endfor %}</tr>

@@ -125,7 +125,7 @@ def test_ladder_stops_at_saturation_with_goodput_against_user_slos(tmp_path):
     assert [p["target_qps"] for p in points] == [100, 300]  # 600 never ran: 300 saturated the system
     assert "saturated at 300" in state["result"]["stop_reason"]
     low, high = points
-    assert not low["saturated"] and high["saturated"] and high["verdict"] == "INVALID"
+    assert low["saturated"] is False and high["saturated"] is True and high["verdict"] == "INVALID"
     assert low["slo_ttft_ms"] == 100 and low["goodput_share"] > high["goodput_share"]
     # goodput recomputed from the queries LoadGen timed
     rows = [json.loads(line) for line in (sweep_dir / high["run_dir"] / "03_server_perf" / "queries.jsonl").read_text().splitlines()]
