@@ -406,5 +406,81 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
         click.echo("no recorded processes")
 
 
+# ---------------------------------------------------------------------------------------------
+# Sweeps: the highest VALID target_qps, rate ladders and their curve (mlnb/sweep/)
+# ---------------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--preset", default="smoke", show_default=True, help="Preset name in parameters/ or a YAML path.")
+@click.option("--stage", default="03_server_perf", show_default=True, help="The Server or Interactive stage to sweep.")
+@click.option("--backend", default=None, help="Shortcut for --set backend=...")
+@click.option("--model", default=None, help="Shortcut for --set model=...")
+@click.option("--samples", type=int, default=None, help="Shortcut for --set samples=N.")
+@click.option("--set", "sets", multiple=True, metavar="[STAGE.]KEY=VALUE", help="Override a parameter of every point.")
+@click.option("--search", is_flag=True, help="Search the highest VALID target_qps (ladder, then bisection).")
+@click.option("--rates", default=None, metavar="Q1,Q2,..|geom:START:STOP:N", help="A rate ladder (target_qps values).")
+@click.option("--concurrency", type=int, default=None, help="Closed-loop concurrency ladder (not built yet).")
+@click.option("--start-qps", type=float, default=None, help="Search: first trial (default: the stage's target_qps).")
+@click.option("--factor", type=float, default=2.0, show_default=True, help="Search: bracketing step.")
+@click.option("--tolerance", type=float, default=0.05, show_default=True,
+              help="Search: stop when (lowest INVALID - highest VALID) / highest VALID <= this.")
+@click.option("--max-trials", type=int, default=16, show_default=True, help="Search: at most this many trials.")
+@click.option("--trial-duration-ms", type=int, default=None, help="min_duration of each point (default: the preset's).")
+@click.option("--confirm", is_flag=True, help="Search: a final run at the found QPS with the preset's durations.")
+@click.option("--no-early-stopping-sizing", "no_sizing", is_flag=True,
+              help="Keep the preset's min_query_count: short points that cannot pass early stopping (curve only).")
+@click.option("--slo", "slos", multiple=True, metavar="ttft=MS|tpot=MS",
+              help="Goodput limits with a unit, e.g. ttft=500ms, tpot=0.05s (default: the scenario's).")
+@click.option("--saturation-margin", type=float, default=0.05, show_default=True,
+              help="Ladder: saturated when the achieved rate < (1 - margin) x the offered rate.")
+@click.option("--no-saturation-stop", is_flag=True, help="Ladder: run every rate even past saturation.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None, help="Resume this sweep folder.")
+@click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
+@click.option("--sweep-id", default=None, help="Sweep folder name (default: date_sweep_preset).")
+def sweep(preset, stage, backend, model, samples, sets, search, rates, concurrency, start_qps, factor, tolerance,
+          max_trials, trial_duration_ms, confirm, no_sizing, slos, saturation_margin, no_saturation_stop, resume,
+          outputs, sweep_id) -> None:
+    """Sweep a Server stage over target_qps: each point a full run; sweep.json, points.csv, sweep.html.
+
+    Ctrl-C stops it cleanly (exit 130); `mlnb sweep --resume FOLDER` carries on from its finished points.
+    """
+    from mlnb.sweep.page import HTML_FILE
+    from mlnb.sweep.plan import plan_point
+    from mlnb.sweep.runner import SweepInterrupted, spec_of
+    from mlnb.sweep.session import execute_sweep, open_sweep, spec_from_options
+
+    if resume is not None:
+        if search or rates is not None or concurrency is not None:
+            raise InputError("--resume", "resumes the sweep as it was started; give no --search, --rates or --concurrency")
+        sweep_dir, state = open_sweep(resume=resume)
+    else:
+        shortcuts = [f"{name}={value}" for name, value in (("backend", backend), ("model", model), ("samples", samples))
+                     if value is not None]
+        spec = spec_from_options(
+            preset=preset, stage=stage, sets=shortcuts + list(sets), search=search, rates=rates,
+            concurrency=concurrency, start_qps=start_qps, factor=factor, tolerance=tolerance, max_trials=max_trials,
+            trial_duration_ms=trial_duration_ms, confirm=confirm, slos=slos, saturation_margin=saturation_margin,
+            stop_at_saturation=not no_saturation_stop, size_for_early_stopping=not no_sizing,
+        )
+        sweep_dir, state = open_sweep(spec, outputs, sweep_id)
+    spec = spec_of(state)
+    _prepare_models(plan_point(spec, state["first_qps"]))
+    click.echo(f"sweep: {sweep_dir}")
+    try:
+        state = execute_sweep(sweep_dir, state, echo=click.echo)
+    except SweepInterrupted:
+        click.echo(f"page: {sweep_dir / HTML_FILE}")
+        click.echo(f"interrupted: resume with `mlnb sweep --resume {sweep_dir}`", err=True)
+        sys.exit(130)
+    result = state["result"] or {}
+    if spec.kind == "search":
+        click.echo(f"highest VALID target_qps: {result.get('highest_valid_qps')}; lowest INVALID above it: "
+                   f"{result.get('lowest_invalid_qps')} ({result.get('stop_reason')})")
+    else:
+        click.echo(f"ladder: {result.get('stop_reason')}")
+    click.echo(f"{result.get('loadgen_runs')} LoadGen runs, {result.get('elapsed_min')} min")
+    click.echo(f"page: {sweep_dir / HTML_FILE}")
+    sys.exit(0 if state["status"] == "finished" else 1)
+
 if __name__ == "__main__":
     main()

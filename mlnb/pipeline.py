@@ -275,10 +275,13 @@ def execute_run(
     continue_on_error: bool = False,
     echo=print,
     progress=None,
+    device_measure: Optional[Path] = None,
 ) -> RunOutcome:
     """Run the plan's stages into a new run folder.
 
     ``progress`` is an optional :class:`mlnb.ui.progress.PipelineProgress` (bars, progress lines).
+    ``device_measure``: a device_measure.json taken earlier on this machine (a sweep's), copied
+    instead of measuring again before every point.
     Raises :class:`RunInterrupted` after marking the run "interrupted" when SIGINT or SIGTERM arrives.
     """
     run_dir = create_run_dir(outputs, plan.preset_name, run_id)
@@ -304,7 +307,7 @@ def execute_run(
     stage_errors: dict[str, dict] = {}  # failures that could not be written to the stage's failure.json
     with _interrupt_signals():
         try:
-            _measure_device(plan, run_dir, echo)  # inside: Ctrl-C here ends the run as "interrupted"
+            _measure_device(plan, run_dir, echo, device_measure)  # inside: Ctrl-C here ends the run as "interrupted"
             if progress is not None:
                 progress.start(run_dir, plan.stages)
             server = start_run_server(plan, run_dir, echo)  # the preset's `server:`, if it has one
@@ -351,9 +354,14 @@ def execute_run(
     return RunOutcome(run_dir, status)
 
 
-def _measure_device(plan: RunPlan, run_dir: Path, echo) -> None:
+def _measure_device(plan: RunPlan, run_dir: Path, echo, earlier: Optional[Path] = None) -> None:
     """Memory bandwidth and matmul rate of the run's device, for the speed-of-light sections."""
+    from mlnb.perf.measure import MEASURE_FILE
     from mlnb.perf.run_measure import measure_run_device
+
+    if earlier is not None and earlier.is_file():
+        shutil.copyfile(earlier, run_dir / MEASURE_FILE)
+        return
 
     devices = [p.device for p in plan.stage_params.values() if p is not None and p.device != "auto"]
     measure_run_device(run_dir, devices[0] if devices else "auto", echo)

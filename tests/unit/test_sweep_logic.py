@@ -1,0 +1,114 @@
+"""The sweep's pure parts: early-stopping sizing, the search's next step, saturation, the Pareto frontier."""
+
+import math
+
+import pytest
+
+from mlnb.errors import InputError
+from mlnb.sweep.curve import pareto_frontier, query_ttft_tpot, rates_from_queries
+from mlnb.sweep.plan import SweepSpec, parse_rates, parse_slo
+from mlnb.sweep.runner import next_action
+from mlnb.sweep.search import (bracket, early_stopping_min_queries, more_queries_needed, next_qps,
+                               resized_query_count)
+
+
+def test_early_stopping_sizes_match_loadgens_formula():
+    # LoadGen: with no over-latency query, h = ceil(log(1 - confidence) / log(percentile)).
+    assert early_stopping_min_queries(0) == math.ceil(math.log(0.01) / math.log(0.99)) == 459
+    sizes = [early_stopping_min_queries(t) for t in range(6)]
+    assert sizes == sorted(set(sizes))  # each over-latency query asks for more
+    # With t = 1 the passing odds must be below 1 % at the size found and not one query earlier.
+    n = early_stopping_min_queries(1)
+    def odds(total):  # P(at most 1 of `total` queries over the p99 limit)
+        return 0.99 ** total + total * 0.01 * 0.99 ** (total - 1)
+    assert odds(n) < 0.01 <= odds(n - 1)
+
+
+def test_loadgens_more_queries_message_resizes_a_trial():
+    text = (" * Run unsuccessful.\n * Processed 500 queries.\n * Would need to run at least 161 more queries,\n"
+            " with the run being successful if every additional\n query were under latency.")
+    assert more_queries_needed({"ttft": text, "tpot": "* Run successful."}) == 161
+    summary = {"verdict": "INVALID", "sut": {"errors": 0},
+               "loadgen": {"early_stopping_met": False, "perf_constraints_met": True, "min_duration_met": True,
+                           "query_count": 500, "num_errors": 0, "early_stopping": {"ttft": text}}}
+    assert resized_query_count(summary) == math.ceil(661 * 1.1)
+    summary["loadgen"]["perf_constraints_met"] = False  # too slow: a longer run would not help
+    assert resized_query_count(summary) is None
+
+
+def test_search_brackets_then_bisects_to_the_tolerance():
+    capacity = 37.0
+    history = []
+    while (qps := next_qps(history, 4.0, 2.0, 0.02)) is not None:
+        history.append((qps, qps <= capacity))
+    found = bracket(history)
+    assert found.highest_valid <= capacity < found.lowest_invalid_above
+    assert (found.lowest_invalid_above - found.highest_valid) / found.highest_valid <= 0.02
+    assert [q for q, _ in history[:5]] == [4, 8, 16, 32, 64]
+    # Starting above capacity: down by the factor until VALID.
+    assert next_qps([(100.0, False)], 100.0, 2.0, 0.02) == 50.0
+    assert next_qps([(100.0, False), (50.0, True)], 100.0, 2.0, 0.02) == 75.0
+
+
+def _point(n, qps, verdict, saturated=False, role="ladder", status="finished"):
+    return {"point": f"p{n:02d}", "role": role, "target_qps": qps, "status": status, "verdict": verdict,
+            "saturated": saturated, "run_dir": f"p{n:02d}"}
+
+
+def test_ladder_skips_finished_rates_and_stops_at_saturation():
+    spec = SweepSpec(kind="ladder", preset="smoke", rates=[1, 2, 4, 8])
+    state = {"spec": spec.model_dump(mode="json"), "points": [_point(1, 1, "VALID"), _point(2, 2, "VALID", status="interrupted")],
+             "first_qps": 1, "base_min_query_count": 10}
+    assert next_action(state) == ("ladder", 2, 459)  # the interrupted rate runs again, the finished one not
+    state["points"].append(_point(3, 2, "INVALID", saturated=True))
+    assert next_action(state) is None and state["stop_reason"].startswith("saturated at 2 qps")
+
+
+def test_rates_and_slos_parse_or_fail_with_one_line():
+    assert parse_rates("geom:1:8:4") == [1, 2, 4, 8]
+    assert parse_rates("0.5, 1,2") == [0.5, 1, 2]
+    for bad in ("", "1,1", "3,2", "a,b", "-1,2", "geom:1:8"):
+        with pytest.raises(InputError):
+            parse_rates(bad)
+    assert parse_slo("ttft=2s") == ("ttft", 2000.0) and parse_slo("tpot=40ms") == ("tpot", 40.0)
+    for bad in ("ttft=2", "tpot=30tok/s", "e2e=3s", "ttft=0ms"):
+        with pytest.raises(InputError):
+            parse_slo(bad)
+
+
+def test_achieved_rate_falls_below_the_offered_one_only_past_capacity():
+    # 101 queries scheduled 10 ms apart (100 qps), each taking 50 ms: one latency is no backlog.
+    below = [{"scheduled_ms": 10 * i, "loadgen_latency_ms": 50} for i in range(101)]
+    offered, achieved = rates_from_queries(below)
+    assert offered == pytest.approx(100) and achieved == pytest.approx(100)
+    # One server finishing a query every 20 ms: 50 qps achieved.
+    past = [{"scheduled_ms": 10 * i, "loadgen_latency_ms": 20 * (i + 1) - 10 * i} for i in range(101)]
+    assert rates_from_queries(past)[1] == pytest.approx(50, rel=0.01)
+    # Below capacity, a latency as long as the whole run (a slow model) does not look like saturation.
+    batch = [{"scheduled_ms": 10 * i, "loadgen_latency_ms": 1000 + 50 - 10 * i % 50} for i in range(101)]
+    assert rates_from_queries(batch)[1] == pytest.approx(100, rel=0.06)
+
+
+def test_ttft_counts_from_loadgens_scheduled_time():
+    row = {"issued_ms": 0, "first_token_ms": 30, "done_ms": 90, "output_tokens": 7, "loadgen_latency_ms": 100}
+    assert query_ttft_tpot(row) == (40, 10)
+
+
+def test_pareto_frontier_keeps_only_undominated_points():
+    points = [{"point": name, "per_user_tokens_per_s": x, "output_tokens_per_s": y}
+              for name, x, y in (("a", 100, 10), ("b", 50, 40), ("c", 40, 30), ("d", 20, 80), ("e", 100, 5))]
+    assert [p["point"] for p in pareto_frontier(points)] == ["a", "b", "d"]
+
+
+def test_search_resizes_an_early_stopping_failure_once_then_confirms_the_result():
+    spec = SweepSpec(kind="search", preset="smoke", tolerance=0.1, confirm=True)
+    state = {"spec": spec.model_dump(mode="json"), "first_qps": 10, "base_min_query_count": 10,
+             "points": [{**_point(1, 10, "INVALID", role="search"), "resize_to": 700}]}
+    assert next_action(state) == ("resize", 10, 700)
+    state["points"].append({**_point(2, 10, "VALID", role="resize")})  # the longer trial passed
+    assert next_action(state) == ("search", 20, 459)
+    state["points"] += [_point(3, 20, "INVALID", role="search"), _point(4, 15, "VALID", role="search"),
+                        _point(5, 17.5, "INVALID", role="search"), _point(6, 16.25, "VALID", role="search")]
+    assert next_action(state) == ("confirm", 16.25, None)  # full durations: no min_query_count override
+    state["points"].append(_point(7, 16.25, "VALID", role="confirm"))
+    assert next_action(state) is None and state["stop_reason"] == "tolerance reached"
