@@ -182,6 +182,14 @@ def _check_repeated_overrides(overrides, shortcut_options: dict[str, str]) -> No
 
     seen: dict[tuple, object] = {}
     for stage, name, value in overrides:
+        earlier = seen.get((stage, name))
+        if isinstance(value, dict) and isinstance(earlier, dict):  # dataset_columns.FIELD=...: entries of one mapping
+            clash = [k for k in value if k in earlier and earlier[k] != value[k]]
+            if clash:
+                raise InputError(set_option_label(stage, f"{name}.{clash[0]}", value[clash[0]]),
+                                 f"conflicts with {set_option_label(stage, f'{name}.{clash[0]}', earlier[clash[0]])}; give one value")
+            seen[(stage, name)] = {**earlier, **value}
+            continue
         if (stage, name) in seen and seen[(stage, name)] != value:
             first = shortcut_options.get(name) if stage is None else None
             first = first or set_option_label(stage, name, seen[(stage, name)])

@@ -42,6 +42,8 @@ CASES = [
     (["--dataset", "badchat.jsonl"], ["badchat.jsonl record 0 field 'messages' message 0", "role"]),
     (["--dataset", "chatnotlist.csv"], ["chatnotlist.csv record 0 field 'messages'", "not JSON"]),
     (["--dataset", "badshare.json"], ["badshare.json record 0 field 'conversations' turn 0"]),
+    (["--dataset", "noprompt.jsonl", "--set", "dataset_columns.prompt=question", "--set", "dataset_columns.prompt=query"],
+     ["dataset_columns.prompt", "conflicts with", "give one value"]),
     (["--set", "workload=synthetic", "--set", "synthetic_input_tokens=normal:100:-3"],
      ["synthetic_input_tokens", "negative"]),
     (["--set", "workload=synthetic", "--set", "synthetic_output_tokens=histogram:hist.csv"],
