@@ -254,7 +254,7 @@ def test_fixture_server_faults_end_the_stage_with_the_cause(tmp_path, fault):
     """Bound: the LoadGen test ends within 30 s of its start (read_timeout_s=3 s bounds each stalled request)."""
     args = {"kill": "--tokens 8 --itl-ms 300", "hang": "--fault hang", "malformed": "--fault malformed"}[fault]
     server = {"kind": "command", "served_model_name": "fake-model", "ready_timeout_s": 60, "stop_timeout_s": 5,
-              "command": f"{{python}} {SERVER_SCRIPT} --port {{port}} --model {{served_model_name}} {args}"}
+              "command": f"{{python}} {SERVER_SCRIPT} --port {{port}} --model {{served_model_name}} --tokenizer {{model}} {args}"}
     preset = _preset(tmp_path, ["03_server_perf"],
                      {"backend": "openai", "samples": 4, "max_new_tokens": 8, "read_timeout_s": 3,
                       "request_timeout_s": 20}, {"03_server_perf": {"target_qps": 2}}, server=server)
