@@ -30,6 +30,7 @@ from collections import Counter
 from typing import Any, Optional
 
 from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.backends.openai_load import ClientLoad
 from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token_ids
 from mlnb.backends.prompt_check import (
     CHECKED_ANSWERS,
@@ -84,6 +85,7 @@ class OpenAIBackend(Backend):
         self._errors = 0
         self._first_error: Optional[str] = None
         self._inflight: set[asyncio.Task] = set()
+        self._client_load = ClientLoad()
         # LoadGen's threads and the client's loop share the GIL: hand it over every 0.5 ms, not 5 ms,
         # so a chunk that arrived is not left waiting behind a thread that holds it.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -224,6 +226,8 @@ class OpenAIBackend(Backend):
 
     def start(self, sink: ResponseSink) -> None:
         self._sink = sink
+        # From here to stop(): the client's CPU and its event loop's lag are what the run cost it.
+        self._loop.call_soon_threadsafe(self._client_load.begin, self._loop)
 
     # LoadGen's issue thread --------------------------------------------------------------
     def submit(self, requests: list[Request]) -> None:
@@ -305,10 +309,13 @@ class OpenAIBackend(Backend):
                 raise StreamError(f"HTTP {response.status} from {url}{path}: {detail}")
             pending = b""
             # Whatever bytes have arrived, split into lines here: one await per network read rather
-            # than one per SSE line (each event is a data line plus a blank one).
+            # than one per SSE line (each event is a data line plus a blank one, skipped unparsed).
             async for data in response.content.iter_any():
-                *lines, pending = (pending + data).split(b"\n")
+                lines = (pending + data if pending else data).split(b"\n")
+                pending = lines.pop()
                 for line in lines:
+                    if not line:
+                        continue
                     token = answer.feed_line(line)
                     if token is None or first_sent:
                         continue
@@ -319,6 +326,7 @@ class OpenAIBackend(Backend):
                         self._sink.mark_time(request, "first_chunk_ms")
             if pending.strip():
                 answer.feed_line(pending)
+        self._client_load.chunks += answer.chunks
         answer.check_complete()
         ids = answer.final_token_ids(self._tokenizer)
         facts = answer.accounting(len(ids))
@@ -352,6 +360,7 @@ class OpenAIBackend(Backend):
             return
 
         async def close() -> None:
+            self._client_load.end()
             for task in list(self._inflight):
                 task.cancel()
             if self._inflight:
@@ -389,6 +398,7 @@ class OpenAIBackend(Backend):
             "vllm_extras": p.vllm_extras,
             "timeouts_s": {"connect": p.connect_timeout_s, "read": p.read_timeout_s, "request": p.request_timeout_s},
             "request_stats": dict(self.stats),
+            "client_load": self._client_load.summary(),
             "eos_token_ids": [self._tokenizer.eos_token_id] if self._tokenizer is not None else None,
         }
 

@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
+try:  # the fast path; json gives the same objects, only slower
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency, this only keeps a bare checkout working
+    _loads = json.loads
+
+
 class StreamError(Exception):
     """The answer is unusable; the message says why in one line."""
 
@@ -35,47 +41,55 @@ class StreamedAnswer:
     done: bool = False  # saw data: [DONE]
 
     def feed_line(self, raw: bytes) -> Optional[tuple[str, list[int]]]:
-        """Take one line of the event stream; returns (text, ids) when it carried a token."""
-        line = raw.strip()
-        if not line or line.startswith(b":"):
-            return None  # keep-alive comment or event separator
-        if not line.startswith(b"data:"):
-            return None  # "event:" / "id:" fields carry nothing we use
-        payload = line[5:].strip()
-        if payload == b"[DONE]":
-            self.done = True
-            return None
+        """Take one line of the event stream; returns (text, ids) when it carried a token.
+
+        The hot path of the client (one call per streamed chunk): orjson parses the payload (about
+        five times json's speed on these small objects), and only the fields used are looked up.
+        """
+        if raw.startswith(b"data: {"):  # the common case, a chunk as vLLM writes it: no strip, no copy
+            payload = raw[6:]
+        else:
+            line = raw.strip()
+            if not line or line.startswith(b":") or not line.startswith(b"data:"):
+                return None  # event separator, keep-alive comment, or an "event:"/"id:" field we do not use
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                return None
         try:
-            chunk = json.loads(payload)
+            chunk = _loads(payload)
         except ValueError:
-            raise StreamError(f"malformed stream chunk (not JSON): {payload[:120]!r}") from None
-        if not isinstance(chunk, dict):
-            raise StreamError(f"malformed stream chunk (not an object): {payload[:120]!r}")
-        if chunk.get("error"):
+            raise StreamError(f"malformed stream chunk (not JSON): {payload.strip()[:120]!r}") from None
+        if type(chunk) is not dict:
+            raise StreamError(f"malformed stream chunk (not an object): {payload.strip()[:120]!r}")
+        if "error" in chunk and chunk["error"]:
             raise StreamError(f"server error in stream: {str(chunk['error'])[:300]}")
-        if chunk.get("usage"):
+        if "usage" in chunk and chunk["usage"]:
             self.usage = chunk["usage"]
-        if chunk.get("prompt_token_ids") and self.prompt_token_ids is None:
+        if self.prompt_token_ids is None and chunk.get("prompt_token_ids"):
             self.prompt_token_ids = list(chunk["prompt_token_ids"])
-        choices = chunk.get("choices") or []
+        choices = chunk.get("choices")
         if not choices:
             return None
         choice = choices[0]
-        if choice.get("prompt_token_ids") and self.prompt_token_ids is None:
+        if self.prompt_token_ids is None and choice.get("prompt_token_ids"):
             self.prompt_token_ids = list(choice["prompt_token_ids"])
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
+        finish = choice.get("finish_reason")
+        if finish:
+            self.finish_reason = finish
         text = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
         text = text or ""
         ids = choice.get("token_ids")
-        ids = [int(i) for i in ids] if ids else []
         if ids:
+            ids = list(map(int, ids))
             self.server_ids = True
-        if not text and not ids:
-            return None
+            self.token_ids += ids
+        else:
+            ids = []
+            if not text:
+                return None
         self.chunks += 1
         self.text_parts.append(text)
-        self.token_ids.extend(ids)
         return text, ids
 
     @property

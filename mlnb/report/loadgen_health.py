@@ -46,6 +46,11 @@ LAG_WINDOW_S = 1.0  # windows in which the start of LoadGen's lag is looked for
 RATE_SHORTFALL = 0.9
 SHORTFALL_CHANCE = 1e-3  # below this, arrivals that slow are the client's doing, not the Poisson draw
 IDLE_SHARE = 0.2
+# The HTTP client's own limit (summary engine.client_load, mlnb/backends/openai_load.py): flagged when its
+# event loop ran behind its timers more than a quarter of the time. A loop that keeps up is late by well
+# under a millisecond per 10 ms timer (a few % at most, even on a shared CPU); a quarter means chunks
+# routinely waited to be read, so the client's delay is inside the measured TTFT and TPOT.
+CLIENT_LOOP_LAG_SHARE_LIMIT = 0.25
 SENT_FIELDS = ("sent_ms", "request_sent_ms")  # HTTP backends: when the request left the client
 
 
@@ -67,6 +72,7 @@ class Health:
     ttft_sent_ms: Optional[np.ndarray] = None
     scheduled_at_ms: Optional[np.ndarray] = None
     loadgen_lag_p99_ms: Optional[float] = None  # set when LoadGen's own issue delay is flagged
+    client_load: Optional[dict] = None  # the HTTP client's CPU per chunk and loop lag (engine.client_load)
     flags: list[str] = field(default_factory=list)
     has_trace: bool = False
 
@@ -145,6 +151,8 @@ def assess(s: Mapping[str, Any], rows) -> Health:
     if received.size > 1 and received.max() > received.min() and scenario != "Offline":
         h.received_qps = (received.size - 1) / ((received.max() - received.min()) / 1e3)
     h.sut_idle_share = idle_share(table[done] if len(table) else table)
+    client_load = (s.get("engine") or {}).get("client_load")
+    h.client_load = client_load if isinstance(client_load, dict) else None
 
     latency = column(table, "loadgen_latency_ms")
     traced = done & ~np.isnan(latency)
@@ -191,6 +199,12 @@ def assess(s: Mapping[str, Any], rows) -> Health:
         p99 = float(np.percentile(h.send_lag_ms, 99))
         if p99 > LAG_P99_LIMIT_MS:
             h.flags.append(f"requests waited in the client before they were sent: p99 {p99:.1f} ms (limit {LAG_P99_LIMIT_MS:g} ms)")
+    lag_share = _number((h.client_load or {}).get("loop_lag_share"))
+    if lag_share is not None and lag_share > CLIENT_LOOP_LAG_SHARE_LIMIT:
+        h.flags.append(
+            f"the HTTP client's event loop ran behind its timers {lag_share:.0%} of the time (limit "
+            f"{CLIENT_LOOP_LAG_SHARE_LIMIT:.0%}): streamed chunks waited to be read, and that wait is in TTFT and TPOT"
+        )
     # Against what LoadGen scheduled when it says (its Poisson draw), else what was offered; and only when
     # a Poisson process at that rate would almost never have been that slow: a few queries prove nothing.
     reference, named = (h.scheduled_qps, "scheduled by LoadGen") if h.scheduled_qps else (h.offered_qps, "offered")
@@ -272,9 +286,31 @@ def health_html(h: Health, simulated: bool = False) -> str:
     lag_rows = [r for r in lag_rows if r[-1] != "\u2014"]
     if lag_rows:
         out.append(_table(["ms", "p50", "p90", "p99", "max", "queries"], lag_rows, numeric=(1, 2, 3, 4, 5)))
+    if h.client_load:
+        out.append(_client_load_html(h.client_load))
     if h.send_lag_ms is None:
         out.append('<p class="sub">No send times: this backend runs in-process (or its queries.jsonl has no <code>sent_ms</code>), so TTFT from the send time equals TTFT from SUT receipt.</p>')
     return "".join(out)
+
+
+def _client_load_html(load: dict) -> str:
+    from mlnb.report.stage_view import _table, fmt_value
+
+    def share(value) -> str:
+        return f"{value:.1%}" if isinstance(value, (int, float)) else "\u2014"
+
+    lag = load.get("loop_lag_ms") or {}
+    rows = [
+        ["streamed chunks", fmt_value(load.get("chunks")), "chunks that carried a token"],
+        ["event loop thread CPU, s per 1,000 chunks", fmt_value(load.get("loop_cpu_s_per_1000_chunks")),
+         f"{fmt_value(load.get('loop_thread_cpu_s'))} s, {share(load.get('loop_thread_cpu_share'))} of one core"],
+        ["process CPU, s per 1,000 chunks", fmt_value(load.get("process_cpu_s_per_1000_chunks")),
+         "client, LoadGen and harness threads together"],
+        ["event loop lag share", share(load.get("loop_lag_share")),
+         f"time behind its timers; lag p50 / p99 / max {fmt_value(lag.get('p50'))} / {fmt_value(lag.get('p99'))} / "
+         f"{fmt_value(lag.get('max'))} ms (flag above {CLIENT_LOOP_LAG_SHARE_LIMIT:.0%})"],
+    ]
+    return "<h3>The HTTP client's own load</h3>" + _table(["client", "value", "detail"], rows, numeric=(1,))
 
 
 def health_figure(h: Health):

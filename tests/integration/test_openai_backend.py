@@ -69,6 +69,12 @@ def test_streams_through_loadgen_with_server_token_ids(tmp_path, scenario):
         assert client["ttft_from_issue_ms"]["p50"] >= client["ttft_from_send_ms"]["p50"]
     assert summary.metrics["tokens_per_second"] > 0
     assert summary.engine["backend"] == "openai" and not summary.simulated
+    # The client's own cost: every token chunk counted (one token per chunk here), CPU and loop lag measured.
+    load = summary.engine["client_load"]
+    assert load["chunks"] == sum(r["chunks"] for r in rows) == 12 * len(rows)
+    assert 0 < load["loop_thread_cpu_s"] <= load["process_cpu_s"]
+    assert load["loop_cpu_s_per_1000_chunks"] > 0 and load["loop_lag_ms"]["probes"] > 0
+    assert 0 <= load["loop_lag_share"] < 1
     assert (stage_dir / "loadgen" / "mlperf_log_summary.txt").is_file()
 
 

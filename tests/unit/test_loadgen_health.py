@@ -104,3 +104,47 @@ def test_the_chance_of_slow_arrivals_follows_the_poisson_process():
     assert slower_arrivals_chance(1, 0.1, 10.0) == pytest.approx(0.36788, rel=1e-4)
     # A million gaps exactly on schedule: about one half, computed without overflow.
     assert 0.4 < slower_arrivals_chance(1_000_000, 100_000.0, 10.0) < 0.6
+
+
+def _with_client_load(lag_share: float) -> dict:
+    load = {"chunks": 12_000, "loop_thread_cpu_s": 1.2, "loop_thread_cpu_share": 0.3, "process_cpu_s": 2.0,
+            "loop_cpu_s_per_1000_chunks": 0.1, "process_cpu_s_per_1000_chunks": 0.1667, "loop_lag_share": lag_share,
+            "loop_lag_ms": {"p50": 0.05, "p99": 2.0, "max": 9.0, "probes": 400}}
+    return {**_server(), "engine": {"backend": "openai", "client_load": load}}
+
+
+def test_the_clients_own_load_is_shown_and_a_lagging_loop_is_flagged():
+    rows = _rows([1.0] * 50)
+    quiet = assess(_with_client_load(0.02), rows)
+    assert not quiet.client_limited
+    html = health_html(quiet)
+    assert "The HTTP client&#x27;s own load" in html or "The HTTP client's own load" in html
+    assert "0.1" in html and "2.0%" in html
+    busy = assess(_with_client_load(0.4), rows)
+    assert busy.client_limited and "event loop ran behind its timers 40%" in busy.flags[0]
+
+
+def test_client_load_measures_cpu_per_chunk_and_loop_lateness():
+    import asyncio
+    import time
+
+    from mlnb.backends.openai_load import PROBE_INTERVAL_S, ClientLoad
+
+    async def run() -> dict:
+        load = ClientLoad()
+        load.begin(asyncio.get_running_loop())
+        await asyncio.sleep(5 * PROBE_INTERVAL_S)
+        end = time.thread_time() + 0.05
+        while time.thread_time() < end:  # block the loop: the next probe runs about 50 ms late
+            pass
+        load.chunks += 500
+        await asyncio.sleep(3 * PROBE_INTERVAL_S)
+        load.end()
+        return load.summary()
+
+    summary = asyncio.run(run())
+    assert summary["chunks"] == 500
+    assert summary["loop_thread_cpu_s"] >= 0.05 and summary["loop_cpu_s_per_1000_chunks"] >= 0.1
+    assert summary["loop_lag_ms"]["max"] >= 40
+    assert 0.05 < summary["loop_lag_share"] < 1  # about 50 ms late in a span of about 0.15 s
+    assert ClientLoad().summary() is None  # never started: nothing claimed
