@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
-import tempfile
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from mlnb.fileio import atomic_output
 
 TRACE_FILE = "mlperf_log_trace.json"
 COMPRESS_ABOVE_BYTES = 16 * 2**20
@@ -95,32 +95,24 @@ def merge_trace_file(rows_path: Path, trace_path: Path, out_path: Path) -> tuple
         note = f"merged {count} samples from LoadGen's trace"
         if len(schedule) != count:
             note, schedule = f"LoadGen trace has {len(schedule)} samples, the SUT saw {count}: not merged", None
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", buffering=1 << 20) as out:
-            if schedule is not None:
-                with open(rows_path, encoding="utf-8") as rows:
-                    for line in rows:
-                        if not line.strip():
-                            continue
-                        row = json.loads(line)
-                        slot = row.get("issue_seq")
-                        if not isinstance(slot, int) or not 0 <= slot < len(schedule) or schedule.sample_idx[slot] != row.get("sample_index"):
-                            note = f"LoadGen trace and SUT disagree on the order of samples (sample {row.get('sample_index')}): not merged"
-                            schedule = None
-                            break
-                        out.write(json.dumps(_merged_row(row, schedule, slot)) + "\n")
-            if schedule is None:  # start again: the rows unmerged, byte for byte
-                out.seek(0)
-                out.truncate()
-                with open(rows_path, encoding="utf-8") as rows:
-                    shutil.copyfileobj(rows, out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(out_path, "w", buffering=1 << 20) as out:
+        if schedule is not None:
+            with open(rows_path, encoding="utf-8") as rows:
+                for line in rows:
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    slot = row.get("issue_seq")
+                    if not isinstance(slot, int) or not 0 <= slot < len(schedule) or schedule.sample_idx[slot] != row.get("sample_index"):
+                        note = f"LoadGen trace and SUT disagree on the order of samples (sample {row.get('sample_index')}): not merged"
+                        schedule = None
+                        break
+                    out.write(json.dumps(_merged_row(row, schedule, slot)) + "\n")
+        if schedule is None:  # start again: the rows unmerged, byte for byte
+            out.seek(0)
+            out.truncate()
+            with open(rows_path, encoding="utf-8") as rows:
+                shutil.copyfileobj(rows, out)
     return count, note
 
 
