@@ -118,7 +118,9 @@ def is_credential_name(name: str) -> bool:
     parts = [part for part in re.split(r"[_\-.]+", name.lower()) if part]
     if not parts or parts[-1] == "env":
         return False
-    if parts == ["key"] or any(part in _CREDENTIAL_WORDS for part in parts):
+    # "per token" is a unit (sim_prefill_ms_per_token), not a credential.
+    words = [part for index, part in enumerate(parts) if not (part == "token" and index > 0 and parts[index - 1] == "per")]
+    if parts == ["key"] or any(part in _CREDENTIAL_WORDS for part in words):
         return True
     return any(part == "key" and index > 0 and parts[index - 1] in _KEY_QUALIFIERS for index, part in enumerate(parts))
 

@@ -78,3 +78,12 @@ def test_redact_file_masks_in_place(tmp_path, monkeypatch):
     path.write_text('{"text": "key s3cr3t-value and hf_abcdefghijkl"}')
     assert redact_file(path) and path.read_text() == '{"text": "key *** and ***"}'
     assert not redact_file(path)  # nothing left to mask
+
+
+def test_no_stage_parameter_is_taken_for_a_credential():
+    """A --set of any real parameter must pass the credential-name check (sim_prefill_ms_per_token once failed)."""
+    from mlnb.config import StageParams
+    from mlnb.secrets import is_credential_name
+
+    assert [name for name in StageParams.model_fields if is_credential_name(name)] == []
+    assert is_credential_name("hf_token") and is_credential_name("api_key") and is_credential_name("token")
