@@ -58,8 +58,12 @@ def _context_chain(ctx: click.Context) -> list[click.Context]:
 
 
 def error_line(err: InputError) -> str:
-    """The one line the CLI prints for bad input (the launcher form shows the same); never a secret."""
-    return "error: " + _redact(" ".join(str(err).split()))
+    """The one line the CLI prints for bad input (the launcher form shows the same); never a secret.
+
+    An error made of several ("\nerror: " between them, one per empty field of a submission) keeps one
+    line each; any other line break is folded.
+    """
+    return "\n".join("error: " + _redact(" ".join(part.split())) for part in str(err).split("\nerror: "))
 
 
 def _redact(text: str) -> str:

@@ -116,7 +116,7 @@ def _assert_one_line_error(result, *fragments):
     [
         (["mmlu_task=mmlu_mlnb_biologie"], ["mmlu_task='mmlu_mlnb_biologie'", "no such lm-eval task", "mmlu_mlnb_biology"]),
         (["mmlu_tasks_dir=no-such-dir"], ["mmlu_tasks_dir='no-such-dir'", "folder not found"]),
-        (["mmlu_limit=0"], ["08_mmlu", "mmlu_limit", "greater than or equal to 1", "0"]),
+        (["mmlu_limit=0"], ["--set mmlu_limit=0", "greater than or equal to 1"]),
     ],
 )
 def test_bad_input_is_one_line_before_the_run_folder(tmp_path, sets, fragments):

@@ -57,7 +57,7 @@ def test_offline_accuracy_tokens_match_hf_greedy_and_bad_requests_fail_alone(tmp
     rows = {r["sample_index"]: r for r in _rows(tmp_path / "offline_acc")}
     assert rows[1]["error"] and "vLLM rejected the request" in rows[1]["error"]
     assert all(rows[i]["error"] is None for i in (0, 2, 3))
-    assert summary.verdict == "FAIL" and "1 queries failed in the SUT" in summary.verdict_reasons
+    assert summary.verdict == "FAIL" and "1 query failed in the SUT" in summary.verdict_reasons
     entries = {e["qsl_idx"]: e for e in _accuracy_entries(tmp_path / "offline_acc")}
     vllm_ids = {}
     for index in (0, 2, 3):
@@ -105,4 +105,4 @@ def test_server_streams_through_one_persistent_loop_and_reports_errors(tmp_path)
     # several queries were served one after another by the same loop and engine (no EngineDeadError)
     assert sum(not r["error"] for r in rows) >= 3
     # a SUT error makes the stage INVALID, with the reason
-    assert summary.verdict == "INVALID" and f"{len(failed)} queries failed in the SUT" in summary.verdict_reasons
+    assert summary.verdict == "INVALID" and f"{len(failed)} {'query' if len(failed) == 1 else 'queries'} failed in the SUT" in summary.verdict_reasons
