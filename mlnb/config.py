@@ -303,6 +303,9 @@ class ServerSpec(StrictModel):
     command: Optional[str] = Field(
         None, description="command: a template with {python} {model} {served_model_name} {host} {port}"
     )
+    prefix_caching: bool = Field(
+        True, description="vllm: reuse cached KV of shared prompt prefixes (vLLM's default); false turns it off"
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server")
     ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for /health and /v1/models")
     stop_timeout_s: float = Field(30.0, gt=0, description="SIGTERM grace before SIGKILL")
@@ -311,6 +314,8 @@ class ServerSpec(StrictModel):
     def _check_command(self) -> "ServerSpec":
         if self.kind == "command" and not self.command:
             raise ValueError("kind 'command' needs a command template")
+        if "enable_prefix_caching" in self.engine_args:  # one place for it, so the report can say which it was
+            raise ValueError("set server.prefix_caching, not engine_args.enable_prefix_caching")
         return self
 
 

@@ -50,6 +50,8 @@ LATEST = "latest"  # outputs/latest: a symlink to the newest run
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 RUN_MARKERS = ("run.json",)
 STAGE_MARKERS = ("summary.json", "failure.json", "params.json")
+# What a managed server was started with, for the engine section of the stages that used it.
+MANAGED_SERVER_RECORD = Path("server") / "server.json"
 
 
 def check_run_id(run_id: str | None, option: str = "--run-id") -> None:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import re
 import sys
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any, Optional
 
 from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
@@ -42,6 +44,7 @@ from mlnb.backends.prompt_check import (
     longest_prompt_line,
     tokenizer_named,
 )
+from mlnb.paths import MANAGED_SERVER_RECORD
 from mlnb.errors import InputError
 
 PREFLIGHT_TIMEOUT_S = 15.0
@@ -391,6 +394,7 @@ class OpenAIBackend(Backend):
             "prompt_token_check": self.prompt_check,
             "max_model_len": {url: n if n else "not reported" for url, n in self.max_model_len.items()},
             "device": _server_device(p),
+            "server_settings": _managed_server_settings(p, self.urls),
             "concurrency": "no client cap; LoadGen sets arrivals"
             + (f"; least outstanding requests over {len(self.urls)} servers" if len(self.urls) > 1 else ""),
             "client": _client_versions(),
@@ -401,6 +405,18 @@ class OpenAIBackend(Backend):
             "client_load": self._client_load.summary(),
             "eos_token_ids": [self._tokenizer.eos_token_id] if self._tokenizer is not None else None,
         }
+
+
+def _managed_server_settings(p, urls: list[str]) -> Any:
+    """What the server mlnb started for this run was started with (prefix caching included), when it is this one."""
+    path = Path(p.run_dir) / MANAGED_SERVER_RECORD
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        settings = None
+    if isinstance(settings, dict) and settings.get("base_url") in urls:
+        return settings
+    return "not started by mlnb: its engine settings, prefix caching included, are the server's own"
 
 
 def _server_device(p) -> str:

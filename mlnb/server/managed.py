@@ -108,7 +108,7 @@ class ManagedServer:
             s.host,
             "--port",
             str(self.port),
-            *engine_arg_flags(s.engine_args),
+            *engine_arg_flags({**s.engine_args, "enable_prefix_caching": s.prefix_caching}),
         ]
 
     def start(self) -> None:
@@ -132,8 +132,14 @@ class ManagedServer:
         write_json_atomic(
             self.dir / "server.json",
             {"kind": self.spec.kind, "base_url": self.base_url, "served_model_name": self.served_model_name,
-             "model": self.model_path, "command": [redact(a) for a in argv], "pid": self.proc.pid},
+             "model": self.model_path, "command": [redact(a) for a in argv], "pid": self.proc.pid,
+             "prefix_caching": self._prefix_caching_shown()},
         )
+
+    def _prefix_caching_shown(self) -> str:
+        if self.spec.kind == "vllm":
+            return "on" if self.spec.prefix_caching else "off"
+        return "unknown: a command server's own setting"
 
     def wait_ready(self) -> float:
         """Block until the server serves the model; returns the seconds it took."""

@@ -151,3 +151,27 @@ def test_hf_backend_end_to_end_per_task_type(tmp_path):
     assert "Accuracy (per task_type)" in html and "Prompts and output lengths" in html
     samples = [json.loads(line) for line in (stage / "accuracy_samples.jsonl").read_text().splitlines()]
     assert sorted(s["qsl_idx"] for s in samples) == [0, 1, 2, 3]
+
+
+def test_openai_backend_text_prompts_per_task_type(tmp_path):
+    """20 records of the user's JSONL through the openai backend as text prompts (the zero-compute server)."""
+    from fixtures.openai_fixture import fake_openai_server, server_stats
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(RECORDS[i % len(RECORDS)]) + "\n" for i in range(20)))
+    with fake_openai_server(tokens=6, tokenizer=os.environ["MLNB_TEST_TOKENIZER"]) as url:
+        result = _mlnb("run", "--preset", "smoke", "--stages", "02_offline_accuracy", "--backend", "openai",
+                       "--samples", "20", "--dataset", str(path), "--set", "workload=custom", *COLUMNS,
+                       "--set", f"base_url={url}", "--set", "served_model_name=fake-model", "--set", "max_new_tokens=8",
+                       "--outputs", "out", "--run-id", "r", "--no-progress", cwd=tmp_path)
+        forms = server_stats(url)["prompt_forms"]
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert forms["tokens"] == 0 and forms["text"] >= 20  # no tokenizer named: the prompts went as text
+    stage = tmp_path / "out" / "r" / "02_offline_accuracy"
+    summary = json.loads((stage / "summary.json").read_text())
+    assert summary["engine"]["prompt_form"] == "text" and summary["verdict"] == "SCORED"
+    groups = summary["accuracy"]["per_task_type"]
+    assert {name: g["scored"] for name, g in groups.items()} == {
+        "math": 5, "multiple_choice": 5, "exact": 5, "summarization": 5}
+    html = (stage / "02_offline_accuracy.html").read_text()
+    assert "Accuracy (per task_type)" in html

@@ -120,3 +120,6 @@ def test_the_server_is_stopped_when_the_run_is_interrupted(tmp_path):
     assert record.live_process() is None
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert os.path.exists(run_dir / "server" / "server.log")
+    # The engine section says what the server was started with.
+    assert summary["engine"]["server_settings"]["base_url"] == server["base_url"]
+    assert summary["engine"]["server_settings"]["prefix_caching"].startswith("unknown")
