@@ -112,9 +112,11 @@ def _ecdf_on(ax, values: np.ndarray, percentiles: Sequence[float], limit_ms: Opt
 
 
 def latency(queries: pd.DataFrame, metric: str = "ttft_ms", limit_ms: Optional[float] = None,
-            percentiles: Sequence[float] = (50, 90, 99), title: Optional[str] = None) -> Figure:
+            percentiles: Sequence[float] = (50, 90, 99), title: Optional[str] = None,
+            floor_ms: Optional[float] = None) -> Figure:
     """Histogram and ECDF of one latency column of :func:`mlnb.analysis.queries`, percentiles marked;
-    ``limit_ms`` (the scenario's p99 limit) drawn as a red dashed line."""
+    ``limit_ms`` (the scenario's p99 limit) drawn as a red dashed line, ``floor_ms`` (the speed-of-light
+    floor, mlnb.perf.speed_of_light) as a green dash-dot one."""
     values = _values(queries, metric)
     title = title or f"{TITLES.get(metric, metric)} (SUT timestamps)"
     with house_style():
@@ -123,6 +125,10 @@ def latency(queries: pd.DataFrame, metric: str = "ttft_ms", limit_ms: Optional[f
         ax_hist, ax_ecdf = fig.subplots(1, 2)
         _hist_on(ax_hist, values, percentiles, limit_ms)
         _ecdf_on(ax_ecdf, values, percentiles, limit_ms)
+        if floor_ms is not None and values.size:
+            for ax in (ax_hist, ax_ecdf):
+                ax.axvline(floor_ms, color=COLORS["good"], linestyle="-.", linewidth=2.0,
+                           label=f"speed-of-light floor ({floor_ms:,.4g} ms)" if ax is ax_hist else None)
         _legend_below(fig, ax_hist)
     return fig
 

@@ -32,6 +32,7 @@ from mlnb.analysis.source import StageRef, stage_dir_of, summary_of
 from mlnb.query_table import column, load_query_table, text_column
 
 _COUNT_COLUMNS = ("sample_index", "issue_seq", "prompt_tokens", "output_tokens")
+_LEADING = ("stage", "sample_index", "ok", "ttft_ms", "tpot_ms", "e2e_ms", "prompt_tokens", "output_tokens", "error")
 
 
 def queries(stage: StageRef) -> pd.DataFrame:
@@ -73,4 +74,6 @@ def with_latencies(table: pd.DataFrame, stage_name: str | None = None) -> pd.Dat
         frame["loadgen_ttft_ms"] = column(frame, "loadgen_latency_ms") - (done - first)
     failed = np.array([e is not None for e in text_column(frame, "error")], dtype=bool)
     frame["ok"] = finished & ~failed
-    return frame
+    # What a person reads first leads; the raw timestamps follow.
+    first = [c for c in _LEADING if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
