@@ -66,14 +66,20 @@ def _no_data(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _limit(ax, limit_ms: Optional[float], values: np.ndarray) -> None:
+def _limit(ax, limit_ms: Optional[float], values: np.ndarray, note_off_scale: bool) -> None:
+    """The limit as a red dashed line; one far beyond the data is named instead (in the legend, or in the
+    lower right corner, always empty on a CDF), so the data keeps its scale."""
     if limit_ms is None or not values.size:
         return
+    label = f"LoadGen limit ({limit_ms:,.4g} ms)"
     if limit_ms <= _LIMIT_REACH * max(float(values.max()), 1e-9):
-        ax.axvline(limit_ms, color=COLORS["limit"], linestyle="--", linewidth=1.8, label=f"LoadGen limit ({limit_ms:,.4g} ms)")
+        ax.axvline(limit_ms, color=COLORS["limit"], linestyle="--", linewidth=1.8, label=label)
+    elif note_off_scale:
+        ax.annotate(f"LoadGen limit {limit_ms:,.4g} ms \u2192", xy=(0.985, 0.04), xycoords="axes fraction", ha="right",
+                    va="bottom", color=COLORS["limit"], fontsize=9.5, fontweight="bold",
+                    bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": COLORS["limit"], "alpha": 0.92})
     else:
-        ax.annotate(f"LoadGen limit {limit_ms:,.4g} ms \u2192 (off scale)", xy=(0.985, 0.04), xycoords="axes fraction",
-                    ha="right", va="bottom", color=COLORS["limit"], fontsize=9.5, fontweight="bold")
+        ax.plot([], [], color=COLORS["limit"], linestyle="--", linewidth=1.8, label=f"{label}, off scale")
 
 
 def _hist_on(ax, values: np.ndarray, percentiles: Sequence[float], limit_ms: Optional[float]) -> None:
@@ -87,7 +93,7 @@ def _hist_on(ax, values: np.ndarray, percentiles: Sequence[float], limit_ms: Opt
     for i, (p, value) in enumerate(percentile_marks(values, percentiles)):
         ax.axvline(value, color=PERCENTILE_SHADES[i % len(PERCENTILE_SHADES)], linestyle=":", linewidth=1.8,
                    label=f"p{p:g} = {value:,.4g} ms")
-    _limit(ax, limit_ms, values)
+    _limit(ax, limit_ms, values, note_off_scale=False)
     ax.set_xlabel("ms")
     ax.set_ylabel("queries")
     ax.set_title(f"Histogram ({values.size:,} {'query' if values.size == 1 else 'queries'})")
@@ -104,7 +110,7 @@ def _ecdf_on(ax, values: np.ndarray, percentiles: Sequence[float], limit_ms: Opt
     for i, (p, value) in enumerate(percentile_marks(values, percentiles)):
         ax.plot([value], [p], marker="o", markersize=7, linestyle="none", zorder=3,
                 color=PERCENTILE_SHADES[i % len(PERCENTILE_SHADES)], label=f"p{p:g}")
-    _limit(ax, limit_ms, values)
+    _limit(ax, limit_ms, values, note_off_scale=True)
     ax.set_ylim(0, 103)
     ax.set_xlabel("ms")
     ax.set_ylabel("% of queries at or below")
