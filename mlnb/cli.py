@@ -288,6 +288,22 @@ def report(run_dir: Path) -> None:
 
 
 @main.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="File format of the tables.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="A new folder for the files (default: RUN/exports/FORMAT); an existing one is never written over.")
+def export(run_dir: Path, fmt: str, out: Optional[Path]) -> None:
+    """Write every stage's per-query table and the table of the stage summaries as CSV or Parquet."""
+    from mlnb.analysis.export import default_out, export_run
+
+    manifest = export_run(run_dir, fmt, out)
+    for name, rows in manifest["files"].items():
+        click.echo(f"{name}: {rows} rows")
+    click.echo(f"export: {out if out is not None else default_out(run_dir, fmt)}")
+
+
+@main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("system.json"), show_default=True,
               help="Where to write the JSON (a submission keeps it as systems/SYSTEM_NAME.json).")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a field (repeatable).")

@@ -37,6 +37,7 @@ __all__ = [
     "show_stage",
     "stage_html",
     "stage_parts",
+    "verdict_html",
 ]
 
 # One stylesheet for every mlnb view (the stage reports, the run summary and index.html).
@@ -620,12 +621,24 @@ def _details_section(s: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+# The sections a notebook can show in cells of its own and leave out of the stage view (``exclude``).
+SECTIONS = ("verdict", "key_metrics", "latency_charts", "throughput")
+
+
 def stage_parts(
     summary_or_stage_dir: Any,
     rows: Optional[Sequence[Mapping]] = None,
     max_examples: int = 3,
+    exclude: Iterable[str] = (),
 ) -> list[Part]:
-    """The stage view as a list of ``("html", str)`` and ``("png", bytes, alt)`` parts."""
+    """The stage view as a list of ``("html", str)`` and ``("png", bytes, alt)`` parts.
+
+    ``exclude``: names from :data:`SECTIONS` to leave out (the header and banners, the key metrics,
+    the per-query latency charts, the throughput chart), for a notebook that shows them itself.
+    """
+    exclude = set(exclude)
+    if exclude - set(SECTIONS):
+        raise ValueError(f"exclude: unknown sections {sorted(exclude - set(SECTIONS))}; known: {', '.join(SECTIONS)}")
     summary, failure, rows, stage_dir = _load(summary_or_stage_dir, rows)
     if summary is None:
         name = (failure or {}).get("stage") or (stage_dir.name if stage_dir else None)
@@ -636,14 +649,14 @@ def stage_parts(
 
         return lmeval_parts(s)
     parts: list[Part] = []
-    top = [_header(s), _simulated_banner(s), _verdict_banner(s), _submittable_note(s)]
-    if s.get("status") == "failed":
+    top = [_header(s), _simulated_banner(s), _verdict_banner(s), _submittable_note(s)] if "verdict" not in exclude else []
+    if s.get("status") == "failed" and "verdict" not in exclude:
         top.append('<div class="banner bad"><div class="big">Stage status: failed</div></div>')
     m = key_metrics(s)
     has_perf = any(m[k] is not None for k in m if not k.startswith("rouge") and k != "exact_match")
     if s.get("mode") == "accuracy":
         top.append(_accuracy(s, max_examples))
-    if has_perf or s.get("mode") != "accuracy":
+    if (has_perf or s.get("mode") != "accuracy") and "key_metrics" not in exclude:
         top.append(_key_metrics(s))
         top.append(origin_gap_note(s))
     top.append(_percentile_table(s))
@@ -669,7 +682,7 @@ def stage_parts(
     if lat is not None and perf:
         limit_note = (
             " Red dashed lines are LoadGen's p99 limits for this scenario (they apply to LoadGen's own numbers above)."
-            if any(v is not None for v in limits.values())
+            if any(v is not None for v in limits.values()) and "latency_charts" not in exclude
             else ""
         )
         parts.append(
@@ -689,23 +702,32 @@ def stage_parts(
             ("e2e_ms", "End-to-end latency (SUT timestamps)", None),
         ):
             values = lat.get(key)
-            if values is not None and values.size:
+            if values is not None and values.size and "latency_charts" not in exclude:
                 fig = plots.latency_distribution(values, title, limit_ms=limit, floor_ms=floors.get(key))
                 parts.append(("png", plots.figure_png(fig), title))
-    if len(rows):
+    if len(rows) and "throughput" not in exclude:
         if not perf:
             parts.append(("html", _wrap("<h2>Throughput over time (SUT timestamps)</h2><p>An accuracy run: throughput here is not a performance result.</p>")))
         else:
             parts.append(("html", _wrap("<h3>Throughput over time</h3>")))
         fig = plots.throughput_timeline(rows, loadgen_tokens_per_s=key_metrics(s)["tokens_per_second"] if perf else None)
         parts.append(("png", plots.figure_png(fig), "Throughput over time"))
-    elif perf:
+    elif perf and not len(rows):
         parts.append(("html", _wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
 
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", _details_section(s)]
     parts.append(("html", _wrap("".join(tail))))
     return parts
+
+
+def verdict_html(summary: Any) -> str:
+    """The stage view's opening alone, styled: the title, the simulated and verdict banners, the submittable note."""
+    s = summary_dict(summary)
+    top = [_header(s), _simulated_banner(s), _verdict_banner(s), _submittable_note(s)]
+    if s.get("status") == "failed":
+        top.append('<div class="banner bad"><div class="big">Stage status: failed</div></div>')
+    return _wrap("".join(top), with_style=True)
 
 
 def _speed_of_light(s: Mapping[str, Any], rows: Sequence[Mapping]):
@@ -767,14 +789,15 @@ def display_parts(parts: Sequence[Part]) -> None:
         display(HTML(part[1] if part[0] == "html" else png_img_html(part[1], part[2])))
 
 
-def show_stage(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]] = None, max_examples: int = 3) -> None:
+def show_stage(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]] = None, max_examples: int = 3,
+               exclude: Iterable[str] = ()) -> None:
     """Display a stage's results in the notebook.
 
     ``summary_or_stage_dir``: the stage folder (or its summary.json), a summary dict, or a
     ``StageSummary``. Per-query plots read ``queries.jsonl`` from the stage folder unless
     ``rows`` are given.
     """
-    display_parts(stage_parts(summary_or_stage_dir, rows=rows, max_examples=max_examples))
+    display_parts(stage_parts(summary_or_stage_dir, rows=rows, max_examples=max_examples, exclude=exclude))
 
 
 def params_html(params: Any) -> str:
