@@ -127,7 +127,7 @@ def plan_run(
 
             check_lmeval_inputs(stage_params)
             if stage_params.backend != "sim" and not stage_params.base_url:
-                from mlnb.models.tokenizer_at_hand import check_tokenizer_available
+                from mlnb.workloads import check_tokenizer_available
 
                 check_tokenizer_available(stage_params)  # lm-eval loads the model folder's tokenizer
         else:
@@ -139,10 +139,8 @@ def plan_run(
 
 def check_stage_inputs(p: StageParams) -> None:
     """Fail before the run starts on anything a stage would trip over minutes later."""
-    from mlnb.harness.run import dataset_path
-    from mlnb.models.tokenizer_at_hand import check_tokenizer_available
     from mlnb.user_conf import check_user_conf
-    from mlnb.workloads import load_records
+    from mlnb.workloads import check_tokenizer_available, dataset_path, load_records
 
     get_backend(p.backend, f"stage {p.stage} backend")
     check_tokenizer_available(p)
