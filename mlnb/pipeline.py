@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlnb import disk_reserve
-from mlnb.backends.base import get_backend
+from mlnb.backends.registry import get_backend
 from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params, set_option_label
 from mlnb.disk_reserve import write_or_say
 from mlnb.errors import InputError

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from mlnb.backends.base import get_backend
+from mlnb.backends.registry import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
