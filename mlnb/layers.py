@@ -67,11 +67,9 @@ def layer_index(module: str) -> int | None:
 
 
 def architecture_lines() -> list[str]:
-    """The README's list, top layer first: each layer and what it may import."""
+    """The README's list, top layer first."""
     lines = []
-    for index in reversed(range(len(LAYERS))):
-        layer = LAYERS[index]
-        below = ", ".join(LAYERS[i].name for i in reversed(range(index))) or "nothing of mlnb"
-        names = ", ".join(m.removeprefix("mlnb.") for m in layer.modules if m not in ("mlnb", "mlnb.layers"))
-        lines.append(f"- **{layer.name}** ({names}): {layer.role}. May import: {below}.")
+    for layer in reversed(LAYERS):
+        names = ", ".join(f"`{m.removeprefix('mlnb.')}`" for m in layer.modules if m not in ("mlnb", "mlnb.layers"))
+        lines.append(f"- **{layer.name}** ({names}): {layer.role}")
     return lines
