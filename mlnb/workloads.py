@@ -1,4 +1,4 @@
-"""Workloads: which dataset, prompts and accuracy scorer a stage uses (``StageParams.workload``).
+"""Workloads: which dataset and prompts a stage uses (``StageParams.workload``).
 
 - ``cnndm`` (default): Llama-3.1-8B on CNN/DailyMail, scored with ROUGE;
 - ``deepseek-r1``: DeepSeek-R1 on MLPerf's five-part reasoning set, scored by exact match;
@@ -7,7 +7,8 @@
 - ``synthetic``: prompts made from the tokenizer's vocabulary with lengths from a distribution.
 
 The harness, the pre-run input checks and the accuracy step ask this registry instead of
-assuming CNN/DailyMail; everything else (LoadGen, backends, reports) is shared.
+assuming CNN/DailyMail; everything else (LoadGen, backends, reports) is shared. Which function scores
+a workload's accuracy stage is the stages' choice (``mlnb.stages.loadgen_stage``): this layer names no stage.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class Workload:
     load: Callable[[Path], list[dict[str, Any]]]  # file-based workloads; see load_records for all
     prompts: Callable[[list[dict[str, Any]], Any], Any]  # -> mlnb.data.cnndm.PromptTokens
     is_official: Callable[[Path, int], bool]
-    score_module: str  # "module:function" scoring an accuracy stage, imported lazily
     # True: prompts are built from text, so a backend without a tokenizer (sim) borrows the model's
     needs_tokenizer: bool = False
     # Workloads whose records depend on more than the file (columns, tokenizer, context): params -> records
@@ -54,7 +54,6 @@ def _register() -> None:
             cnndm.load_cnndm,
             cnndm.prompt_token_ids,
             lambda path, size: path.name in ("cnn_eval.json", "sample_cnn_eval_5000.json") and size in (13368, 5000),
-            "mlnb.stages.loadgen_stage:score_accuracy",
         ),
     )
     WORKLOADS.add(
@@ -68,7 +67,6 @@ def _register() -> None:
             dsr1.load_dsr1,
             dsr1.prompt_token_ids,
             dsr1.is_official,
-            "mlnb.stages.dsr1_accuracy:score_dsr1_accuracy",
             needs_tokenizer=True,
         ),
     )
@@ -85,7 +83,6 @@ def _register() -> None:
             lambda path: _no_path_load("custom"),
             custom.prompt_tokens,
             lambda path, size: False,
-            "mlnb.stages.custom_accuracy:score_custom_accuracy",
             needs_tokenizer=True,
             load_params=load_custom,
         ),
@@ -101,7 +98,6 @@ def _register() -> None:
             lambda path: _no_path_load("synthetic"),
             custom.prompt_tokens,
             lambda path, size: False,
-            "mlnb.stages.custom_accuracy:score_custom_accuracy",
             needs_tokenizer=True,
             load_params=load_synthetic,
         ),
@@ -199,10 +195,3 @@ def check_tokenizer_available(params) -> None:
     needs = params.mode in ("accuracy", "test06") or workload_for(params).needs_tokenizer
     if needs and not params.tokenizer and not is_prepared():
         raise InputError(where, f"{missing}; stage {params.stage} needs one: set tokenizer=<folder or hub id>")
-
-
-def scorer(params) -> Callable:
-    import importlib
-
-    module, _, function = workload_for(params).score_module.partition(":")
-    return getattr(importlib.import_module(module), function)
