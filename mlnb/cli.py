@@ -251,7 +251,7 @@ def data_fetch(name: str, out: Path, tokenizer: str, limit: Optional[int]) -> No
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
 def list_things(show_params: bool, show_runs: bool = False, outputs: Optional[Path] = None) -> None:
     """List presets, stages, backends (and parameters, and runs)."""
-    from mlnb.backends.base import BACKENDS, get_backend
+    from mlnb.backends.registry import BACKENDS, get_backend
     from mlnb.config import StageParams
     from mlnb.paths import available_presets
     from mlnb.stages.registry import STAGES

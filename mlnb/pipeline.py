@@ -28,51 +28,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlnb import disk_reserve
-from mlnb.backends.base import get_backend
+from mlnb.backends.registry import get_backend
 from mlnb.config import Preset, StageParams, load_preset, resolve_stage_params, set_option_label
 from mlnb.disk_reserve import write_or_say
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
-from mlnb.lifecycle import RUN_MARK_ENV, STAGE_MARK_ENV, child_env, die_with_parent_preexec, owner_record, stop_marked
+from mlnb.kernel import KERNEL, kernel_manager_class
+from mlnb.lifecycle import RUN_MARK_ENV, STAGE_MARK_ENV, owner_record, stop_marked
 from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
 from mlnb.secrets import redact, redact_file
 from mlnb.server.for_run import ServerFailed, check_server_plan, start_run_server, stop_run_server
 from mlnb.stages.registry import STAGES
-
-KERNEL = "python3"
-
-
-def _kernel_manager_class(socket_dir: str, started: Optional[list] = None, marks: Optional[dict[str, str]] = None):
-    """Kernels on IPC sockets in a private folder: no TCP ports opened, no plain-text TCP warning.
-
-    Each manager created is appended to ``started`` (when given), so an interrupted run can stop it.
-    Each kernel dies with the thread that started it (parent-death signal) and carries ``marks``
-    in its environment (the run's and the stage's folder), which its children inherit.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class LocalKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            if started is not None:
-                started.append(self)
-
-        @default("transport")
-        def _default_transport(self):
-            return "ipc"
-
-        @default("ip")
-        def _default_ip(self):
-            return os.path.join(socket_dir, "kernel")
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            kw["env"] = child_env(kw.get("env"), **(marks or {}))
-            kw["preexec_fn"] = die_with_parent_preexec()
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return LocalKernelManager
-
 
 @dataclass
 class RunPlan:
@@ -127,7 +93,7 @@ def plan_run(
 
             check_lmeval_inputs(stage_params)
             if stage_params.backend != "sim" and not stage_params.base_url:
-                from mlnb.models.tokenizer_at_hand import check_tokenizer_available
+                from mlnb.workloads import check_tokenizer_available
 
                 check_tokenizer_available(stage_params)  # lm-eval loads the model folder's tokenizer
         else:
@@ -139,10 +105,8 @@ def plan_run(
 
 def check_stage_inputs(p: StageParams) -> None:
     """Fail before the run starts on anything a stage would trip over minutes later."""
-    from mlnb.harness.run import dataset_path
-    from mlnb.models.tokenizer_at_hand import check_tokenizer_available
     from mlnb.user_conf import check_user_conf
-    from mlnb.workloads import load_records
+    from mlnb.workloads import check_tokenizer_available, dataset_path, load_records
 
     get_backend(p.backend, f"stage {p.stage} backend")
     check_tokenizer_available(p)
@@ -202,7 +166,7 @@ def run_stage_notebook(
                     cwd=os.getcwd(),
                     execution_timeout=execution_timeout,
                     start_timeout=180,
-                    kernel_manager_class=_kernel_manager_class(socket_dir, kernels, marks),
+                    kernel_manager_class=kernel_manager_class(socket_dir, kernels, marks),
                 )
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Workloads: which dataset, prompts and accuracy scorer a stage uses (``StageParams.workload``).
+"""Workloads: which dataset and prompts a stage uses (``StageParams.workload``).
 
 - ``cnndm`` (default): Llama-3.1-8B on CNN/DailyMail, scored with ROUGE;
 - ``deepseek-r1``: DeepSeek-R1 on MLPerf's five-part reasoning set, scored by exact match;
@@ -7,7 +7,8 @@
 - ``synthetic``: prompts made from the tokenizer's vocabulary with lengths from a distribution.
 
 The harness, the pre-run input checks and the accuracy step ask this registry instead of
-assuming CNN/DailyMail; everything else (LoadGen, backends, reports) is shared.
+assuming CNN/DailyMail; everything else (LoadGen, backends, reports) is shared. Which function scores
+a workload's accuracy stage is the stages' choice (``mlnb.stages.loadgen_stage``): this layer names no stage.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class Workload:
     load: Callable[[Path], list[dict[str, Any]]]  # file-based workloads; see load_records for all
     prompts: Callable[[list[dict[str, Any]], Any], Any]  # -> mlnb.data.cnndm.PromptTokens
     is_official: Callable[[Path, int], bool]
-    score_module: str  # "module:function" scoring an accuracy stage, imported lazily
     # True: prompts are built from text, so a backend without a tokenizer (sim) borrows the model's
     needs_tokenizer: bool = False
     # Workloads whose records depend on more than the file (columns, tokenizer, context): params -> records
@@ -54,7 +54,6 @@ def _register() -> None:
             cnndm.load_cnndm,
             cnndm.prompt_token_ids,
             lambda path, size: path.name in ("cnn_eval.json", "sample_cnn_eval_5000.json") and size in (13368, 5000),
-            "mlnb.stages.loadgen_stage:score_accuracy",
         ),
     )
     WORKLOADS.add(
@@ -68,7 +67,6 @@ def _register() -> None:
             dsr1.load_dsr1,
             dsr1.prompt_token_ids,
             dsr1.is_official,
-            "mlnb.stages.dsr1_accuracy:score_dsr1_accuracy",
             needs_tokenizer=True,
         ),
     )
@@ -85,7 +83,6 @@ def _register() -> None:
             lambda path: _no_path_load("custom"),
             custom.prompt_tokens,
             lambda path, size: False,
-            "mlnb.stages.custom_accuracy:score_custom_accuracy",
             needs_tokenizer=True,
             load_params=load_custom,
         ),
@@ -101,7 +98,6 @@ def _register() -> None:
             lambda path: _no_path_load("synthetic"),
             custom.prompt_tokens,
             lambda path, size: False,
-            "mlnb.stages.custom_accuracy:score_custom_accuracy",
             needs_tokenizer=True,
             load_params=load_synthetic,
         ),
@@ -168,8 +164,34 @@ def dataset_path(params) -> Path:
     return workload.embedded_dataset if params.dataset == "embedded" else Path(params.dataset)
 
 
-def scorer(params) -> Callable:
-    import importlib
+def check_tokenizer_available(params) -> None:
+    """Before a run starts: a local model folder without a tokenizer fails now, in one line, when the stage needs one.
 
-    module, _, function = workload_for(params).score_module.partition(":")
-    return getattr(importlib.import_module(module), function)
+    hf and vllm load the folder's own tokenizer with real weights, and the openai backend tokenizes with
+    the model's; otherwise (random weights, the simulator) a tokenizer is needed only to decode answers,
+    to build chat prompts, or to find the EOS token, and the order of :func:`mlnb.models.tokenizer_at_hand.tokenizer_at_hand` applies.
+    """
+    from mlnb.models.embedded import is_prepared, resolve_model
+    from mlnb.models.tokenizer_at_hand import TOKENIZER_FILES, folder_has_tokenizer
+
+    if params.tokenizer:
+        given = Path(params.tokenizer).expanduser()
+        if params.tokenizer.startswith((".", "/", "~")) or given.exists():
+            if not folder_has_tokenizer(given):
+                raise InputError(f"tokenizer {params.tokenizer!r}", f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) there")
+    if params.model == "embedded":
+        return
+    folder = resolve_model(params.model, prepare=False)
+    if not Path(folder).is_dir() or folder_has_tokenizer(folder):
+        return  # a hub id brings its tokenizer
+    where = f"model {params.model!r}"
+    missing = f"the folder has no tokenizer ({', '.join(TOKENIZER_FILES)})"
+    if params.backend in ("hf", "vllm") and params.load_format != "dummy":
+        raise InputError(where, f"{missing}; {params.backend} loads it with real weights: copy the model's tokenizer files there")
+    if params.backend == "openai":
+        if not params.tokenizer:
+            raise InputError(where, f"{missing}; the openai backend tokenizes prompts with it: copy the model's tokenizer files there")
+        return
+    needs = params.mode in ("accuracy", "test06") or workload_for(params).needs_tokenizer
+    if needs and not params.tokenizer and not is_prepared():
+        raise InputError(where, f"{missing}; stage {params.stage} needs one: set tokenizer=<folder or hub id>")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from mlnb.config import StageParams
-from mlnb.registry import Registry
 
 
 @dataclass
@@ -42,7 +41,7 @@ class ResponseSink(Protocol):
 
 
 class Backend(abc.ABC):
-    """One inference engine. Subclasses register themselves in ``BACKENDS``."""
+    """One inference engine; mlnb.backends.registry names the built-in ones."""
 
     simulated: bool = False  # True: every number it produces is labelled simulated
 
@@ -82,12 +81,3 @@ class Backend(abc.ABC):
         """A tokenizer for prompts and decoding, or None."""
         return None
 
-
-BACKENDS: Registry[type[Backend]] = Registry("backend")
-
-
-def get_backend(name: str, where: str | None = None) -> type[Backend]:
-    # Importing the modules registers them; kept lazy so `mlnb list` does not import torch.
-    from mlnb.backends import hf, openai_api, sim, vllm_engine  # noqa: F401
-
-    return BACKENDS.get(name, where)

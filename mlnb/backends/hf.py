@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.backends.base import Backend, Request, ResponseSink
 from mlnb.models.embedded import resolve_model
 from mlnb.secrets import export_hf_token
 
@@ -81,7 +81,6 @@ class _RowStreamer:
         self.sink.complete(self.batch[row], self.tokens[row])
 
 
-@BACKENDS.register("hf")
 class HFBackend(Backend):
     def load(self) -> None:
         import torch

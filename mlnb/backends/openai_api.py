@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
-from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.backends.base import Backend, Request, ResponseSink
 from mlnb.backends.openai_load import ClientLoad
 from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token_ids
 from mlnb.backends.prompt_check import (
@@ -68,7 +68,6 @@ def error_kind(error: str) -> str:
     return (match.group(1) if match else error)[:60]
 
 
-@BACKENDS.register("openai")
 class OpenAIBackend(Backend):
     def load(self) -> None:
         p = self.params

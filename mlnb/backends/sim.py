@@ -14,10 +14,9 @@ import threading
 import time
 from typing import Any
 
-from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.backends.base import Backend, Request, ResponseSink
 
 
-@BACKENDS.register("sim")
 class SimBackend(Backend):
     simulated = True
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from mlnb.backends.base import BACKENDS, Backend, Request, ResponseSink
+from mlnb.backends.base import Backend, Request, ResponseSink
 from mlnb.backends.vllm_args import (
     CPU_DEFAULT_KV_CACHE_BYTES,
     failure_reason,
@@ -202,7 +202,6 @@ class _StreamingLoop:
         self.thread.join(30)
 
 
-@BACKENDS.register("vllm")
 class VLLMBackend(Backend):
     @staticmethod
     def engine_kwargs(p: StageParams, model_path: str) -> dict[str, Any]:

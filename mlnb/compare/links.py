@@ -1,8 +1,9 @@
 """Comparisons listed with the runs they compare: ``comparisons.json`` in each run folder.
 
 Each entry points at the comparison's HTML relative to the run folder. The run's ``index.html``
-shows the list (:func:`comparisons_html`); after a comparison is written, :func:`link_runs` adds
-the entry and rewrites the index, both atomically. Nothing else in a run folder changes.
+shows the list (:func:`comparisons_html`), read from that file. After a comparison is written,
+:func:`link_runs` adds the entry atomically and the caller rewrites each run's index (this module does
+not import the report, which imports it). Nothing else in a run folder changes.
 """
 
 from __future__ import annotations
@@ -28,15 +29,14 @@ def read_comparisons(run_dir: str | Path) -> list[dict[str, Any]]:
     return [dict(e) for e in entries or [] if isinstance(e, Mapping) and e.get("href")]
 
 
-def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) -> None:
-    """Add the comparison to each run's comparisons.json and rewrite the run's index.html."""
+def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) -> list[Path]:
+    """Add the comparison to each run's comparisons.json; returns the run folders, whose index.html is now stale."""
     import os
-
-    from mlnb.report.run_index import write_index
 
     verdicts = {line["run_id"]: line["verdict"] for line in comparison.get("overall") or []}
     summary = "; ".join(f"{run_id}: {verdict}" for run_id, verdict in verdicts.items())
     records = [r for run in comparison["runs"] for r in [run, *(run.get("repeats") or [])]]
+    folders = []
     for run in records:
         folder = Path(run["folder"])
         href = Path(os.path.relpath(compare_dir / html_name, folder)).as_posix()
@@ -50,7 +50,8 @@ def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) 
             "verdicts": summary,
         })
         write_json_atomic(folder / COMPARISONS_FILE, {"comparisons": entries})
-        write_index(folder)
+        folders.append(folder)
+    return folders
 
 
 def comparisons_html(run_dir: str | Path) -> str:

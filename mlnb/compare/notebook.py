@@ -5,19 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from mlnb.compare.output import COMPARE_FILE, compute_comparison
 from mlnb.fileio import read_json
 
 __all__ = ["COMPARE_FILE", "load_comparison", "show_distributions", "show_summary"]
-
-COMPARE_FILE = "compare.json"
 
 
 def load_comparison(compare_dir: str = "", runs: Sequence[str] = (), force: bool = False) -> dict[str, Any]:
     """compare.json of ``compare_dir`` when given; else compare ``runs`` in memory (nothing is written)."""
     if compare_dir:
         return read_json(Path(compare_dir) / COMPARE_FILE)
-    from mlnb.compare.output import compute_comparison
-
     return compute_comparison(list(runs), force=force, comparison_id="(not saved)")[0]
 
 

@@ -20,12 +20,12 @@ from mlnb.compare import stats
 from mlnb.compare.build import build_comparison
 from mlnb.compare.comparability import check_comparable
 from mlnb.compare.loading import RunData, load_runs
-from mlnb.compare.notebook import COMPARE_FILE
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
 
-__all__ = ["HTML_FILE", "NOTEBOOK_FILE", "compute_comparison", "default_folder_name", "write_comparison"]
+__all__ = ["COMPARE_FILE", "HTML_FILE", "NOTEBOOK_FILE", "compute_comparison", "default_folder_name", "write_comparison"]
 
+COMPARE_FILE = "compare.json"
 NOTEBOOK_FILE = "compare.ipynb"
 HTML_FILE = "compare.html"
 _MAX_NAME = 120
@@ -62,7 +62,7 @@ def _execute_notebook(folder: Path) -> None:
     import papermill as pm
 
     from mlnb.paths import NOTEBOOKS_DIR
-    from mlnb.pipeline import KERNEL, _kernel_manager_class
+    from mlnb.kernel import KERNEL, kernel_manager_class
     from mlnb.report.html import export_notebook_html
 
     socket_dir = tempfile.mkdtemp(prefix="mlnb-kernel-")
@@ -72,7 +72,7 @@ def _execute_notebook(folder: Path) -> None:
                 str(NOTEBOOKS_DIR / NOTEBOOK_FILE), str(folder / NOTEBOOK_FILE),
                 parameters={"compare_dir": str(folder)}, kernel_name=KERNEL, progress_bar=False,
                 stdout_file=log, stderr_file=log, cwd=str(folder), execution_timeout=600, start_timeout=180,
-                kernel_manager_class=_kernel_manager_class(socket_dir),
+                kernel_manager_class=kernel_manager_class(socket_dir),
             )
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
@@ -91,6 +91,7 @@ def write_comparison(
     """The whole command; returns (the comparison folder, compare.json's content)."""
     from mlnb.compare.links import link_runs
     from mlnb.compare.view import relative_to
+    from mlnb.report.run_index import write_index
 
     if out is not None and Path(out).exists():
         raise InputError(f"--out {out}", "already exists; comparisons are never overwritten")
@@ -118,5 +119,6 @@ def write_comparison(
     except BaseException:  # interrupted: nothing half-done stays behind
         shutil.rmtree(work, ignore_errors=True)
         raise
-    link_runs(comparison, final.resolve(), HTML_FILE)
+    for folder in link_runs(comparison, final.resolve(), HTML_FILE):
+        write_index(folder)  # its Comparisons section reads the comparisons.json just written
     return final, comparison

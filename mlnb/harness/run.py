@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from mlnb.backends.base import get_backend
+from mlnb.backends.registry import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
@@ -27,18 +27,13 @@ from mlnb.harness.faults import end_on_thread_faults, stage_declared_failed
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace_file
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
-from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
+from mlnb.models.tokenizer_at_hand import required_tokenizer, tokenizer_at_hand
 from mlnb.query_table import load_query_table
-from mlnb.workloads import dataset_path as workload_dataset_path
-from mlnb.workloads import load_records, workload_for
+from mlnb.workloads import dataset_path, load_records, workload_for
 
 PROGRESS_EVERY_S = 2.0
 # Rows are appended here as queries complete, then merged with LoadGen's trace into queries.jsonl.
 ROWS_IN_PROGRESS = "queries.partial.jsonl"
-
-
-def dataset_path(p: StageParams) -> Path:
-    return workload_dataset_path(p)
 
 
 def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
@@ -124,9 +119,7 @@ def run_harness(stage_dir: Path) -> int:
     load_s = time.monotonic() - t_load
     tokenizer = backend.tokenizer()
     if tokenizer is None and workload.needs_tokenizer:
-        from mlnb.stages.loadgen_stage import _tokenizer_for
-
-        tokenizer = _tokenizer_for(params)
+        tokenizer = required_tokenizer(params)
     prompts = workload.prompts(records, tokenizer)
     if not backend.simulated:  # an id the model cannot embed fails here, with one line, not mid-test
         check_prompts_vocab(str(path), prompts.token_ids, _model_vocab_size(params))

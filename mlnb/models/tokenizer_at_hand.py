@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlnb.config import StageParams
-from mlnb.errors import InputError
+from mlnb.errors import InputError, StageFailed
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
 
@@ -53,34 +53,9 @@ def tokenizer_at_hand(params: StageParams) -> TokenizerAtHand:
     return TokenizerAtHand(None, "none: the model folder has no tokenizer and none was given")
 
 
-def check_tokenizer_available(params: StageParams) -> None:
-    """Before a run starts: a local model folder without a tokenizer fails now, in one line, when the stage needs one.
-
-    hf and vllm load the folder's own tokenizer with real weights, and the openai backend tokenizes with
-    the model's; otherwise (random weights, the simulator) a tokenizer is needed only to decode answers,
-    to build chat prompts, or to find the EOS token, and the order of :func:`tokenizer_at_hand` applies.
-    """
-    from mlnb.models.embedded import is_prepared, resolve_model
-    from mlnb.workloads import workload_for
-
-    if params.tokenizer:
-        given = Path(params.tokenizer).expanduser()
-        if params.tokenizer.startswith((".", "/", "~")) or given.exists():
-            if not folder_has_tokenizer(given):
-                raise InputError(f"tokenizer {params.tokenizer!r}", f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) there")
-    if params.model == "embedded":
-        return
-    folder = resolve_model(params.model, prepare=False)
-    if not Path(folder).is_dir() or folder_has_tokenizer(folder):
-        return  # a hub id brings its tokenizer
-    where = f"model {params.model!r}"
-    missing = f"the folder has no tokenizer ({', '.join(TOKENIZER_FILES)})"
-    if params.backend in ("hf", "vllm") and params.load_format != "dummy":
-        raise InputError(where, f"{missing}; {params.backend} loads it with real weights: copy the model's tokenizer files there")
-    if params.backend == "openai":
-        if not params.tokenizer:
-            raise InputError(where, f"{missing}; the openai backend tokenizes prompts with it: copy the model's tokenizer files there")
-        return
-    needs = params.mode in ("accuracy", "test06") or workload_for(params).needs_tokenizer
-    if needs and not params.tokenizer and not is_prepared():
-        raise InputError(where, f"{missing}; stage {params.stage} needs one: set tokenizer=<folder or hub id>")
+def required_tokenizer(params: StageParams):
+    """The tokenizer at hand, or StageFailed: a dummy-weight architecture folder has none to decode answers."""
+    found = tokenizer_at_hand(params)
+    if found.tokenizer is None:
+        raise StageFailed(f"model {params.model!r}: no tokenizer to decode answers; set tokenizer=<folder or id>")
+    return found.tokenizer

@@ -19,7 +19,7 @@ NO_TARGETS_NOTE = (
 
 
 def score_custom_accuracy(params: StageParams, stage_dir: Path) -> dict:
-    from mlnb.stages.loadgen_stage import _tokenizer_for
+    from mlnb.models.tokenizer_at_hand import required_tokenizer
     from mlnb.workloads import load_records
 
     records = load_records(params)  # the same records the harness ran (dropping is deterministic)
@@ -29,7 +29,7 @@ def score_custom_accuracy(params: StageParams, stage_dir: Path) -> dict:
     entries = dedupe_by_qsl_idx(read_accuracy_log(log_path))
     if not entries:
         raise InputError(str(log_path), "holds no samples; a performance-mode run logs none, run in accuracy mode")
-    tokenizer = _tokenizer_for(params)
+    tokenizer = required_tokenizer(params)
     texts = tokenizer.batch_decode([e.token_ids for e in entries], skip_special_tokens=True)
     decoded = [(e.qsl_idx, text, int(e.token_ids.size)) for e, text in zip(entries, texts)]
     samples = score_samples(decoded, records, params.scoring)

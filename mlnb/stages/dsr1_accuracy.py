@@ -37,13 +37,13 @@ def scale_sample_count(checks: list[dict], samples_run: int) -> list[dict]:
 
 
 def score_dsr1_accuracy(params: StageParams, stage_dir: Path) -> dict:
-    from mlnb.stages.loadgen_stage import _tokenizer_for
+    from mlnb.models.tokenizer_at_hand import required_tokenizer
     from mlnb.workloads import dataset_path, workload_for
 
     records = workload_for(params).load(dataset_path(params))
     if params.samples is not None:
         records = records[: params.samples]
-    result = evaluate_exact_match(stage_dir / "loadgen" / "mlperf_log_accuracy.json", records, _tokenizer_for(params))
+    result = evaluate_exact_match(stage_dir / "loadgen" / "mlperf_log_accuracy.json", records, required_tokenizer(params))
     checks = scale_sample_count(check_targets(result), len(records))
     write_text_atomic(stage_dir / "accuracy.txt", format_accuracy_txt(result) + "\n")
     write_text_atomic(stage_dir / "accuracy_samples.jsonl", samples_jsonl(result))

@@ -19,6 +19,7 @@ from mlnb.errors import StageFailed
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
 from mlnb.harness.faults import HARNESS_ERROR_FILE
 from mlnb.logs.mlperf_log import parse_loadgen_dir
+from mlnb.models.tokenizer_at_hand import required_tokenizer
 from mlnb.query_table import load_query_table
 from mlnb.results import StageSummary, describe, query_latencies, save_summary
 from mlnb.stages.child_process import run_logged_child
@@ -73,26 +74,16 @@ def _harness_failure(stage_dir: Path, code: int, tail: deque[str]) -> str:
     return f"harness failed ({how}): {cause}last lines of harness.log:\n{last}"
 
 
-def _tokenizer_for(params: StageParams):
-    # A dummy-weight architecture folder has no tokenizer: decode with the one at hand.
-    from mlnb.models.tokenizer_at_hand import tokenizer_at_hand
-
-    found = tokenizer_at_hand(params)
-    if found.tokenizer is None:
-        raise StageFailed(f"model {params.model!r}: no tokenizer to decode answers; set tokenizer=<folder or id>")
-    return found.tokenizer
-
-
 def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
     from mlnb.accuracy.rouge import check_targets, evaluate_rouge, format_accuracy_txt
     from mlnb.data.cnndm import load_cnndm
-    from mlnb.harness.run import dataset_path
+    from mlnb.workloads import dataset_path
 
     records = load_cnndm(dataset_path(params))
     if params.samples is not None:
         records = records[: params.samples]
     references = [r["output"] for r in records]
-    result = evaluate_rouge(stage_dir / "loadgen" / "mlperf_log_accuracy.json", references, _tokenizer_for(params))
+    result = evaluate_rouge(stage_dir / "loadgen" / "mlperf_log_accuracy.json", references, required_tokenizer(params))
     benchmark = "llama3.1-8b-edge" if params.effective_model_key.endswith("edge") else "llama3.1-8b"
     checks = check_targets(result, benchmark, samples_run=len(records))
     write_text_atomic(stage_dir / "accuracy.txt", format_accuracy_txt(result) + "\n")
@@ -113,9 +104,16 @@ def score_accuracy(params: StageParams, stage_dir: Path) -> dict:
 
 
 def _workload_scorer(params: StageParams):
-    from mlnb.workloads import scorer
+    """The function that scores the workload's accuracy stage (imported on use)."""
+    if params.workload == "cnndm":
+        return score_accuracy
+    if params.workload == "deepseek-r1":
+        from mlnb.stages.dsr1_accuracy import score_dsr1_accuracy
 
-    return scorer(params)
+        return score_dsr1_accuracy
+    from mlnb.stages.custom_accuracy import score_custom_accuracy  # custom and synthetic
+
+    return score_custom_accuracy
 
 
 def run_test06_checks(params: StageParams, stage_dir: Path, engine: dict) -> dict:
@@ -123,7 +121,7 @@ def run_test06_checks(params: StageParams, stage_dir: Path, engine: dict) -> dic
 
     eos_ids = engine.get("eos_token_ids")
     if not eos_ids:  # the simulator has no model; take the EOS ids of the model's tokenizer
-        tokenizer = _tokenizer_for(params)
+        tokenizer = required_tokenizer(params)
         eos_ids = [tokenizer.eos_token_id]
     entries = json.loads((stage_dir / "loadgen" / "mlperf_log_accuracy.json").read_text())
     result = verify(entries, eos_ids, offline=params.scenario == "Offline")

@@ -107,7 +107,7 @@ def fields_read_in(module: str) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=None)
 def _fields_read_by_class(backend: str) -> frozenset[str]:
-    from mlnb.backends.base import get_backend
+    from mlnb.backends.registry import get_backend
 
     cls = get_backend(backend)
     try:
@@ -118,7 +118,7 @@ def _fields_read_by_class(backend: str) -> frozenset[str]:
 
 
 def backend_names() -> list[str]:
-    from mlnb.backends.base import BACKENDS, get_backend
+    from mlnb.backends.registry import BACKENDS, get_backend
 
     get_backend("sim")  # importing the built-in backends registers them
     return BACKENDS.names()

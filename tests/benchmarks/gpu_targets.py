@@ -39,7 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from mlnb.backends.base import Request, get_backend  # noqa: E402
+from mlnb.backends.base import Request  # noqa: E402
+from mlnb.backends.registry import get_backend  # noqa: E402
 from mlnb.backends.batch_sizing import ModelShape, rows_that_fit  # noqa: E402
 from mlnb.config import StageParams  # noqa: E402
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm  # noqa: E402

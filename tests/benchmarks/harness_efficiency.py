@@ -20,7 +20,8 @@ import tempfile
 import threading
 import time
 
-from mlnb.backends.base import Request, get_backend
+from mlnb.backends.base import Request
+from mlnb.backends.registry import get_backend
 from mlnb.config import StageParams
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm, prompt_token_ids
 from mlnb.stages.loadgen_stage import run_stage

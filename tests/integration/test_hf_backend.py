@@ -6,7 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from mlnb.backends.base import Request, get_backend
+from mlnb.backends.base import Request
+from mlnb.backends.registry import get_backend
 from mlnb.config import StageParams
 from mlnb.stages.loadgen_stage import run_stage
 

@@ -12,7 +12,7 @@ from fixtures.openai_fixture import fake_openai_server
 SCRIPT = textwrap.dedent(
     """
     import sys
-    from mlnb.backends.base import get_backend
+    from mlnb.backends.registry import get_backend
     from mlnb.config import StageParams
     from mlnb.errors import InputError
 

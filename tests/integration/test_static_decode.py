@@ -10,7 +10,8 @@ import threading
 import pytest
 from transformers import AutoTokenizer
 
-from mlnb.backends.base import Request, get_backend
+from mlnb.backends.base import Request
+from mlnb.backends.registry import get_backend
 from mlnb.config import StageParams
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm
 from mlnb.stages.loadgen_stage import RANDOM_WEIGHTS_NOTE, run_stage

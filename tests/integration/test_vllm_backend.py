@@ -11,7 +11,8 @@ import pytest
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (make test installs it)")
 
-from mlnb.backends.base import Request, get_backend  # noqa: E402
+from mlnb.backends.base import Request  # noqa: E402
+from mlnb.backends.registry import get_backend  # noqa: E402
 from mlnb.config import StageParams  # noqa: E402
 from mlnb.stages.loadgen_stage import run_stage  # noqa: E402
 
