@@ -49,6 +49,9 @@ LAYERS: tuple[Layer, ...] = (
     Layer("pages", ("mlnb.report", "mlnb.compare"), "reports and comparisons: read results, write HTML"),
     # Whole runs: a preset's stages, sweeps of runs, and a submission folder made from a run.
     Layer("runs", ("mlnb.pipeline", "mlnb.sweep", "mlnb.submission"), "a run of stages, a sweep of runs, a submission package"),
+    # The same results as pandas DataFrames and charts for notebooks and exports: stages, runs and sweeps
+    # (so above runs), drawn with the report's plot helpers.
+    Layer("analysis", ("mlnb.analysis",), "results as DataFrames and charts: stages, runs, sweeps, exports"),
     # What people call: the command line, the JupyterLab widgets, the stage notebooks' helper.
     Layer("entry points", ("mlnb.cli", "mlnb.ui", "mlnb.notebook"), "the command line, the widgets, the notebooks' helper"),
 )
