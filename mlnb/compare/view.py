@@ -16,7 +16,7 @@ from urllib.parse import quote
 from mlnb.compare import figures
 from mlnb.compare.stats import MIN_TAIL, min_values_for
 from mlnb.report import plots
-from mlnb.report.stage_view import esc, fmt_value, simulated_tag, style_tag, verdict_pill
+from mlnb.report.markup import esc, fmt_value, simulated_tag, style_tag, verdict_pill
 
 __all__ = ["comparison_parts", "distribution_parts", "run_folder", "summary_parts"]
 

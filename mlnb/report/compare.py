@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 from mlnb.report import plots
 from mlnb.report.run_index import collect_run
 from mlnb.report.runs_list import run_record
-from mlnb.report.stage_view import esc, fmt_value, style_tag, verdict_pill
+from mlnb.report.markup import esc, fmt_value, style_tag, verdict_pill
 
 __all__ = [
     "METRICS",

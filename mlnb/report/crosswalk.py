@@ -50,9 +50,9 @@ HEADER = ("mlnb", "definition here", "vLLM bench serve", "AIPerf / GenAI-Perf", 
 
 
 def crosswalk_html() -> str:
-    from mlnb.report.stage_view import _table, esc
+    from mlnb.report.markup import esc, table
 
-    table = _table([esc(h) for h in HEADER], [[esc(c) for c in row] for row in ROWS])
+    table = table([esc(h) for h in HEADER], [[esc(c) for c in row] for row in ROWS])
     note = (
         '<p class="sub">Per-gap ITL distributions (vLLM\'s per-chunk ITL, AIPerf\'s ICL) have no mlnb counterpart: '
         "the SUT reports the first token and the completion only. Percentiles: MLPerf gates Server on p99 and reports "

@@ -8,7 +8,7 @@ from mlnb.report import plots
 
 
 def per_task_type_html(acc: Mapping[str, Any]) -> str:
-    from mlnb.report.stage_view import _table, esc, fmt_value
+    from mlnb.report.markup import esc, fmt_value, table
 
     groups = acc.get("per_task_type") or {}
     rows = [
@@ -18,7 +18,7 @@ def per_task_type_html(acc: Mapping[str, Any]) -> str:
         for name, g in groups.items() if isinstance(g, Mapping)
     ]
     out = ["<h2>Accuracy (per task_type)</h2>",
-           _table(["task_type", "scorer", "samples", "scored", "score (0-100)", "tokens per sample"], rows, numeric=(2, 3, 4, 5))]
+           table(["task_type", "scorer", "samples", "scored", "score (0-100)", "tokens per sample"], rows, numeric=(2, 3, 4, 5))]
     scorers = acc.get("per_scorer") or {}
     if scorers:
         facts = [f"{esc(name)}: <b>{fmt_value(plots._number(g.get('score')), 2)}</b> over {fmt_value(g.get('num_samples'))}"
@@ -31,7 +31,7 @@ def per_task_type_html(acc: Mapping[str, Any]) -> str:
 
 def prompts_html(s: Mapping[str, Any]) -> str:
     """How the prompts were made and tokenized, what was dropped, and output tokens asked for vs produced."""
-    from mlnb.report.stage_view import _table, esc, fmt_value
+    from mlnb.report.markup import esc, fmt_value, table
 
     data = s.get("dataset") or {}
     if data.get("workload") not in ("custom", "synthetic"):
@@ -46,7 +46,7 @@ def prompts_html(s: Mapping[str, Any]) -> str:
         req, got = lengths["requested"], lengths.get("produced") or {}
         rows = [[name, fmt_value(req.get(key)), fmt_value(got.get(key))] for name, key in
                 (("mean", "mean"), ("p50", "p50"), ("p90", "p90"), ("max", "max"))]
-        out.append(_table(["output tokens", "requested", "produced"], rows, numeric=(1, 2)))
+        out.append(table(["output tokens", "requested", "produced"], rows, numeric=(1, 2)))
         out.append(f'<p class="sub">Stop rule: {esc(lengths.get("stop"))}. Of {fmt_value(lengths.get("queries"))} queries, '
                    f"{fmt_value(lengths.get('at_requested'))} produced exactly the requested length, "
                    f"{fmt_value(lengths.get('shorter'))} fewer, {fmt_value(lengths.get('longer'))} more.</p>")

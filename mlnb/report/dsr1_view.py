@@ -21,7 +21,7 @@ def per_dataset(acc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def per_dataset_html(acc: Mapping[str, Any]) -> str:
-    from mlnb.report.stage_view import _table, esc, fmt_value
+    from mlnb.report.markup import esc, fmt_value, table
 
     groups = per_dataset(acc)
     if not groups:
@@ -33,7 +33,7 @@ def per_dataset_html(acc: Mapping[str, Any]) -> str:
     ]
     rows.append(["<b>all</b>", fmt_value(acc.get("num_samples")), fmt_value(sum(int(g.get("correct") or 0) for g in groups.values())),
                  fmt_value(plots._number(acc.get("exact_match")), 2), fmt_value(plots._number(acc.get("tokens_per_sample")), 1)])
-    table = _table(["dataset", "samples", "correct", "exact_match", "tokens_per_sample"], rows, numeric=(1, 2, 3, 4))
+    table = table(["dataset", "samples", "correct", "exact_match", "tokens_per_sample"], rows, numeric=(1, 2, 3, 4))
     sandbox = acc.get("code_sandbox")
     scored = f'<p class="sub">Scored text: {esc(acc["scored_text"])}.</p>' if acc.get("scored_text") else ""
     return "<h3>Per dataset</h3>" + table + sandbox_note(sandbox) + scored
@@ -41,7 +41,7 @@ def per_dataset_html(acc: Mapping[str, Any]) -> str:
 
 def sandbox_note(sandbox: Any) -> str:
     """How code answers were run: in a sandbox, not at all (no sandbox), or, opted in, without one."""
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import esc
 
     if not isinstance(sandbox, Mapping):
         return ""

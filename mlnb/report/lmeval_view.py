@@ -60,7 +60,7 @@ def subject_accuracy_figure(accuracy: Mapping[str, Any], simulated: bool = False
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int]) -> str:
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import esc
 
     head = "".join(f'<th class="n">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>" for i, h in enumerate(header))
     body = "".join(
@@ -71,14 +71,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequen
 
 
 def _rows(items: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import esc
 
     return [[esc(s.get("name")), _pct(s.get("acc")),
              "n/a" if s.get("acc_stderr") is None else f"{100 * s['acc_stderr']:.1f}", esc(s.get("n"))] for s in items]
 
 
 def lmeval_parts(s: Mapping[str, Any]) -> list[tuple]:
-    from mlnb.report import stage_view as sv
+    from mlnb.report import markup as sv
+    from mlnb.report import stage_sections as sections
 
     acc = s.get("accuracy") or {}
     info = s.get("lmeval") or {}
@@ -92,11 +93,11 @@ def lmeval_parts(s: Mapping[str, Any]) -> list[tuple]:
     ]
     card_html = "".join(f'<div class="card"><div class="v">{sv.esc(v)}</div><div class="k">{sv.esc(k)}</div></div>' for k, v in cards)
     top = [
-        sv._header(s),
-        sv._simulated_banner(s).replace("Every latency and throughput number below comes from mlnb's simulator",
+        sections.header_html(s),
+        sections.simulated_banner_html(s).replace("Every latency and throughput number below comes from mlnb's simulator",
                                         "Every accuracy below comes from lm-eval's dummy model (random answers)"),
         f'<div class="banner neutral"><div class="big">{sv.esc(s.get("verdict"))}</div><ul>{reasons}</ul></div>',
-        sv._submittable_note(s),
+        sections.submittable_note_html(s),
         f"<h2>Overall: {sv.esc(acc.get('task'))}</h2>",
         f'<div class="cards">{card_html}</div>',
         '<p class="sub">Accuracy is lm-eval\'s <code>acc</code>: the answer letter with the highest log-likelihood '
@@ -106,8 +107,8 @@ def lmeval_parts(s: Mapping[str, Any]) -> list[tuple]:
     ]
     if acc.get("groups"):
         top.append("<h3>Groups</h3>" + _table(["group", "accuracy", "stderr (pts)", "questions"], _rows(acc["groups"]), (1, 2, 3)))
-    parts: list[tuple] = [("html", sv._wrap("".join(top), with_style=True))]
-    parts.append(("html", sv._wrap("<h2>Per subject</h2>")))
+    parts: list[tuple] = [("html", sv.wrap("".join(top), with_style=True))]
+    parts.append(("html", sv.wrap("<h2>Per subject</h2>")))
     parts.append(("png", plots.figure_png(subject_accuracy_figure(acc, simulated)), "Accuracy per subject with standard errors"))
     tail = [_table(["subject", "accuracy", "stderr (pts)", "questions"], _rows(acc.get("subjects") or []), (1, 2, 3))]
     tail.append("<h2>lm-eval and the task</h2>")
@@ -124,6 +125,6 @@ def lmeval_parts(s: Mapping[str, Any]) -> list[tuple]:
     tail.append(sv.details("lm-eval settings", sv.kv_table(settings), open_=True))
     config = info.get("task_configuration") or {}
     tail.append(sv.details("Task configuration (as lm-eval resolved it)", f"<pre>{sv.esc(json.dumps(config, indent=2))}</pre>"))
-    tail.append(sv._details_section(s))
-    parts.append(("html", sv._wrap("".join(tail))))
+    tail.append(sections.details_section_html(s))
+    parts.append(("html", sv.wrap("".join(tail))))
     return parts

@@ -237,7 +237,7 @@ def slower_arrivals_chance(gaps: int, span_s: float, rate: float) -> float:
 
 
 def _pcts(values: Optional[np.ndarray]) -> list[str]:
-    from mlnb.report.stage_view import fmt_value
+    from mlnb.report.markup import fmt_value
 
     if values is None or not values.size:
         return ["\u2014"] * 5
@@ -245,7 +245,7 @@ def _pcts(values: Optional[np.ndarray]) -> list[str]:
 
 
 def health_html(h: Health, simulated: bool = False) -> str:
-    from mlnb.report.stage_view import _table, esc, fmt_value, simulated_tag
+    from mlnb.report.markup import esc, fmt_value, simulated_tag, table
 
     tag = simulated_tag() if simulated else ""
     out = [f"<h2>Load-generator health{tag}</h2>"]
@@ -274,7 +274,7 @@ def health_html(h: Health, simulated: bool = False) -> str:
     ]
     if h.scenario == "Offline":
         rate_rows[0] = ["offered", "all at once", "Offline: one query holding every sample"]
-    out.append(_table(["queries / s", "value", "from"], rate_rows, numeric=(1,)))
+    out.append(table(["queries / s", "value", "from"], rate_rows, numeric=(1,)))
     lag_rows = [
         ["scheduled \u2192 LoadGen issues", *_pcts(h.issue_delay_ms)],
         ["scheduled \u2192 SUT receives", *_pcts(h.lag_to_sut_ms)],
@@ -285,7 +285,7 @@ def health_html(h: Health, simulated: bool = False) -> str:
     ]
     lag_rows = [r for r in lag_rows if r[-1] != "\u2014"]
     if lag_rows:
-        out.append(_table(["ms", "p50", "p90", "p99", "max", "queries"], lag_rows, numeric=(1, 2, 3, 4, 5)))
+        out.append(table(["ms", "p50", "p90", "p99", "max", "queries"], lag_rows, numeric=(1, 2, 3, 4, 5)))
     if h.client_load:
         out.append(_client_load_html(h.client_load))
     if h.send_lag_ms is None:
@@ -294,7 +294,7 @@ def health_html(h: Health, simulated: bool = False) -> str:
 
 
 def _client_load_html(load: dict) -> str:
-    from mlnb.report.stage_view import _table, fmt_value
+    from mlnb.report.markup import fmt_value, table
 
     def share(value) -> str:
         return f"{value:.1%}" if isinstance(value, (int, float)) else "\u2014"
@@ -310,7 +310,7 @@ def _client_load_html(load: dict) -> str:
          f"time behind its timers; lag p50 / p99 / max {fmt_value(lag.get('p50'))} / {fmt_value(lag.get('p99'))} / "
          f"{fmt_value(lag.get('max'))} ms (flag above {CLIENT_LOOP_LAG_SHARE_LIMIT:.0%})"],
     ]
-    return "<h3>The HTTP client's own load</h3>" + _table(["client", "value", "detail"], rows, numeric=(1,))
+    return "<h3>The HTTP client's own load</h3>" + table(["client", "value", "detail"], rows, numeric=(1,))
 
 
 def health_figure(h: Health):

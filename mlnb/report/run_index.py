@@ -20,7 +20,7 @@ from urllib.parse import quote
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
 from mlnb.lifecycle import ABANDONED, effective_run_status
 from mlnb.report import plots
-from mlnb.report.stage_view import CSS, esc, fmt_value, plural, simulated_tag, verdict_pill
+from mlnb.report.markup import esc, fmt_value, plural, simulated_tag, verdict_pill, CSS
 
 __all__ = [
     "ROLLUP_FILE",

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from mlnb.report import plots
 from mlnb.report.run_index import WHAT_AM_I_LOOKING_AT, collect_run, stage_table_html
-from mlnb.report.stage_view import display_parts, esc, style_tag
+from mlnb.report.markup import display_parts, esc, style_tag
 
 __all__ = ["run_summary_parts", "show_run_summary", "stage_counts"]
 

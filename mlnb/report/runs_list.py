@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mlnb.report.run_index import STATUS_COLORS, collect_run
-from mlnb.report.stage_view import esc, simulated_tag, style_tag, verdict_pill
+from mlnb.report.markup import esc, simulated_tag, style_tag, verdict_pill
 
 __all__ = ["format_date", "list_runs", "run_label", "run_record", "runs_table_html"]
 

@@ -227,7 +227,7 @@ def _util(value: Optional[float]) -> str:
 
 
 def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> str:
-    from mlnb.report.stage_view import _table, esc, simulated_tag
+    from mlnb.report.markup import esc, simulated_tag, table
 
     tag = simulated_tag() if simulated else ""
     head = f"<h2>Speed of light (physical floors){tag}</h2>"
@@ -286,16 +286,16 @@ def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> 
     )
     return (
         head + verdict + notes
-        + "<h3>Model</h3>" + _table(["", "value", "how"], model_rows)
-        + f"<h3>Device: {esc(d.name)}</h3>" + _table(["", "value", "source"], device_rows)
-        + "<h3>Floors against this run</h3>" + _table(["", "floor", "measured", "utilisation", "measured from"], floor_rows)
+        + "<h3>Model</h3>" + table(["", "value", "how"], model_rows)
+        + f"<h3>Device: {esc(d.name)}</h3>" + table(["", "value", "source"], device_rows)
+        + "<h3>Floors against this run</h3>" + table(["", "floor", "measured", "utilisation", "measured from"], floor_rows)
         + "<details><summary>Formulas</summary>" + formulas + "</details>"
     )
 
 
 def device_line_html(run_dir: str | Path) -> str:
     """One line for the run's index: the device as measured at the start of the run."""
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import esc
 
     m = run_measure(run_dir)
     if m is None:

@@ -12,21 +12,41 @@ comes from a file (model output above all) goes through :func:`html.escape`.
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from mlnb.fileio import read_json
 from mlnb.report import plots
-from mlnb.report.plots import COLORS, key_metrics, latency_limits, stat_percentile, summary_dict, verdict_color
+from mlnb.report.markup import (  # re-exported: notebooks and the widgets import them from here
+    CSS,
+    Part,
+    display_parts,
+    esc,
+    fmt_value,
+    plural,
+    png_img_html,
+    simulated_tag,
+    style_tag,
+    table,
+    verdict_pill,
+    wrap,
+)
+from mlnb.report.stage_sections import (
+    details_section_html,
+    header_html,
+    params_html,
+    simulated_banner_html,
+    submittable_note_html,
+    verdict_banner_html,
+)
+from mlnb.report.plots import key_metrics, latency_limits, stat_percentile, summary_dict
 
 __all__ = [
     "CSS",
     "Part",
     "display_parts",
+    "esc",
     "failure_html",
     "fmt_value",
     "key_cards",
@@ -35,173 +55,14 @@ __all__ = [
     "png_img_html",
     "show_params",
     "show_stage",
+    "simulated_tag",
     "stage_html",
     "stage_parts",
+    "style_tag",
+    "verdict_pill",
 ]
 
-# One stylesheet for every mlnb view (the stage reports, the run summary and index.html).
-CSS = f"""
-.mlnb {{ font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", "DejaVu Sans", sans-serif;
-  font-size: 15px; line-height: 1.45; color: {COLORS['text']}; background: #ffffff; max-width: 1200px; }}
-.mlnb h1 {{ font-weight: 700; font-size: 1.7em; margin: 0.2em 0 0.3em; }}
-.mlnb h2 {{ font-weight: 700; font-size: 1.35em; margin: 1.1em 0 0.4em; padding-bottom: 0.2em; border-bottom: 2px solid #e5e7eb; }}
-.mlnb h3 {{ font-weight: 700; font-size: 1.1em; margin: 0.9em 0 0.3em; }}
-.mlnb p {{ margin: 0.35em 0; }}
-.mlnb .sub {{ color: #4b5563; font-size: 0.95em; }}
-.mlnb .banner {{ border-radius: 8px; padding: 12px 16px; margin: 10px 0; color: #fff; }}
-.mlnb .banner .big {{ font-size: 1.6em; font-weight: 800; letter-spacing: 0.03em; }}
-.mlnb .banner ul {{ margin: 6px 0 0 0; padding-left: 1.3em; }}
-.mlnb .banner li {{ margin: 2px 0; }}
-.mlnb .good {{ background: {COLORS['good']}; }}
-.mlnb .bad {{ background: {COLORS['bad']}; }}
-.mlnb .neutral {{ background: {COLORS['neutral']}; }}
-.mlnb .sim {{ color: #3b0764; border: 3px solid {COLORS['simulated']};
-  background: repeating-linear-gradient(135deg, #f3e8ff, #f3e8ff 14px, #ede9fe 14px, #ede9fe 28px); }}
-.mlnb .sim .big {{ color: {COLORS['simulated']}; }}
-.mlnb .note {{ border-left: 5px solid #d97706; background: #fffbeb; padding: 8px 14px; margin: 10px 0; border-radius: 0 6px 6px 0; }}
-.mlnb .note ul {{ margin: 4px 0 0 0; padding-left: 1.3em; }}
-.mlnb .info {{ border-left: 5px solid #2563eb; background: #eff6ff; padding: 8px 14px; margin: 10px 0; border-radius: 0 6px 6px 0; }}
-.mlnb .cards {{ display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }}
-.mlnb .card {{ border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 14px; min-width: 150px; background: #f9fafb; }}
-.mlnb .card .v {{ font-size: 1.5em; font-weight: 700; }}
-.mlnb .card .k {{ color: #4b5563; font-size: 0.85em; }}
-.mlnb table.t {{ border-collapse: collapse; margin: 6px 0 10px; table-layout: auto; margin-left: 0; font-size: 0.93em; }}
-.mlnb table.t th, .mlnb table.t td {{ border: 1px solid #e5e7eb; padding: 4px 10px; text-align: left; vertical-align: top;
-  background: transparent; color: inherit; }}
-.mlnb table.t th {{ background: #f3f4f6; font-weight: 600; }}
-.mlnb table.t td.n, .mlnb table.t th.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
-.mlnb table.t tr:nth-child(even) td {{ background: #fafafa; }}
-.mlnb .pill {{ display: inline-block; padding: 1px 9px; border-radius: 999px; color: #fff; font-weight: 700; font-size: 0.88em; }}
-.mlnb .simtag {{ display: inline-block; padding: 0 7px; border-radius: 4px; border: 1px solid {COLORS['simulated']};
-  color: {COLORS['simulated']}; font-size: 0.8em; font-weight: 700; margin-left: 4px; }}
-.mlnb .ok {{ color: {COLORS['good']}; font-weight: 700; }}
-.mlnb .no {{ color: {COLORS['bad']}; font-weight: 700; }}
-.mlnb .muted {{ color: #6b7280; }}
-.mlnb details {{ border: 1px solid #e5e7eb; border-radius: 6px; padding: 6px 12px; margin: 8px 0; background: #fcfcfd; }}
-.mlnb details > summary {{ cursor: pointer; font-weight: 600; }}
-.mlnb pre, .mlnb .text {{ white-space: pre-wrap; word-break: break-word; font-family: ui-monospace, "SFMono-Regular", Menlo,
-  Consolas, "DejaVu Sans Mono", monospace; font-size: 0.86em; background: #f9fafb; border: 1px solid #e5e7eb;
-  border-radius: 6px; padding: 6px 9px; margin: 3px 0; }}
-.mlnb .examples {{ display: grid; grid-template-columns: 1fr 1fr; gap: 8px 14px; margin: 6px 0 14px; }}
-.mlnb .examples .h {{ font-weight: 600; font-size: 0.9em; color: #374151; }}
-.mlnb .ex-head {{ grid-column: 1 / span 2; margin-top: 6px; font-weight: 600; border-top: 1px solid #e5e7eb; padding-top: 6px; }}
-.mlnb img.fig {{ max-width: 100%; height: auto; display: block; margin: 6px 0; }}
-.mlnb a {{ color: #1d4ed8; }}
-.mlnb .err {{ color: {COLORS['bad']}; }}
-.mlnb table.stages tr.failed td {{ background: #fef2f2; }}
-.mlnb table.stages tr.notrun td {{ color: #6b7280; }}
-.mlnb details.why {{ border: none; background: transparent; padding: 0; margin: 2px 0 0; font-size: 0.85em; }}
-.mlnb details.why ul {{ margin: 2px 0; padding-left: 1.1em; max-width: 28em; }}
-"""
-
-Part = tuple  # ("html", str) or ("png", bytes, alt_text)
-
 _MAX_EXAMPLE_CHARS = 1500
-
-
-# ---------------------------------------------------------------------------------------------
-# Small HTML helpers (shared with run_index and run_summary)
-# ---------------------------------------------------------------------------------------------
-
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def fmt_value(value: Any, digits: Optional[int] = None) -> str:
-    """A number for a table cell: thousands separators, a few significant digits, "—" if missing."""
-    if value is None:
-        return "\u2014"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "\u2014"
-        if digits is not None:
-            return f"{value:,.{digits}f}"
-        magnitude = abs(value)
-        if magnitude >= 1000:
-            return f"{value:,.0f}"
-        if magnitude >= 100:
-            return f"{value:.1f}"
-        if magnitude >= 1:
-            return f"{value:.2f}"
-        if magnitude >= 0.01 or magnitude == 0:
-            return f"{value:.3f}"
-        return f"{value:.3g}"
-    return esc(value)
-
-
-def plural(count: Any, noun: str, many: Optional[str] = None) -> str:
-    """'1 query', '2 queries', '1,234 samples': the count with the noun in the right number."""
-    if many is None:
-        many = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
-    number = fmt_value(count) if isinstance(count, (int, float)) and not isinstance(count, bool) else esc(count)
-    return f"{number} {noun if count == 1 else many}"
-
-
-def verdict_pill(verdict: Optional[str]) -> str:
-    text = verdict or "n/a"
-    return f'<span class="pill" style="background:{verdict_color(verdict)}">{esc(text)}</span>'
-
-
-def simulated_tag() -> str:
-    return '<span class="simtag">SIMULATED</span>'
-
-
-def style_tag() -> str:
-    return f"<style>{CSS}</style>"
-
-
-def _wrap(inner: str, with_style: bool = False) -> str:
-    return (style_tag() if with_style else "") + f'<div class="mlnb">{inner}</div>'
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
-    """Cells are HTML already (escape text before passing it)."""
-    head = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(header))
-    body = []
-    for row in rows:
-        cells = "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
-        body.append(f"<tr>{cells}</tr>")
-    return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-def _value_html(value: Any) -> str:
-    if isinstance(value, Mapping):
-        if not value:
-            return '<span class="muted">(empty)</span>'
-        if all(not isinstance(v, (Mapping, list)) for v in value.values()) and len(value) <= 40:
-            return kv_table(value)
-        return f"<pre>{esc(json.dumps(value, indent=1, default=str))}</pre>"
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return '<span class="muted">(none)</span>'
-        if all(isinstance(v, (str, int, float)) for v in value):
-            if len(value) > 1 and any(isinstance(v, str) and len(v) > 30 for v in value):
-                return "<ul>" + "".join(f"<li>{esc(v)}</li>" for v in value) + "</ul>"
-            return esc(", ".join(str(v) for v in value))
-        return f"<pre>{esc(json.dumps(value, indent=1, default=str))}</pre>"
-    if isinstance(value, bool):
-        return fmt_value(value)
-    if isinstance(value, int) and abs(value) >= 10**9:  # seeds and ids: digits, no separators
-        return esc(value)
-    if isinstance(value, (int, float)):
-        return fmt_value(value)
-    if value is None:
-        return '<span class="muted">\u2014</span>'
-    return esc(value)
-
-
-def kv_table(data: Mapping[str, Any], skip: Sequence[str] = ()) -> str:
-    rows = [(f"<code>{esc(k)}</code>", _value_html(v)) for k, v in data.items() if k not in skip]
-    return _table(["key", "value"], rows)
-
-
-def details(title: str, inner: str, open_: bool = False) -> str:
-    return f'<details{" open" if open_ else ""}><summary>{esc(title)}</summary>{inner}</details>'
 
 
 def failure_html(failure: Mapping[str, Any], stage: Optional[str] = None) -> str:
@@ -259,84 +120,6 @@ def _load(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]]):
 # ---------------------------------------------------------------------------------------------
 
 
-def _header(s: Mapping[str, Any]) -> str:
-    title = s.get("title") or s.get("stage") or "Stage"
-    bits = [s.get("scenario"), s.get("mode"), s.get("model_key")]
-    line = " \u00b7 ".join(esc(b) for b in bits if b)
-    model = f"model <b>{esc(s.get('model'))}</b> on backend <b>{esc(s.get('backend'))}</b>"
-    engine = s.get("engine") if isinstance(s.get("engine"), Mapping) else {}
-    if engine.get("prompt_form"):  # a server: which form the prompts took, and whose tokenizer counted them
-        model += f" · prompts as <b>{esc(engine['prompt_form'])}</b> (tokenizer: {esc(engine.get('tokenizer'))})"
-    tag = simulated_tag() if s.get("simulated") else ""
-    return f'<h2>{esc(title)} <span class="muted">({esc(s.get("stage"))})</span>{tag}</h2><p class="sub">{line} \u2014 {model}</p>'
-
-
-def _simulated_banner(s: Mapping[str, Any]) -> str:
-    if not s.get("simulated"):
-        return ""
-    engine = s.get("engine") or {}
-    timing = engine.get("timing_model") if isinstance(engine, Mapping) else None
-    timing_html = ""
-    if isinstance(timing, Mapping) and timing:
-        timing_html = "<p>Timing model: " + esc(", ".join(f"{k} = {v}" for k, v in timing.items())) + "</p>"
-    return (
-        '<div class="banner sim"><div class="big">SIMULATED \u2014 no model ran</div>'
-        "<p>Every latency and throughput number below comes from mlnb's simulator, not from a model on "
-        "hardware. It exercises LoadGen and the report; it says nothing about any system's performance.</p>"
-        f"{timing_html}</div>"
-    )
-
-
-_VERDICT_TEXT = {
-    "VALID": "LoadGen judged this performance run valid.",
-    "INVALID": "LoadGen (or the SUT) judged this run invalid; the reasons:",
-    "PASS": "Accuracy meets every MLPerf target.",
-    "FAIL": "Accuracy misses MLPerf targets:",
-    "SCORED": "Every sample was answered and scored; your dataset has no accuracy target to pass or fail.",
-}
-
-
-def _verdict_banner(s: Mapping[str, Any]) -> str:
-    verdict = str(s.get("verdict") or "n/a")
-    upper = verdict.upper()
-    css = "good" if upper in ("VALID", "PASS") else "bad" if upper in ("INVALID", "FAIL") else "neutral"
-    reasons = [r for r in (s.get("verdict_reasons") or []) if r]
-    text = _VERDICT_TEXT.get(upper, "")
-    items = "".join(f"<li>{esc(r)}</li>" for r in reasons)
-    if upper == "INVALID" and not reasons:
-        items = "<li>(no reason recorded)</li>"
-    hint = ""
-    if upper == "INVALID" and reasons and s.get("relaxed_rules") and all(_is_length_reason(r) for r in reasons):
-        hint = (
-            '<p style="margin-top:6px"><b>Expected for a short run:</b> LoadGen wants more queries or a longer '
-            "duration than this run was set up for; the numbers are still measured the same way.</p>"
-        )
-    return (
-        f'<div class="banner {css}"><div class="big">{esc(verdict)}</div>'
-        f"<p>{esc(text)}</p>{f'<ul>{items}</ul>' if items else ''}{hint}</div>"
-    )
-
-
-# LoadGen's reasons that only mean "the run was too short" (early stopping, min duration/queries).
-_LENGTH_WORDS = ("early stopping", "min duration", "min queries", "min query", "more queries", "processed", "run unsuccessful")
-
-
-def _is_length_reason(reason: str) -> bool:
-    text = reason.lower()
-    return any(word in text for word in _LENGTH_WORDS)
-
-
-def _submittable_note(s: Mapping[str, Any]) -> str:
-    rules = [r for r in (s.get("relaxed_rules") or []) if r]
-    if s.get("submittable") and not rules:
-        return '<div class="info">No MLPerf rule was relaxed for this run.</div>'
-    items = "".join(f"<li>{esc(r)}</li>" for r in rules) or "<li>(not recorded)</li>"
-    return (
-        '<div class="note"><b>Not submittable.</b> This run departs from the MLPerf rules, so its numbers '
-        f"are for development only:<ul>{items}</ul></div>"
-    )
-
-
 def key_cards(s: Mapping[str, Any]) -> list[tuple[str, Optional[float]]]:
     """(label, value) of the key-metric cards, the scenario's MLPerf metric first.
 
@@ -378,12 +161,12 @@ def _key_metrics(s: Mapping[str, Any]) -> str:
         else:
             check = '<span class="muted">\u2014</span>'
         rows.append([esc(name), fmt_value(p50), fmt_value(p90), fmt_value(p99), fmt_value(limit), check])
-    table = (
-        _table(["LoadGen, ms", "p50", "p90", "p99", "p99 limit", "p99 vs limit"], rows, numeric=(1, 2, 3, 4))
+    percentiles = (
+        table(["LoadGen, ms", "p50", "p90", "p99", "p99 limit", "p99 vs limit"], rows, numeric=(1, 2, 3, 4))
         if rows
         else '<p class="muted">LoadGen reported no latency percentiles for this run.</p>'
     )
-    return f"<h3>Key metrics (from LoadGen)</h3><div class=\"cards\">{card_html}</div>{table}"
+    return f"<h3>Key metrics (from LoadGen)</h3><div class=\"cards\">{card_html}</div>{percentiles}"
 
 
 def _percentile_table(s: Mapping[str, Any]) -> str:
@@ -412,7 +195,7 @@ def _percentile_table(s: Mapping[str, Any]) -> str:
         row += [fmt_value(stat_percentile(stats, order(k))) if order(k) != math.inf else "\u2014" for k in keys]
         row += [fmt_value(plots._number(stats.get("max")))]
         rows.append(row)
-    return "<h3>LoadGen percentiles</h3>" + _table(header, rows, numeric=tuple(range(1, len(header))))
+    return "<h3>LoadGen percentiles</h3>" + table(header, rows, numeric=tuple(range(1, len(header))))
 
 
 def _loadgen_messages(s: Mapping[str, Any]) -> str:
@@ -454,7 +237,7 @@ def _sut_table(s: Mapping[str, Any]) -> str:
                 rows.append([esc(label)] + [fmt_value(d.get(k)) for k in ("count", "mean", "p50", "p90", "p99", "max")])
     if not rows:
         return ""
-    return _table(["SUT timestamps", "count", "mean", "p50", "p90", "p99", "max"], rows, numeric=(1, 2, 3, 4, 5, 6))
+    return table(["SUT timestamps", "count", "mean", "p50", "p90", "p99", "max"], rows, numeric=(1, 2, 3, 4, 5, 6))
 
 
 ORIGIN_GAP_SHARE = 0.2  # LoadGen's and the SUT's p50 further apart than this share of LoadGen's: say why
@@ -520,7 +303,7 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
             if t.get("note"):
                 scope += f'<br><span class="muted">{esc(t["note"])}</span>'
             rows.append([f"<code>{esc(metric)}</code>", fmt_value(plots._number(t.get("value")), digits), fmt_value(ref, digits), need, scope, verdict])
-        out.append(_table(["metric", "this run", "MLPerf reference", "required", "target for", "result"], rows, numeric=(1, 2, 3)))
+        out.append(table(["metric", "this run", "MLPerf reference", "required", "target for", "result"], rows, numeric=(1, 2, 3)))
         scaled = [t for t in targets if str(t.get("scope") or "").startswith("scaled")]
         if scaled:
             out.append('<div class="info"><b>A subset was run.</b> MLPerf\'s count and length targets are totals over the '
@@ -530,7 +313,7 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
     else:
         rows = [[f"<code>{k}</code>", fmt_value(plots._number(acc.get(k)), 4)] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum") if k in acc]
         rows += [[f"<code>{k}</code>", fmt_value(acc.get(k))] for k in ("gen_len", "gen_num") if k in acc]
-        out.append(_table(["metric", "this run"], rows, numeric=(1,)))
+        out.append(table(["metric", "this run"], rows, numeric=(1,)))
     facts = []
     for key, label in (("benchmark", "targets for"), ("splitter", "sentence splitter"), ("gen_num", "samples scored"), ("gen_tok_len", "generated tokens")):
         if acc.get(key) is not None:
@@ -592,29 +375,6 @@ def _examples(acc: Mapping[str, Any], max_examples: int) -> str:
     )
 
 
-def _details_section(s: Mapping[str, Any]) -> str:
-    parts = ["<h2>Engine, environment and parameters</h2>"]
-    for key, title in (
-        ("engine", "Engine"),
-        ("dataset", "Dataset"),
-        ("timings_s", "Timings (s)"),
-        ("environment", "Environment"),
-        ("params", "Stage parameters"),
-    ):
-        value = s.get(key)
-        if isinstance(value, Mapping) and value:
-            inner = params_html(value) if key == "params" else kv_table(value)
-            parts.append(details(title, inner))
-    lg = s.get("loadgen") or {}
-    if isinstance(lg, Mapping) and lg:
-        settings = lg.get("settings")
-        if isinstance(settings, Mapping) and settings:
-            parts.append(details("LoadGen settings (as run)", kv_table(settings)))
-        skip = ("settings", "raw", "raw_repeated", "latency", "ttft", "tpot", "errors", "warnings")
-        parts.append(details("LoadGen result (parsed log)", kv_table(lg, skip=skip)))
-    return "".join(parts)
-
-
 # ---------------------------------------------------------------------------------------------
 # Public
 # ---------------------------------------------------------------------------------------------
@@ -629,14 +389,14 @@ def stage_parts(
     summary, failure, rows, stage_dir = _load(summary_or_stage_dir, rows)
     if summary is None:
         name = (failure or {}).get("stage") or (stage_dir.name if stage_dir else None)
-        return [("html", _wrap(f"<h2>{esc(name)}</h2>" + failure_html(failure or {}, name), with_style=True))]
+        return [("html", wrap(f"<h2>{esc(name)}</h2>" + failure_html(failure or {}, name), with_style=True))]
     s = summary
     if s.get("lmeval") is not None:  # an lm-eval stage (08_mmlu): accuracy only, no LoadGen
         from mlnb.report.lmeval_view import lmeval_parts
 
         return lmeval_parts(s)
     parts: list[Part] = []
-    top = [_header(s), _simulated_banner(s), _verdict_banner(s), _submittable_note(s)]
+    top = [header_html(s), simulated_banner_html(s), verdict_banner_html(s), submittable_note_html(s)]
     if s.get("status") == "failed":
         top.append('<div class="banner bad"><div class="big">Stage status: failed</div></div>')
     m = key_metrics(s)
@@ -651,7 +411,7 @@ def stage_parts(
 
     top.append(prompts_html(s))  # custom and synthetic workloads only
     top.append(_loadgen_messages(s))
-    parts.append(("html", _wrap("".join(top), with_style=True)))
+    parts.append(("html", wrap("".join(top), with_style=True)))
     if s.get("mode") == "accuracy" and (s.get("accuracy") or {}).get("per_dataset"):
         from mlnb.report.dsr1_view import per_dataset_figure
 
@@ -675,7 +435,7 @@ def stage_parts(
         parts.append(
             (
                 "html",
-                _wrap(
+                wrap(
                     "<h2>Per-query latency (SUT timestamps)</h2>"
                     "<p>These come from the SUT's own clock (queries.jsonl), starting when each query reached the SUT, "
                     "so they can sit slightly below LoadGen's figures, which start at LoadGen's scheduled time."
@@ -694,17 +454,17 @@ def stage_parts(
                 parts.append(("png", plots.figure_png(fig), title))
     if len(rows):
         if not perf:
-            parts.append(("html", _wrap("<h2>Throughput over time (SUT timestamps)</h2><p>An accuracy run: throughput here is not a performance result.</p>")))
+            parts.append(("html", wrap("<h2>Throughput over time (SUT timestamps)</h2><p>An accuracy run: throughput here is not a performance result.</p>")))
         else:
-            parts.append(("html", _wrap("<h3>Throughput over time</h3>")))
+            parts.append(("html", wrap("<h3>Throughput over time</h3>")))
         fig = plots.throughput_timeline(rows, loadgen_tokens_per_s=key_metrics(s)["tokens_per_second"] if perf else None)
         parts.append(("png", plots.figure_png(fig), "Throughput over time"))
     elif perf:
-        parts.append(("html", _wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
+        parts.append(("html", wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
 
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
-    tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", _details_section(s)]
-    parts.append(("html", _wrap("".join(tail))))
+    tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", details_section_html(s)]
+    parts.append(("html", wrap("".join(tail))))
     return parts
 
 
@@ -728,11 +488,11 @@ def _report_sections(s, rows, stage_dir, perf: bool, sol, sol_why: str) -> list[
         from mlnb.report.sol_view import sol_html
 
         health = assess(s, rows)
-        out.append(("html", _wrap(health_html(health, simulated))))
+        out.append(("html", wrap(health_html(health, simulated))))
         fig = health_figure(health)
         if fig is not None:
             out.append(("png", plots.figure_png(fig), "Load-generator lag and TTFT by clock origin"))
-        out.append(("html", _wrap(sol_html(sol, sol_why, simulated))))
+        out.append(("html", wrap(sol_html(sol, sol_why, simulated))))
     elif s.get("mode") == "accuracy" and stage_dir is not None:
         from mlnb.report.token_audit import audit_html, audit_stage, lengths_figure
 
@@ -740,10 +500,10 @@ def _report_sections(s, rows, stage_dir, perf: bool, sol, sol_why: str) -> list[
             audit, why = audit_stage(s, Path(stage_dir))
         except Exception as err:
             audit, why = None, f"{err.__class__.__name__}: {err}"
-        out.append(("html", _wrap(audit_html(audit, why, simulated, s.get("scenario")))))
+        out.append(("html", wrap(audit_html(audit, why, simulated, s.get("scenario")))))
         if audit is not None and audit.output_lengths.size:
             out.append(("png", plots.figure_png(lengths_figure(audit)), "Output length against the reference outputs"))
-    out.append(("html", _wrap(crosswalk_html())))
+    out.append(("html", wrap(crosswalk_html())))
     return out
 
 
@@ -751,20 +511,6 @@ def stage_html(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]] = No
     """The stage view as one HTML fragment, figures embedded as PNG data URIs."""
     parts = stage_parts(summary_or_stage_dir, rows=rows, max_examples=max_examples)
     return "\n".join(part[1] if part[0] == "html" else png_img_html(part[1], part[2]) for part in parts)
-
-
-def png_img_html(png: bytes, alt: str) -> str:
-    """A PNG as an ``<img>`` with a data URI and alt text (nbconvert copies it as is)."""
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return f'<div class="mlnb"><img class="fig" alt="{esc(alt)}" src="{uri}"></div>'
-
-
-def display_parts(parts: Sequence[Part]) -> None:
-    """Display ``("html", ...)`` / ``("png", ...)`` parts in the notebook, figures with alt text."""
-    from IPython.display import HTML, display
-
-    for part in parts:
-        display(HTML(part[1] if part[0] == "html" else png_img_html(part[1], part[2])))
 
 
 def show_stage(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]] = None, max_examples: int = 3) -> None:
@@ -777,30 +523,8 @@ def show_stage(summary_or_stage_dir: Any, rows: Optional[Sequence[Mapping]] = No
     display_parts(stage_parts(summary_or_stage_dir, rows=rows, max_examples=max_examples))
 
 
-def params_html(params: Any) -> str:
-    """A parameter table; values that differ from the StageParams defaults are bold."""
-    if hasattr(params, "model_dump"):
-        params = params.model_dump(mode="json")
-    params = dict(params or {})
-    try:
-        from mlnb.config import StageParams
-
-        defaults = {name: field.default for name, field in StageParams.model_fields.items()}
-    except Exception:  # pragma: no cover - config unavailable
-        defaults = {}
-    rows = []
-    for key, value in params.items():
-        changed = key in defaults and defaults[key] != value
-        shown = _value_html(value)
-        if changed:
-            default = "none" if defaults[key] is None else esc(defaults[key])
-            shown = f"<b>{shown}</b> <span class=\"muted\">(default {default})</span>"
-        rows.append([f"<code>{esc(key)}</code>", shown])
-    return _table(["parameter", "value"], rows)
-
-
 def show_params(params_dict: Any) -> None:
     """Display the stage's parameters (dict or StageParams) as a table."""
     from IPython.display import HTML, display
 
-    display(HTML(_wrap("<h3>Parameters</h3>" + params_html(params_dict), with_style=True)))
+    display(HTML(wrap("<h3>Parameters</h3>" + params_html(params_dict), with_style=True)))

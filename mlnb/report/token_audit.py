@@ -97,7 +97,7 @@ def audit_stage(s: Mapping[str, Any], stage_dir: Path) -> tuple[Optional[TokenAu
 
 
 def _stats(values: Optional[np.ndarray]) -> list[str]:
-    from mlnb.report.stage_view import fmt_value
+    from mlnb.report.markup import fmt_value
 
     if values is None or not values.size:
         return ["\u2014"] * 5
@@ -114,7 +114,7 @@ def first_token_skip_reason(audit: TokenAudit, scenario: Optional[str]) -> str:
 
 
 def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False, scenario: Optional[str] = None) -> str:
-    from mlnb.report.stage_view import _table, esc, simulated_tag
+    from mlnb.report.markup import esc, simulated_tag, table
 
     tag = simulated_tag() if simulated else ""
     head = f"<h2>Token audit (MLPerf TEST06 checks on every response){tag}</h2>"
@@ -139,14 +139,14 @@ def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False, s
            "checks)? It says nothing about the answers' quality. The stage's verdict at the top answers another "
            "question: does accuracy meet the MLPerf targets? A run can pass this audit and fail accuracy, or the "
            "reverse.</p>"]
-    out.append(_table(["check", "result"], rows))
+    out.append(table(["check", "result"], rows))
     if c.problems:
         out.append("<ul>" + "".join(f"<li>{esc(p)}</li>" for p in c.problems) + "</ul>")
     out.extend(f'<div class="note">{esc(n)}</div>' for n in audit.notes)
     length_rows = [["this run (n_tokens)", *_stats(audit.output_lengths)]]
     if audit.reference_lengths is not None:
         length_rows.append(["dataset reference outputs", *_stats(audit.reference_lengths)])
-    out.append("<h3>Output lengths, tokens</h3>" + _table(["", "mean", "p50", "p90", "max", "responses"], length_rows, numeric=(1, 2, 3, 4, 5)))
+    out.append("<h3>Output lengths, tokens</h3>" + table(["", "mean", "p50", "p90", "max", "responses"], length_rows, numeric=(1, 2, 3, 4, 5)))
     if audit.reference_lengths is not None and audit.reference_lengths.size and audit.reference_lengths.mean() > 0:
         ratio = audit.output_lengths.mean() / audit.reference_lengths.mean()
         out.append(f'<p class="sub">Mean output length is {ratio:.0%} of the reference outputs\' mean (tokenized with the model\'s tokenizer). '
