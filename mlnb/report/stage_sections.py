@@ -6,9 +6,9 @@ imports the other.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from mlnb.report.markup import details, esc, kv_table, simulated_tag, table, value_html
+from mlnb.report.markup import Markup, kv_table, macro
 
 __all__ = [
     "details_section_html",
@@ -21,32 +21,34 @@ __all__ = [
 ]
 
 
+def _section(name: str, *args: Any, **kwargs: Any) -> str:
+    return str(macro("stage.html.j2", name, *args, **kwargs))
+
+
 def header_html(s: Mapping[str, Any]) -> str:
-    title = s.get("title") or s.get("stage") or "Stage"
-    bits = [s.get("scenario"), s.get("mode"), s.get("model_key")]
-    line = " \u00b7 ".join(esc(b) for b in bits if b)
-    model = f"model <b>{esc(s.get('model'))}</b> on backend <b>{esc(s.get('backend'))}</b>"
     engine = s.get("engine") if isinstance(s.get("engine"), Mapping) else {}
-    if engine.get("prompt_form"):  # a server: which form the prompts took, and whose tokenizer counted them
-        model += f" · prompts as <b>{esc(engine['prompt_form'])}</b> (tokenizer: {esc(engine.get('tokenizer'))})"
-    tag = simulated_tag() if s.get("simulated") else ""
-    return f'<h2>{esc(title)} <span class="muted">({esc(s.get("stage"))})</span>{tag}</h2><p class="sub">{line} \u2014 {model}</p>'
+    return _section(
+        "header",
+        title=s.get("title") or s.get("stage") or "Stage",
+        stage=s.get("stage"),
+        simulated=bool(s.get("simulated")),
+        facts=[b for b in (s.get("scenario"), s.get("mode"), s.get("model_key")) if b],
+        model=s.get("model"),
+        backend=s.get("backend"),
+        # a server: which form the prompts took, and whose tokenizer counted them
+        prompt_form=engine.get("prompt_form"),
+        tokenizer=engine.get("tokenizer"),
+    )
 
 
-def simulated_banner_html(s: Mapping[str, Any]) -> str:
+def simulated_banner_html(s: Mapping[str, Any], what: Optional[str] = None) -> str:
+    """The SIMULATED banner; ``what`` replaces the sentence saying where the numbers come from."""
     if not s.get("simulated"):
         return ""
     engine = s.get("engine") or {}
     timing = engine.get("timing_model") if isinstance(engine, Mapping) else None
-    timing_html = ""
-    if isinstance(timing, Mapping) and timing:
-        timing_html = "<p>Timing model: " + esc(", ".join(f"{k} = {v}" for k, v in timing.items())) + "</p>"
-    return (
-        '<div class="banner sim"><div class="big">SIMULATED \u2014 no model ran</div>'
-        "<p>Every latency and throughput number below comes from mlnb's simulator, not from a model on "
-        "hardware. It exercises LoadGen and the report; it says nothing about any system's performance.</p>"
-        f"{timing_html}</div>"
-    )
+    timing_text = ", ".join(f"{k} = {v}" for k, v in timing.items()) if isinstance(timing, Mapping) else ""
+    return _section("simulated_banner", timing_text, what)
 
 
 _VERDICT_TEXT = {
@@ -61,22 +63,12 @@ _VERDICT_TEXT = {
 def verdict_banner_html(s: Mapping[str, Any]) -> str:
     verdict = str(s.get("verdict") or "n/a")
     upper = verdict.upper()
-    css = "good" if upper in ("VALID", "PASS") else "bad" if upper in ("INVALID", "FAIL") else "neutral"
+    kind = "good" if upper in ("VALID", "PASS") else "bad" if upper in ("INVALID", "FAIL") else "neutral"
     reasons = [r for r in (s.get("verdict_reasons") or []) if r]
-    text = _VERDICT_TEXT.get(upper, "")
-    items = "".join(f"<li>{esc(r)}</li>" for r in reasons)
+    length_hint = bool(upper == "INVALID" and reasons and s.get("relaxed_rules") and all(is_length_reason(r) for r in reasons))
     if upper == "INVALID" and not reasons:
-        items = "<li>(no reason recorded)</li>"
-    hint = ""
-    if upper == "INVALID" and reasons and s.get("relaxed_rules") and all(is_length_reason(r) for r in reasons):
-        hint = (
-            '<p style="margin-top:6px"><b>Expected for a short run:</b> LoadGen wants more queries or a longer '
-            "duration than this run was set up for; the numbers are still measured the same way.</p>"
-        )
-    return (
-        f'<div class="banner {css}"><div class="big">{esc(verdict)}</div>'
-        f"<p>{esc(text)}</p>{f'<ul>{items}</ul>' if items else ''}{hint}</div>"
-    )
+        reasons = ["(no reason recorded)"]
+    return _section("verdict_banner", kind, verdict, _VERDICT_TEXT.get(upper, ""), reasons, length_hint)
 
 
 # LoadGen's reasons that only mean "the run was too short" (early stopping, min duration/queries).
@@ -90,17 +82,11 @@ def is_length_reason(reason: str) -> bool:
 
 def submittable_note_html(s: Mapping[str, Any]) -> str:
     rules = [r for r in (s.get("relaxed_rules") or []) if r]
-    if s.get("submittable") and not rules:
-        return '<div class="info">No MLPerf rule was relaxed for this run.</div>'
-    items = "".join(f"<li>{esc(r)}</li>" for r in rules) or "<li>(not recorded)</li>"
-    return (
-        '<div class="note"><b>Not submittable.</b> This run departs from the MLPerf rules, so its numbers '
-        f"are for development only:<ul>{items}</ul></div>"
-    )
+    return _section("submittable_note", bool(s.get("submittable") and not rules), rules)
 
 
 def details_section_html(s: Mapping[str, Any]) -> str:
-    parts = ["<h2>Engine, environment and parameters</h2>"]
+    sections = []
     for key, title in (
         ("engine", "Engine"),
         ("dataset", "Dataset"),
@@ -110,16 +96,15 @@ def details_section_html(s: Mapping[str, Any]) -> str:
     ):
         value = s.get(key)
         if isinstance(value, Mapping) and value:
-            inner = params_html(value) if key == "params" else kv_table(value)
-            parts.append(details(title, inner))
+            sections.append((title, Markup(params_html(value) if key == "params" else kv_table(value))))
     lg = s.get("loadgen") or {}
     if isinstance(lg, Mapping) and lg:
         settings = lg.get("settings")
         if isinstance(settings, Mapping) and settings:
-            parts.append(details("LoadGen settings (as run)", kv_table(settings)))
+            sections.append(("LoadGen settings (as run)", Markup(kv_table(settings))))
         skip = ("settings", "raw", "raw_repeated", "latency", "ttft", "tpot", "errors", "warnings")
-        parts.append(details("LoadGen result (parsed log)", kv_table(lg, skip=skip)))
-    return "".join(parts)
+        sections.append(("LoadGen result (parsed log)", Markup(kv_table(lg, skip=skip))))
+    return _section("details_section", sections)
 
 
 def params_html(params: Any) -> str:
@@ -133,12 +118,5 @@ def params_html(params: Any) -> str:
         defaults = {name: field.default for name, field in StageParams.model_fields.items()}
     except Exception:  # pragma: no cover - config unavailable
         defaults = {}
-    rows = []
-    for key, value in params.items():
-        changed = key in defaults and defaults[key] != value
-        shown = value_html(value)
-        if changed:
-            default = "none" if defaults[key] is None else esc(defaults[key])
-            shown = f"<b>{shown}</b> <span class=\"muted\">(default {default})</span>"
-        rows.append([f"<code>{esc(key)}</code>", shown])
-    return table(["parameter", "value"], rows)
+    rows = [(key, value, key in defaults and defaults[key] != value, defaults.get(key)) for key, value in params.items()]
+    return _section("params", rows)

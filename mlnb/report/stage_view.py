@@ -20,15 +20,16 @@ from mlnb.fileio import read_json
 from mlnb.report import plots
 from mlnb.report.markup import (  # re-exported: notebooks and the widgets import them from here
     CSS,
+    Markup,
     Part,
     display_parts,
     esc,
     fmt_value,
+    macro,
     plural,
     png_img_html,
     simulated_tag,
     style_tag,
-    table,
     verdict_pill,
     wrap,
 )
@@ -65,21 +66,16 @@ __all__ = [
 _MAX_EXAMPLE_CHARS = 1500
 
 
+def _section(name: str, *args: Any, **kwargs: Any) -> str:
+    return str(macro("stage.html.j2", name, *args, **kwargs))
+
+
 def failure_html(failure: Mapping[str, Any], stage: Optional[str] = None) -> str:
     """A red banner for a stage that stopped with an error (failure.json)."""
-    stage = stage or failure.get("stage") or "stage"
-    cell = failure.get("cell_index")
-    where = f" in notebook cell {esc(cell)}" if cell is not None else ""
-    ename = failure.get("ename") or "error"
     evalue = str(failure.get("evalue") or "")
     if len(evalue) > 3000:
         evalue = evalue[:3000] + " \u2026 (truncated)"
-    return (
-        f'<div class="banner bad"><div class="big">FAILED</div>'
-        f"<p>Stage <b>{esc(stage)}</b> stopped with an error{where}:</p>"
-        f'<pre style="color:#111827">{esc(ename)}: {esc(evalue)}</pre>'
-        "<p>No results: the stage folder holds the partial logs (harness.log, loadgen/).</p></div>"
-    )
+    return _section("failure", stage or failure.get("stage") or "stage", failure.get("cell_index"), failure.get("ename") or "error", evalue)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,8 +139,6 @@ def key_cards(s: Mapping[str, Any]) -> list[tuple[str, Optional[float]]]:
 
 def _key_metrics(s: Mapping[str, Any]) -> str:
     m = key_metrics(s)
-    card_html = "".join(f'<div class="card"><div class="v">{fmt_value(v)}</div><div class="k">{esc(k)}</div></div>'
-                        for k, v in key_cards(s))
     limits = latency_limits(s)
     rows = []
     for name, prefix, limit in (
@@ -155,18 +149,15 @@ def _key_metrics(s: Mapping[str, Any]) -> str:
         p50, p90, p99 = m[f"{prefix}_p50_ms"], m[f"{prefix}_p90_ms"], m[f"{prefix}_p99_ms"]
         if p50 is None and p90 is None and p99 is None:
             continue
-        if limit is not None and p99 is not None:
-            within = p99 <= limit
-            check = f'<span class="{"ok" if within else "no"}">{"within" if within else "over"} ({p99 / limit:.0%} of limit)</span>'
-        else:
-            check = '<span class="muted">\u2014</span>'
-        rows.append([esc(name), fmt_value(p50), fmt_value(p90), fmt_value(p99), fmt_value(limit), check])
-    percentiles = (
-        table(["LoadGen, ms", "p50", "p90", "p99", "p99 limit", "p99 vs limit"], rows, numeric=(1, 2, 3, 4))
-        if rows
-        else '<p class="muted">LoadGen reported no latency percentiles for this run.</p>'
-    )
-    return f"<h3>Key metrics (from LoadGen)</h3><div class=\"cards\">{card_html}</div>{percentiles}"
+        within = p99 <= limit if limit is not None and p99 is not None else None
+        check = macro("stage.html.j2", "within_limit", within, p99 / limit if within is not None else None)
+        rows.append([name, *(_fmt(v) for v in (p50, p90, p99, limit)), check])
+    return _section("key_metrics", key_cards(s), rows)
+
+
+def _fmt(value: Any, digits: Optional[int] = None) -> Markup:
+    """A formatted number for a template cell (fmt_value escapes any text it is given)."""
+    return Markup(fmt_value(value, digits))
 
 
 def _percentile_table(s: Mapping[str, Any]) -> str:
@@ -188,56 +179,52 @@ def _percentile_table(s: Mapping[str, Any]) -> str:
             return math.inf
 
     keys.sort(key=order)
-    header = ["ms", "min", "mean"] + [f"p{esc(str(k).lstrip('p')).removesuffix('.0')}" for k in keys] + ["max"]
+    header = ["ms", "min", "mean"] + [f"p{str(k).lstrip('p').removesuffix('.0')}" for k in keys] + ["max"]
     rows = []
     for name, stats in series:
-        row = [esc(name), fmt_value(plots._number(stats.get("min"))), fmt_value(plots._number(stats.get("mean")))]
-        row += [fmt_value(stat_percentile(stats, order(k))) if order(k) != math.inf else "\u2014" for k in keys]
-        row += [fmt_value(plots._number(stats.get("max")))]
+        row = [name, _fmt(plots._number(stats.get("min"))), _fmt(plots._number(stats.get("mean")))]
+        row += [_fmt(stat_percentile(stats, order(k))) if order(k) != math.inf else "\u2014" for k in keys]
+        row += [_fmt(plots._number(stats.get("max")))]
         rows.append(row)
-    return "<h3>LoadGen percentiles</h3>" + table(header, rows, numeric=tuple(range(1, len(header))))
+    return _section("percentiles", header, rows)
 
 
 def _loadgen_messages(s: Mapping[str, Any]) -> str:
     lg = s.get("loadgen") or {}
     if not isinstance(lg, Mapping):
         return ""
-    parts = []
     early = lg.get("early_stopping") or {}
-    if isinstance(early, Mapping) and early:
-        items = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in early.items())
-        parts.append(f"<p>LoadGen's early-stopping messages:</p><ul>{items}</ul>")
-    for key, label in (("errors", "LoadGen errors"), ("warnings", "LoadGen warnings")):
-        msgs = lg.get(key) or []
-        if msgs:
-            items = "".join(f"<li>{esc(m)}</li>" for m in msgs[:20])
-            more = f"<li>\u2026 and {len(msgs) - 20} more</li>" if len(msgs) > 20 else ""
-            parts.append(f'<p class="{"err" if key == "errors" else ""}">{label}:</p><ul>{items}{more}</ul>')
+    errors, warnings = lg.get("errors") or [], lg.get("warnings") or []
     sut = s.get("sut") or {}
-    if isinstance(sut, Mapping) and sut.get("errors"):
-        examples = "".join(f"<li>{esc(e)}</li>" for e in (sut.get("error_examples") or [])[:5])
-        parts.append(f'<p class="err">{plural(sut.get("errors"), "query")} failed in the SUT.</p><ul>{examples}</ul>')
-    return "".join(parts)
+    sut = sut if isinstance(sut, Mapping) else {}
+    return _section(
+        "loadgen_messages",
+        early=list(early.items()) if isinstance(early, Mapping) else [],
+        errors=errors[:20], errors_more=max(0, len(errors) - 20),
+        warnings=warnings[:20], warnings_more=max(0, len(warnings) - 20),
+        sut_errors=sut.get("errors"), sut_examples=(sut.get("error_examples") or [])[:5],
+    )
 
 
 def _sut_table(s: Mapping[str, Any]) -> str:
     sut = s.get("sut") or {}
     if not isinstance(sut, Mapping):
         return ""
+    stats = ("count", "mean", "p50", "p90", "p99", "max")
     rows = []
     for key, label in (("ttft_ms", "TTFT, ms"), ("tpot_ms", "TPOT, ms"), ("e2e_ms", "End-to-end, ms"), ("output_tokens", "Output tokens"), ("prompt_tokens", "Prompt tokens")):
         d = sut.get(key)
         if isinstance(d, Mapping):
-            rows.append([esc(label)] + [fmt_value(d.get(k)) for k in ("count", "mean", "p50", "p90", "p99", "max")])
+            rows.append([label] + [_fmt(d.get(k)) for k in stats])
     client = sut.get("client")  # network backends: TTFT from the query's arrival and from the send
     if isinstance(client, Mapping):
         for key, label in (("ttft_from_issue_ms", "TTFT from arrival at the SUT, ms"), ("ttft_from_send_ms", "TTFT from the send, ms"), ("send_delay_ms", "Client send delay, ms")):
             d = client.get(key)
             if isinstance(d, Mapping):
-                rows.append([esc(label)] + [fmt_value(d.get(k)) for k in ("count", "mean", "p50", "p90", "p99", "max")])
+                rows.append([label] + [_fmt(d.get(k)) for k in stats])
     if not rows:
         return ""
-    return table(["SUT timestamps", "count", "mean", "p50", "p90", "p99", "max"], rows, numeric=(1, 2, 3, 4, 5, 6))
+    return str(macro("macros.html.j2", "table", ["SUT timestamps", *stats], rows, (1, 2, 3, 4, 5, 6)))
 
 
 ORIGIN_GAP_SHARE = 0.2  # LoadGen's and the SUT's p50 further apart than this share of LoadGen's: say why
@@ -260,18 +247,8 @@ def origin_gap_note(s: Mapping[str, Any]) -> str:
             gaps.append((name, loadgen, own, int(mine.get("count") or 0)))
     if not gaps:
         return ""
-    items = "".join(f"<li>{esc(name)} p50: LoadGen {fmt_value(lg)} ms, SUT {fmt_value(own)} ms "
-                    f"({(own - lg) / lg:+.0%})</li>" for name, lg, own, _ in gaps)
     few = min(n for *_, n in gaps)
-    small = (f"<li>With {plural(few, 'query')}, the two percentile rules differ too: LoadGen takes an order "
-             "statistic (one of the measured values), numpy interpolates between two.</li>") if 0 < few < 100 else ""
-    return (
-        f'<div class="note"><b>LoadGen\'s and the SUT\'s medians differ.</b><ul>{items}</ul>Why:<ul>'
-        "<li>LoadGen's clock starts at the query's <i>scheduled</i> time, the SUT's when it <i>receives</i> the query. "
-        "Time a query waited before the SUT had it (LoadGen issuing late, or the SUT's intake busy with earlier "
-        "queries) is in LoadGen's figure only; the load-generator health section below shows that lag per query.</li>"
-        f"{small}</ul>MLPerf's result is LoadGen's figure.</div>"
-    )
+    return _section("origin_gap", [(name, lg, own, (own - lg) / lg) for name, lg, own, _ in gaps], few if 0 < few < 100 else None)
 
 
 def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
@@ -283,51 +260,34 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
 
         return per_task_type_html(acc) + _examples(acc, max_examples)
     exact = acc.get("metric_family") == "exact_match"  # the DeepSeek-R1 workload
-    out = ["<h2>Accuracy (exact match)</h2>" if exact else "<h2>Accuracy (ROUGE)</h2>"]
     targets = [t for t in (acc.get("targets") or []) if isinstance(t, Mapping)]
-    if targets:
-        rows = []
-        for t in targets:
-            metric = str(t.get("metric"))
-            lower, upper, ref = plots._number(t.get("lower")), plots._number(t.get("upper")), plots._number(t.get("reference"))
-            digits = 0 if metric in ("gen_len", "gen_num", "num-samples") else 4
-            if upper is None:
-                need = f"\u2265 {fmt_value(lower, digits)}"
-            elif lower == upper:
-                need = f"= {fmt_value(lower, digits)}"
-            else:
-                need = f"{fmt_value(lower, digits)} \u2013 {fmt_value(upper, digits)}"
-            passed = bool(t.get("passed"))
-            verdict = f'<span class="{"ok" if passed else "no"}">{"pass" if passed else "fail"}</span>'
-            scope = esc(t.get("scope") or "full dataset")
-            if t.get("note"):
-                scope += f'<br><span class="muted">{esc(t["note"])}</span>'
-            rows.append([f"<code>{esc(metric)}</code>", fmt_value(plots._number(t.get("value")), digits), fmt_value(ref, digits), need, scope, verdict])
-        out.append(table(["metric", "this run", "MLPerf reference", "required", "target for", "result"], rows, numeric=(1, 2, 3)))
-        scaled = [t for t in targets if str(t.get("scope") or "").startswith("scaled")]
-        if scaled:
-            out.append('<div class="info"><b>A subset was run.</b> MLPerf\'s count and length targets are totals over the '
-                       "full dataset; here they are scaled to the samples run (per-sample targets). Averages (ROUGE, "
-                       "exact match, tokens per sample) keep their targets. A subset's scores are noisier than the "
-                       "full set's: read the verdict as a development check, not as MLPerf's.</div>")
-    else:
-        rows = [[f"<code>{k}</code>", fmt_value(plots._number(acc.get(k)), 4)] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum") if k in acc]
-        rows += [[f"<code>{k}</code>", fmt_value(acc.get(k))] for k in ("gen_len", "gen_num") if k in acc]
-        out.append(table(["metric", "this run"], rows, numeric=(1,)))
-    facts = []
-    for key, label in (("benchmark", "targets for"), ("splitter", "sentence splitter"), ("gen_num", "samples scored"), ("gen_tok_len", "generated tokens")):
-        if acc.get(key) is not None:
-            facts.append(f"{esc(label)}: <b>{fmt_value(acc.get(key)) if not isinstance(acc.get(key), str) else esc(acc.get(key))}</b>")
-    if facts:
-        out.append('<p class="sub">' + " \u00b7 ".join(facts) + "</p>")
-    if acc.get("targets_note"):
-        out.append(f'<div class="note">{esc(acc["targets_note"])}</div>')
+    target_rows = []
+    for t in targets:
+        metric = str(t.get("metric"))
+        lower, upper, ref = plots._number(t.get("lower")), plots._number(t.get("upper")), plots._number(t.get("reference"))
+        digits = 0 if metric in ("gen_len", "gen_num", "num-samples") else 4
+        if upper is None:
+            need = f"\u2265 {fmt_value(lower, digits)}"
+        elif lower == upper:
+            need = f"= {fmt_value(lower, digits)}"
+        else:
+            need = f"{fmt_value(lower, digits)} \u2013 {fmt_value(upper, digits)}"
+        target_rows.append([
+            macro("macros.html.j2", "code", metric), _fmt(plots._number(t.get("value")), digits), _fmt(ref, digits), need,
+            macro("stage.html.j2", "scope", t.get("scope") or "full dataset", t.get("note")),
+            macro("stage.html.j2", "pass_fail", bool(t.get("passed"))),
+        ])
+    scaled = any(str(t.get("scope") or "").startswith("scaled") for t in targets)
+    plain_rows = [[macro("macros.html.j2", "code", k), _fmt(plots._number(acc.get(k)), 4)] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum") if k in acc]
+    plain_rows += [[macro("macros.html.j2", "code", k), _fmt(acc.get(k))] for k in ("gen_len", "gen_num") if k in acc]
+    facts = [(label, acc.get(key)) for key, label in (("benchmark", "targets for"), ("splitter", "sentence splitter"), ("gen_num", "samples scored"), ("gen_tok_len", "generated tokens")) if acc.get(key) is not None]
+    per_dataset = ""
     if exact:
         from mlnb.report.dsr1_view import per_dataset_html
 
-        out.append(per_dataset_html(acc))
-    out.append(_examples(acc, max_examples))
-    return "".join(out)
+        per_dataset = per_dataset_html(acc)
+    return _section("accuracy", exact, target_rows, scaled, plain_rows, facts, acc.get("targets_note"),
+                    Markup(per_dataset), Markup(_examples(acc, max_examples)))
 
 
 _SAMPLE_LISTS = ("per_sample", "samples", "examples")
@@ -343,11 +303,11 @@ def _examples(acc: Mapping[str, Any], max_examples: int) -> str:
     samples = next((acc[k] for k in _SAMPLE_LISTS if isinstance(acc.get(k), list) and acc.get(k)), None)
     if not samples or max_examples <= 0:
         return ""
-    cells = []
     shown = samples[:max_examples]
+    items = []
     for i, sample in enumerate(shown):
         if not isinstance(sample, Mapping):
-            cells.append(f'<div class="ex-head">Example {i + 1}</div><div class="text" style="grid-column: 1 / span 2">{esc(_clip(str(sample)))}</div>')
+            items.append({"head": f"Example {i + 1}", "bare": True, "text": _clip(str(sample))})
             continue
         pred = next((sample[k] for k in _PREDICTION_KEYS if sample.get(k) is not None), None)
         ref = next((sample[k] for k in _REFERENCE_KEYS if sample.get(k) is not None), None)
@@ -355,24 +315,14 @@ def _examples(acc: Mapping[str, Any], max_examples: int) -> str:
         for key, label in (("qsl_idx", "sample"), ("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"), ("n_tokens", "tokens"), ("dataset", "dataset"), ("score", "score"), ("extracted", "extracted"), ("reason", "why")):
             if sample.get(key) is not None:
                 value = sample[key]
-                bits.append(f"{label} {fmt_value(value) if not isinstance(value, str) else esc(value)}")
-        head = " \u00b7 ".join(bits) or f"Example {i + 1}"
-        pred_html = f'<div class="text">{esc(_clip(str(pred)))}</div>' if pred is not None else '<p class="muted">(no prediction stored)</p>'
-        ref_html = (
-            f'<div class="text">{esc(_clip(str(ref)))}</div>'
-            if ref is not None
-            else '<p class="muted">(the reference summary is not stored in summary.json; see the dataset)</p>'
-        )
-        cells.append(
-            f'<div class="ex-head">{head}</div>'
-            f'<div><div class="h">Model output</div>{pred_html}</div>'
-            f'<div><div class="h">Reference</div>{ref_html}</div>'
-        )
-    total = len(samples)
-    return (
-        f"<h3>Example predictions ({len(shown)} of {total})</h3>"
-        f'<div class="examples">{"".join(cells)}</div>'
-    )
+                bits.append(f"{label} {value if isinstance(value, str) else fmt_value(value)}")
+        items.append({
+            "head": " \u00b7 ".join(bits) or f"Example {i + 1}",
+            "bare": False,
+            "prediction": _clip(str(pred)) if pred is not None else None,
+            "reference": _clip(str(ref)) if ref is not None else None,
+        })
+    return _section("examples", items, len(samples))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +339,7 @@ def stage_parts(
     summary, failure, rows, stage_dir = _load(summary_or_stage_dir, rows)
     if summary is None:
         name = (failure or {}).get("stage") or (stage_dir.name if stage_dir else None)
-        return [("html", wrap(f"<h2>{esc(name)}</h2>" + failure_html(failure or {}, name), with_style=True))]
+        return [("html", wrap(_section("heading", 2, name) + failure_html(failure or {}, name), with_style=True))]
     s = summary
     if s.get("lmeval") is not None:  # an lm-eval stage (08_mmlu): accuracy only, no LoadGen
         from mlnb.report.lmeval_view import lmeval_parts
@@ -398,7 +348,7 @@ def stage_parts(
     parts: list[Part] = []
     top = [header_html(s), simulated_banner_html(s), verdict_banner_html(s), submittable_note_html(s)]
     if s.get("status") == "failed":
-        top.append('<div class="banner bad"><div class="big">Stage status: failed</div></div>')
+        top.append(_section("failed_status"))
     m = key_metrics(s)
     has_perf = any(m[k] is not None for k in m if not k.startswith("rouge") and k != "exact_match")
     if s.get("mode") == "accuracy":
@@ -427,22 +377,8 @@ def stage_parts(
     if s.get("simulated"):  # a simulator's times against a real device's floor would mislead
         floors = {}
     if lat is not None and perf:
-        limit_note = (
-            " Red dashed lines are LoadGen's p99 limits for this scenario (they apply to LoadGen's own numbers above)."
-            if any(v is not None for v in limits.values())
-            else ""
-        )
-        parts.append(
-            (
-                "html",
-                wrap(
-                    "<h2>Per-query latency (SUT timestamps)</h2>"
-                    "<p>These come from the SUT's own clock (queries.jsonl), starting when each query reached the SUT, "
-                    "so they can sit slightly below LoadGen's figures, which start at LoadGen's scheduled time."
-                    f"{esc(limit_note)}</p>" + _sut_table(s)
-                ),
-            )
-        )
+        limit_note = any(v is not None for v in limits.values())
+        parts.append(("html", wrap(_section("latency_intro", limit_note) + _sut_table(s))))
         for key, title, limit in (
             ("ttft_ms", "Time to first token (SUT timestamps)", limits.get("ttft_ms")),
             ("tpot_ms", "Time per output token (SUT timestamps)", limits.get("tpot_ms")),
@@ -453,14 +389,11 @@ def stage_parts(
                 fig = plots.latency_distribution(values, title, limit_ms=limit, floor_ms=floors.get(key))
                 parts.append(("png", plots.figure_png(fig), title))
     if len(rows):
-        if not perf:
-            parts.append(("html", wrap("<h2>Throughput over time (SUT timestamps)</h2><p>An accuracy run: throughput here is not a performance result.</p>")))
-        else:
-            parts.append(("html", wrap("<h3>Throughput over time</h3>")))
+        parts.append(("html", wrap(_section("throughput_intro", perf))))
         fig = plots.throughput_timeline(rows, loadgen_tokens_per_s=key_metrics(s)["tokens_per_second"] if perf else None)
         parts.append(("png", plots.figure_png(fig), "Throughput over time"))
     elif perf:
-        parts.append(("html", wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
+        parts.append(("html", wrap(_section("no_queries"))))
 
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", details_section_html(s)]
@@ -527,4 +460,4 @@ def show_params(params_dict: Any) -> None:
     """Display the stage's parameters (dict or StageParams) as a table."""
     from IPython.display import HTML, display
 
-    display(HTML(wrap("<h3>Parameters</h3>" + params_html(params_dict), with_style=True)))
+    display(HTML(wrap(_section("heading", 3, "Parameters") + params_html(params_dict), with_style=True)))
