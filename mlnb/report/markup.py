@@ -129,6 +129,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        finalize=lambda value: "" if value is None else value,  # a missing value shows empty, as esc(None) did
     )
     env.filters["fmt"] = _fmt_filter
     env.filters["plural"] = lambda count, noun, many=None: Markup(plural(count, noun, many))
@@ -169,9 +170,10 @@ def style_tag() -> str:
     return str(Markup("<style>{}</style>").format(Markup(CSS)))
 
 
-def wrap(inner: str, with_style: bool = False) -> str:
-    """A block of the page inside the ``.mlnb`` scope (with the stylesheet for the first block)."""
-    return render("section.html.j2", inner=Markup(inner), css=Markup(CSS) if with_style else None)
+def wrap(inner: str, with_style: bool = False, extra_css: str = "") -> str:
+    """A block of the page inside the ``.mlnb`` scope (with the stylesheet, and a view's own, for the first block)."""
+    return render("section.html.j2", inner=Markup(inner), css=Markup(CSS) if with_style else None,
+                  extra_css=Markup(extra_css) if with_style and extra_css else None)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = (), cls: str = "t") -> str:
