@@ -21,43 +21,25 @@ def per_dataset(acc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def per_dataset_html(acc: Mapping[str, Any]) -> str:
-    from mlnb.report.markup import esc, fmt_value, table
+    from mlnb.report.markup import Markup, macro
 
     groups = per_dataset(acc)
     if not groups:
         return ""
-    rows = [
-        [f"<code>{esc(kind)}</code> {esc(KIND_TITLES.get(kind, ''))}", fmt_value(g.get("num_samples")), fmt_value(g.get("correct")),
-         fmt_value(plots._number(g.get("exact_match")), 2), fmt_value(plots._number(g.get("tokens_per_sample")), 1)]
-        for kind, g in groups.items()
-    ]
-    rows.append(["<b>all</b>", fmt_value(acc.get("num_samples")), fmt_value(sum(int(g.get("correct") or 0) for g in groups.values())),
-                 fmt_value(plots._number(acc.get("exact_match")), 2), fmt_value(plots._number(acc.get("tokens_per_sample")), 1)])
-    table = table(["dataset", "samples", "correct", "exact_match", "tokens_per_sample"], rows, numeric=(1, 2, 3, 4))
-    sandbox = acc.get("code_sandbox")
-    scored = f'<p class="sub">Scored text: {esc(acc["scored_text"])}.</p>' if acc.get("scored_text") else ""
-    return "<h3>Per dataset</h3>" + table + sandbox_note(sandbox) + scored
+    rows = [(kind, KIND_TITLES.get(kind, ""), g.get("num_samples"), g.get("correct"), plots._number(g.get("exact_match")),
+             plots._number(g.get("tokens_per_sample"))) for kind, g in groups.items()]
+    total = (acc.get("num_samples"), sum(int(g.get("correct") or 0) for g in groups.values()),
+             plots._number(acc.get("exact_match")), plots._number(acc.get("tokens_per_sample")))
+    return str(macro("workloads.html.j2", "per_dataset", rows, total, Markup(sandbox_note(acc.get("code_sandbox"))), acc.get("scored_text")))
 
 
 def sandbox_note(sandbox: Any) -> str:
     """How code answers were run: in a sandbox, not at all (no sandbox), or, opted in, without one."""
-    from mlnb.report.markup import esc
+    from mlnb.report.markup import macro
 
     if not isinstance(sandbox, Mapping):
         return ""
-    limits = (f"limits {esc(sandbox.get('timeout_s_per_test'))} s per test, {esc(sandbox.get('memory_mb'))} MB memory, "
-              f"{esc(sandbox.get('output_kb'))} KiB output")
-    if sandbox.get("executed") is False:
-        return ('<div class="note"><b>Code answers were not executed: no sandbox.</b> '
-                f"{esc(sandbox.get('reason'))}. Code samples scored 0 without running, so exact_match "
-                "understates the model.</div>")
-    if sandbox.get("warning"):
-        return f'<div class="note"><b>{esc(sandbox.get("warning"))}.</b> {limits}.</div>'
-    where = f"{esc(sandbox.get('isolation'))}; " if sandbox.get("isolation") else ""
-    return (
-        f'<p class="sub">Code answers ran in a sandbox: {where}{esc(sandbox.get("process"))}; '
-        f"network: {esc(sandbox.get('network'))}; user: {esc(sandbox.get('user'))}; {limits}.</p>"
-    )
+    return str(macro("workloads.html.j2", "sandbox", sandbox))
 
 
 def per_dataset_figure(acc: Mapping[str, Any]):
