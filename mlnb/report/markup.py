@@ -16,7 +16,7 @@ import math
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
 from mlnb.report.plots import COLORS, verdict_color
@@ -125,7 +125,6 @@ def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("mlnb.report", "templates"),
         autoescape=True,
-        undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
