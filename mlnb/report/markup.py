@@ -166,7 +166,7 @@ def simulated_tag() -> str:
 
 
 def style_tag() -> str:
-    return str(Markup("<style>{}</style>").format(Markup(CSS)))
+    return _macros("style", Markup(CSS))
 
 
 def wrap(inner: str, with_style: bool = False, extra_css: str = "") -> str:

@@ -5,9 +5,10 @@ submittable), LoadGen's key metrics and percentiles, per-query latency plots fro
 timestamps, the throughput timeline, the accuracy section (accuracy mode), and collapsible
 engine / environment / parameter tables.
 
-Everything is plain HTML with inline CSS, scoped under ``.mlnb`` so it neither depends on nor
-disturbs the notebook's own styles; no script, no external resource. Every piece of text that
-comes from a file (model output above all) goes through :func:`html.escape`.
+This module gathers the data; the markup is in templates/stage.html.j2 (and the shared
+macros.html.j2), rendered with autoescaping, so every piece of text that comes from a file (model
+output above all) is inert. Plain HTML with inline CSS, scoped under ``.mlnb`` so it neither
+depends on nor disturbs the notebook's own styles; no script, no external resource.
 """
 
 from __future__ import annotations
