@@ -76,7 +76,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
             "change_pct": [None] * len(records), "higher_is_better": None,
         })
         for key, label, higher in METRICS:
-            values = [plots._number((r.get("metrics") or {}).get(key)) if r else None for r in records]
+            values = [plots.number((r.get("metrics") or {}).get(key)) if r else None for r in records]
             if all(v is None for v in values):
                 continue
             base = values[0]

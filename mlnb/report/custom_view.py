@@ -13,11 +13,11 @@ def per_task_type_html(acc: Mapping[str, Any]) -> str:
     groups = acc.get("per_task_type") or {}
     rows = [
         (name, g.get("scorer"), g.get("num_samples"), g.get("scored"),
-         fmt_value(plots._number(g.get("score")), 2) if g.get("score") is not None else "not scored",
-         plots._number(g.get("tokens_per_sample")))
+         fmt_value(plots.number(g.get("score")), 2) if g.get("score") is not None else "not scored",
+         plots.number(g.get("tokens_per_sample")))
         for name, g in groups.items() if isinstance(g, Mapping)
     ]
-    scorers = [(name, plots._number(g.get("score")), g.get("num_samples")) for name, g in (acc.get("per_scorer") or {}).items() if isinstance(g, Mapping)]
+    scorers = [(name, plots.number(g.get("score")), g.get("num_samples")) for name, g in (acc.get("per_scorer") or {}).items() if isinstance(g, Mapping)]
     return str(macro("workloads.html.j2", "per_task_type", rows, scorers, acc.get("targets_note")))
 
 

@@ -26,10 +26,10 @@ def per_dataset_html(acc: Mapping[str, Any]) -> str:
     groups = per_dataset(acc)
     if not groups:
         return ""
-    rows = [(kind, KIND_TITLES.get(kind, ""), g.get("num_samples"), g.get("correct"), plots._number(g.get("exact_match")),
-             plots._number(g.get("tokens_per_sample"))) for kind, g in groups.items()]
+    rows = [(kind, KIND_TITLES.get(kind, ""), g.get("num_samples"), g.get("correct"), plots.number(g.get("exact_match")),
+             plots.number(g.get("tokens_per_sample"))) for kind, g in groups.items()]
     total = (acc.get("num_samples"), sum(int(g.get("correct") or 0) for g in groups.values()),
-             plots._number(acc.get("exact_match")), plots._number(acc.get("tokens_per_sample")))
+             plots.number(acc.get("exact_match")), plots.number(acc.get("tokens_per_sample")))
     return str(macro("workloads.html.j2", "per_dataset", rows, total, Markup(sandbox_note(acc.get("code_sandbox"))), acc.get("scored_text")))
 
 
@@ -47,10 +47,10 @@ def per_dataset_figure(acc: Mapping[str, Any]):
     groups = per_dataset(acc)
     kinds = list(groups)
     with plots.house_style():
-        fig = plots._figure(8.0, 2.8)
+        fig = plots.new_figure(8.0, 2.8)
         left, right = fig.subplots(1, 2)
-        scores = [plots._number(groups[k].get("exact_match")) or 0.0 for k in kinds]
-        tokens = [plots._number(groups[k].get("tokens_per_sample")) or 0.0 for k in kinds]
+        scores = [plots.number(groups[k].get("exact_match")) or 0.0 for k in kinds]
+        tokens = [plots.number(groups[k].get("tokens_per_sample")) or 0.0 for k in kinds]
         left.barh(kinds, scores, color=plots.COLORS["neutral"])
         target = acc.get("targets", [{}])[0].get("lower") if acc.get("targets") else None
         if target:

@@ -32,7 +32,9 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from mlnb.query_table import as_table, column
-from mlnb.report.plots import COLORS, _figure, _number, cdf_points, house_style, thin_points
+from mlnb.report.plots import COLORS, cdf_points, house_style, thin_points
+from mlnb.report.plots import new_figure as _figure
+from mlnb.report.plots import number as _number
 
 LAG_P99_LIMIT_MS = 50.0
 # LoadGen's own lag: scheduled time -> LoadGen starts issuing the query. 1 ms because (a) a LoadGen that

@@ -24,7 +24,8 @@ from mlnb.perf.measure import MEASURE_FILE
 from mlnb.perf.model_shape import dtype_bytes, load_shape
 from mlnb.perf.speed_of_light import DeviceFigures, SpeedOfLight, compute, inconsistencies
 from mlnb.query_table import as_table, column
-from mlnb.report.plots import _number, stat_percentile
+from mlnb.report.plots import number as _number
+from mlnb.report.plots import stat_percentile
 
 
 def _model_dir(model: str) -> str:

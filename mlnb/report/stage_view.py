@@ -183,9 +183,9 @@ def _percentile_table(s: Mapping[str, Any]) -> str:
     header = ["ms", "min", "mean"] + [f"p{str(k).lstrip('p').removesuffix('.0')}" for k in keys] + ["max"]
     rows = []
     for name, stats in series:
-        row = [name, _fmt(plots._number(stats.get("min"))), _fmt(plots._number(stats.get("mean")))]
+        row = [name, _fmt(plots.number(stats.get("min"))), _fmt(plots.number(stats.get("mean")))]
         row += [_fmt(stat_percentile(stats, order(k))) if order(k) != math.inf else "\u2014" for k in keys]
-        row += [_fmt(plots._number(stats.get("max")))]
+        row += [_fmt(plots.number(stats.get("max")))]
         rows.append(row)
     return _section("percentiles", header, rows)
 
@@ -241,7 +241,7 @@ def origin_gap_note(s: Mapping[str, Any]) -> str:
     for name, loadgen_key, sut_key in (("TTFT", "ttft_ms", "ttft_ms"), ("end-to-end latency", "latency_ms", "e2e_ms")):
         loadgen = stat_percentile(metrics.get(loadgen_key), 50)
         mine = sut.get(sut_key) if isinstance(sut.get(sut_key), Mapping) else {}
-        own = plots._number(mine.get("p50"))
+        own = plots.number(mine.get("p50"))
         if loadgen is None or own is None or loadgen <= 0:
             continue
         if abs(loadgen - own) >= max(ORIGIN_GAP_MIN_MS, ORIGIN_GAP_SHARE * loadgen):
@@ -265,7 +265,7 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
     target_rows = []
     for t in targets:
         metric = str(t.get("metric"))
-        lower, upper, ref = plots._number(t.get("lower")), plots._number(t.get("upper")), plots._number(t.get("reference"))
+        lower, upper, ref = plots.number(t.get("lower")), plots.number(t.get("upper")), plots.number(t.get("reference"))
         digits = 0 if metric in ("gen_len", "gen_num", "num-samples") else 4
         if upper is None:
             need = f"\u2265 {fmt_value(lower, digits)}"
@@ -274,12 +274,12 @@ def _accuracy(s: Mapping[str, Any], max_examples: int) -> str:
         else:
             need = f"{fmt_value(lower, digits)} \u2013 {fmt_value(upper, digits)}"
         target_rows.append([
-            macro("macros.html.j2", "code", metric), _fmt(plots._number(t.get("value")), digits), _fmt(ref, digits), need,
+            macro("macros.html.j2", "code", metric), _fmt(plots.number(t.get("value")), digits), _fmt(ref, digits), need,
             macro("stage.html.j2", "scope", t.get("scope") or "full dataset", t.get("note")),
             macro("stage.html.j2", "pass_fail", bool(t.get("passed"))),
         ])
     scaled = any(str(t.get("scope") or "").startswith("scaled") for t in targets)
-    plain_rows = [[macro("macros.html.j2", "code", k), _fmt(plots._number(acc.get(k)), 4)] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum") if k in acc]
+    plain_rows = [[macro("macros.html.j2", "code", k), _fmt(plots.number(acc.get(k)), 4)] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum") if k in acc]
     plain_rows += [[macro("macros.html.j2", "code", k), _fmt(acc.get(k))] for k in ("gen_len", "gen_num") if k in acc]
     facts = [(label, acc.get(key)) for key, label in (("benchmark", "targets for"), ("splitter", "sentence splitter"), ("gen_num", "samples scored"), ("gen_tok_len", "generated tokens")) if acc.get(key) is not None]
     per_dataset = ""

@@ -17,7 +17,8 @@ import matplotlib.ticker
 import numpy as np
 
 from mlnb.compliance.test06 import Test06Result, verify
-from mlnb.report.plots import COLORS, _figure, house_style
+from mlnb.report.plots import COLORS, house_style
+from mlnb.report.plots import new_figure as _figure
 
 
 @dataclass
