@@ -56,7 +56,7 @@ def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) 
 
 def comparisons_html(run_dir: str | Path) -> str:
     """The index page's "Comparisons" section; empty when the run was never compared."""
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import esc
 
     entries = read_comparisons(run_dir)
     if not entries:

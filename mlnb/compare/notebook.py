@@ -21,7 +21,7 @@ def load_comparison(compare_dir: str = "", runs: Sequence[str] = (), force: bool
 def show_summary(comparison: dict[str, Any], compare_dir: Optional[str] = None) -> None:
     """The verdict, what differs, every metric's difference and the key metrics."""
     from mlnb.compare.view import summary_parts
-    from mlnb.report.stage_view import display_parts
+    from mlnb.report.markup import display_parts
 
     display_parts(summary_parts(comparison, compare_dir or None))
 
@@ -29,6 +29,6 @@ def show_summary(comparison: dict[str, Any], compare_dir: Optional[str] = None) 
 def show_distributions(comparison: dict[str, Any], compare_dir: Optional[str] = None) -> None:
     """The per-query distributions of every performance stage overlaid, and the method."""
     from mlnb.compare.view import distribution_parts
-    from mlnb.report.stage_view import display_parts
+    from mlnb.report.markup import display_parts
 
     display_parts(distribution_parts(comparison, compare_dir or None))

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 from mlnb.report import plots
 from mlnb.report.run_index import collect_run
 from mlnb.report.runs_list import run_record
-from mlnb.report.stage_view import esc, fmt_value, style_tag, verdict_pill
+from mlnb.report.markup import macro, wrap
 
 __all__ = [
     "METRICS",
@@ -76,7 +76,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
             "change_pct": [None] * len(records), "higher_is_better": None,
         })
         for key, label, higher in METRICS:
-            values = [plots._number((r.get("metrics") or {}).get(key)) if r else None for r in records]
+            values = [plots.number((r.get("metrics") or {}).get(key)) if r else None for r in records]
             if all(v is None for v in values):
                 continue
             base = values[0]
@@ -91,48 +91,35 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
     return {"runs": runs, "rows": rows}
 
 
-def _change_html(change: Optional[float], higher: Optional[bool]) -> str:
+def _change_color(change: Optional[float], higher: Optional[bool]) -> Optional[str]:
+    """Green when the change is better, red when worse, grey when under 0.05 %; None: no change shown."""
     if change is None or higher is None:
-        return ""
-    better = change > 0 if higher else change < 0
-    color = plots.COLORS["good"] if better else plots.COLORS["bad"]
+        return None
     if abs(change) < 0.05:
-        color = plots.COLORS["muted"]
-    return f' <span style="color:{color};font-size:0.85em">({change:+.1f}%)</span>'
+        return plots.COLORS["muted"]
+    better = change > 0 if higher else change < 0
+    return plots.COLORS["good"] if better else plots.COLORS["bad"]
 
 
 def comparison_html(comparison: Mapping[str, Any]) -> str:
     """The comparison as an HTML table: stage and metric down, runs across, change vs. the first run."""
-    runs = comparison.get("runs") or []
-    if len(runs) < 2:
-        return style_tag() + '<div class="mlnb"><p class="muted">Pick two or more runs to compare.</p></div>'
-    dot = " \u00b7 "
-    head = "<th>Stage</th><th>Metric</th>" + "".join(
-        f'<th class="n">{esc(r["run_id"])}<br><span class="muted">'
-        + esc(dot.join(str(x) for x in (r.get("model"), r.get("backend"), "SIMULATED" if r.get("simulated") else None) if x))
-        + "</span></th>"
-        for r in runs
-    )
-    body = []
+    runs = [
+        {"run_id": r["run_id"], "facts": [str(x) for x in (r.get("model"), r.get("backend"), "SIMULATED" if r.get("simulated") else None) if x]}
+        for r in comparison.get("runs") or []
+    ]
+    rows = []
     last_stage = None
     for row in comparison.get("rows") or []:
-        stage_cell = f"<b>{esc(row['stage'])}</b>" if row["stage"] != last_stage else ""
-        last_stage = row["stage"]
+        digits = 4 if row["metric"].startswith("rouge") or row["metric"] == "exact_match" else None
         cells = []
         for value, change in zip(row["values"], row["change_pct"]):
-            if row["metric"] == "verdict":
-                cells.append(f'<td class="n">{verdict_pill(value) if value in plots.VERDICT_COLORS else esc(value or "—")}</td>')
-            else:
-                digits = 4 if row["metric"].startswith("rouge") or row["metric"] == "exact_match" else None
-                cells.append(f'<td class="n">{fmt_value(value, digits)}{_change_html(change, row["higher_is_better"])}</td>')
-        body.append(f"<tr><td>{stage_cell}</td><td>{esc(row['label'])}</td>{''.join(cells)}</tr>")
-    note = (
-        '<p class="muted">Change in brackets: against the first run (green: better, red: worse). '
-        "Simulated runs say nothing about any system's performance.</p>"
-    )
-    return style_tag() + (
-        f'<div class="mlnb"><table class="t compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{note}</div>'
-    )
+            color = _change_color(change, row["higher_is_better"])
+            cells.append((value, digits, change if color else None, color))
+        rows.append({"stage": row["stage"] if row["stage"] != last_stage else None, "label": row["label"],
+                     "verdict": row["metric"] == "verdict", "cells": cells})
+        last_stage = row["stage"]
+    table = macro("runs.html.j2", "comparison_table", runs, rows, verdict_words=tuple(plots.VERDICT_COLORS))
+    return wrap(table, with_style=True)
 
 
 def comparison_figure(comparison: Mapping[str, Any], metric: str = "tokens_per_second"):
@@ -179,9 +166,6 @@ def comparison_view(run_dirs: Sequence[str | Path]) -> str:
     for key, label, _ in METRICS:
         if key in present and key in ("tokens_per_second", "ttft_p99_ms", "tpot_p99_ms"):
             fig = comparison_figure(comparison, key)
-            width = figure_width_px(fig)  # at its own size: scaling the picture down would shrink its text
-            charts.append(f'<img class="fig" style="width:{width}px;max-width:100%" alt="{esc(label)} by stage" '
-                          f'src="{plots.figure_data_uri(fig)}">')
-    charts = "".join(charts)
-    row = '<div class="mlnb" style="display:flex;flex-wrap:wrap;gap:8px">'
-    return comparison_html(comparison) + (f"{row}{charts}</div>" if charts else "")
+            # shown at its own size: scaling the picture down would shrink its text
+            charts.append((plots.figure_data_uri(fig), f"{label} by stage", figure_width_px(fig)))
+    return comparison_html(comparison) + str(macro("runs.html.j2", "charts", charts))

@@ -50,14 +50,6 @@ HEADER = ("mlnb", "definition here", "vLLM bench serve", "AIPerf / GenAI-Perf", 
 
 
 def crosswalk_html() -> str:
-    from mlnb.report.stage_view import _table, esc
+    from mlnb.report.markup import macro
 
-    table = _table([esc(h) for h in HEADER], [[esc(c) for c in row] for row in ROWS])
-    note = (
-        '<p class="sub">Per-gap ITL distributions (vLLM\'s per-chunk ITL, AIPerf\'s ICL) have no mlnb counterpart: '
-        "the SUT reports the first token and the completion only. Percentiles: MLPerf gates Server on p99 and reports "
-        "SingleStream at p90; vLLM defaults to p99, MLCommons endpoints to p90. LoadGen's pXX is an order statistic, "
-        "the sorted latencies' value at index ⌊p·n⌋, while vLLM bench and numpy interpolate linearly; on a few "
-        "hundred queries or fewer the two can differ by the gap between neighbouring queries.</p>"
-    )
-    return "<h2>Metric crosswalk</h2><p>The same quantities under other tools' names (their definitions as of their 2026 code).</p>" + table + note
+    return str(macro("health.html.j2", "crosswalk", HEADER, ROWS))

@@ -8,46 +8,34 @@ from mlnb.report import plots
 
 
 def per_task_type_html(acc: Mapping[str, Any]) -> str:
-    from mlnb.report.stage_view import _table, esc, fmt_value
+    from mlnb.report.markup import fmt_value, macro
 
     groups = acc.get("per_task_type") or {}
     rows = [
-        [f"<code>{esc(name)}</code>", esc(g.get("scorer")), fmt_value(g.get("num_samples")), fmt_value(g.get("scored")),
-         fmt_value(plots._number(g.get("score")), 2) if g.get("score") is not None else "not scored",
-         fmt_value(plots._number(g.get("tokens_per_sample")), 1)]
+        (name, g.get("scorer"), g.get("num_samples"), g.get("scored"),
+         fmt_value(plots.number(g.get("score")), 2) if g.get("score") is not None else "not scored",
+         plots.number(g.get("tokens_per_sample")))
         for name, g in groups.items() if isinstance(g, Mapping)
     ]
-    out = ["<h2>Accuracy (per task_type)</h2>",
-           _table(["task_type", "scorer", "samples", "scored", "score (0-100)", "tokens per sample"], rows, numeric=(2, 3, 4, 5))]
-    scorers = acc.get("per_scorer") or {}
-    if scorers:
-        facts = [f"{esc(name)}: <b>{fmt_value(plots._number(g.get('score')), 2)}</b> over {fmt_value(g.get('num_samples'))}"
-                 for name, g in scorers.items() if isinstance(g, Mapping)]
-        out.append('<p class="sub">Per scorer: ' + " \u00b7 ".join(facts) + "</p>")
-    if acc.get("targets_note"):
-        out.append(f'<div class="note">{esc(acc["targets_note"])}</div>')
-    return "".join(out)
+    scorers = [(name, plots.number(g.get("score")), g.get("num_samples")) for name, g in (acc.get("per_scorer") or {}).items() if isinstance(g, Mapping)]
+    return str(macro("workloads.html.j2", "per_task_type", rows, scorers, acc.get("targets_note")))
 
 
 def prompts_html(s: Mapping[str, Any]) -> str:
     """How the prompts were made and tokenized, what was dropped, and output tokens asked for vs produced."""
-    from mlnb.report.stage_view import _table, esc, fmt_value
+    from mlnb.report.markup import fmt_value, macro
 
     data = s.get("dataset") or {}
     if data.get("workload") not in ("custom", "synthetic"):
         return ""
-    out = ["<h2>Prompts and output lengths</h2>", f'<p class="sub">{esc(data.get("tokenization_note"))}</p>']
+    context = None
     if data.get("context_tokens"):
-        dropped = int(data.get("dropped_too_long") or 0)
-        out.append(f'<p class="sub">Model context: {fmt_value(data["context_tokens"])} tokens ({esc(data.get("context_source"))}); '
-                   f"records dropped as longer: <b>{dropped}</b></p>")
+        context = (data["context_tokens"], data.get("context_source"), int(data.get("dropped_too_long") or 0))
     lengths = data.get("output_lengths")
+    length_facts = None
     if isinstance(lengths, Mapping) and lengths.get("requested"):
         req, got = lengths["requested"], lengths.get("produced") or {}
         rows = [[name, fmt_value(req.get(key)), fmt_value(got.get(key))] for name, key in
                 (("mean", "mean"), ("p50", "p50"), ("p90", "p90"), ("max", "max"))]
-        out.append(_table(["output tokens", "requested", "produced"], rows, numeric=(1, 2)))
-        out.append(f'<p class="sub">Stop rule: {esc(lengths.get("stop"))}. Of {fmt_value(lengths.get("queries"))} queries, '
-                   f"{fmt_value(lengths.get('at_requested'))} produced exactly the requested length, "
-                   f"{fmt_value(lengths.get('shorter'))} fewer, {fmt_value(lengths.get('longer'))} more.</p>")
-    return "".join(out)
+        length_facts = (rows, lengths.get("stop"), lengths.get("queries"), lengths.get("at_requested"), lengths.get("shorter"), lengths.get("longer"))
+    return str(macro("workloads.html.j2", "prompts", data.get("tokenization_note"), context, length_facts))

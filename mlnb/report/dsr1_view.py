@@ -21,43 +21,25 @@ def per_dataset(acc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def per_dataset_html(acc: Mapping[str, Any]) -> str:
-    from mlnb.report.stage_view import _table, esc, fmt_value
+    from mlnb.report.markup import Markup, macro
 
     groups = per_dataset(acc)
     if not groups:
         return ""
-    rows = [
-        [f"<code>{esc(kind)}</code> {esc(KIND_TITLES.get(kind, ''))}", fmt_value(g.get("num_samples")), fmt_value(g.get("correct")),
-         fmt_value(plots._number(g.get("exact_match")), 2), fmt_value(plots._number(g.get("tokens_per_sample")), 1)]
-        for kind, g in groups.items()
-    ]
-    rows.append(["<b>all</b>", fmt_value(acc.get("num_samples")), fmt_value(sum(int(g.get("correct") or 0) for g in groups.values())),
-                 fmt_value(plots._number(acc.get("exact_match")), 2), fmt_value(plots._number(acc.get("tokens_per_sample")), 1)])
-    table = _table(["dataset", "samples", "correct", "exact_match", "tokens_per_sample"], rows, numeric=(1, 2, 3, 4))
-    sandbox = acc.get("code_sandbox")
-    scored = f'<p class="sub">Scored text: {esc(acc["scored_text"])}.</p>' if acc.get("scored_text") else ""
-    return "<h3>Per dataset</h3>" + table + sandbox_note(sandbox) + scored
+    rows = [(kind, KIND_TITLES.get(kind, ""), g.get("num_samples"), g.get("correct"), plots.number(g.get("exact_match")),
+             plots.number(g.get("tokens_per_sample"))) for kind, g in groups.items()]
+    total = (acc.get("num_samples"), sum(int(g.get("correct") or 0) for g in groups.values()),
+             plots.number(acc.get("exact_match")), plots.number(acc.get("tokens_per_sample")))
+    return str(macro("workloads.html.j2", "per_dataset", rows, total, Markup(sandbox_note(acc.get("code_sandbox"))), acc.get("scored_text")))
 
 
 def sandbox_note(sandbox: Any) -> str:
     """How code answers were run: in a sandbox, not at all (no sandbox), or, opted in, without one."""
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import macro
 
     if not isinstance(sandbox, Mapping):
         return ""
-    limits = (f"limits {esc(sandbox.get('timeout_s_per_test'))} s per test, {esc(sandbox.get('memory_mb'))} MB memory, "
-              f"{esc(sandbox.get('output_kb'))} KiB output")
-    if sandbox.get("executed") is False:
-        return ('<div class="note"><b>Code answers were not executed: no sandbox.</b> '
-                f"{esc(sandbox.get('reason'))}. Code samples scored 0 without running, so exact_match "
-                "understates the model.</div>")
-    if sandbox.get("warning"):
-        return f'<div class="note"><b>{esc(sandbox.get("warning"))}.</b> {limits}.</div>'
-    where = f"{esc(sandbox.get('isolation'))}; " if sandbox.get("isolation") else ""
-    return (
-        f'<p class="sub">Code answers ran in a sandbox: {where}{esc(sandbox.get("process"))}; '
-        f"network: {esc(sandbox.get('network'))}; user: {esc(sandbox.get('user'))}; {limits}.</p>"
-    )
+    return str(macro("workloads.html.j2", "sandbox", sandbox))
 
 
 def per_dataset_figure(acc: Mapping[str, Any]):
@@ -65,10 +47,10 @@ def per_dataset_figure(acc: Mapping[str, Any]):
     groups = per_dataset(acc)
     kinds = list(groups)
     with plots.house_style():
-        fig = plots._figure(8.0, 2.8)
+        fig = plots.new_figure(8.0, 2.8)
         left, right = fig.subplots(1, 2)
-        scores = [plots._number(groups[k].get("exact_match")) or 0.0 for k in kinds]
-        tokens = [plots._number(groups[k].get("tokens_per_sample")) or 0.0 for k in kinds]
+        scores = [plots.number(groups[k].get("exact_match")) or 0.0 for k in kinds]
+        tokens = [plots.number(groups[k].get("tokens_per_sample")) or 0.0 for k in kinds]
         left.barh(kinds, scores, color=plots.COLORS["neutral"])
         target = acc.get("targets", [{}])[0].get("lower") if acc.get("targets") else None
         if target:

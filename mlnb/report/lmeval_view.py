@@ -7,7 +7,6 @@ section) to it.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -59,71 +58,47 @@ def subject_accuracy_figure(accuracy: Mapping[str, Any], simulated: bool = False
     return fig
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int]) -> str:
-    from mlnb.report.stage_view import esc
-
-    head = "".join(f'<th class="n">{esc(h)}</th>' if i in numeric else f"<th>{esc(h)}</th>" for i, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _rows(items: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    from mlnb.report.stage_view import esc
-
-    return [[esc(s.get("name")), _pct(s.get("acc")),
-             "n/a" if s.get("acc_stderr") is None else f"{100 * s['acc_stderr']:.1f}", esc(s.get("n"))] for s in items]
+def _rows(items: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    return [[s.get("name"), _pct(s.get("acc")), "n/a" if s.get("acc_stderr") is None else f"{100 * s['acc_stderr']:.1f}", s.get("n")]
+            for s in items]
 
 
 def lmeval_parts(s: Mapping[str, Any]) -> list[tuple]:
-    from mlnb.report import stage_view as sv
+    from mlnb.report import stage_sections as sections
+    from mlnb.report.markup import Markup, macro, wrap
 
     acc = s.get("accuracy") or {}
     info = s.get("lmeval") or {}
     simulated = bool(s.get("simulated"))
-    reasons = "".join(f"<li>{sv.esc(r)}</li>" for r in s.get("verdict_reasons") or [])
     cards = [
         ("accuracy" + (" (SIMULATED)" if simulated else ""), _pm(acc)),
         ("questions", str(acc.get("n"))),
         ("subjects", str(len(acc.get("subjects") or []))),
         ("few-shot", str(acc.get("num_fewshot"))),
     ]
-    card_html = "".join(f'<div class="card"><div class="v">{sv.esc(v)}</div><div class="k">{sv.esc(k)}</div></div>' for k, v in cards)
-    top = [
-        sv._header(s),
-        sv._simulated_banner(s).replace("Every latency and throughput number below comes from mlnb's simulator",
-                                        "Every accuracy below comes from lm-eval's dummy model (random answers)"),
-        f'<div class="banner neutral"><div class="big">{sv.esc(s.get("verdict"))}</div><ul>{reasons}</ul></div>',
-        sv._submittable_note(s),
-        f"<h2>Overall: {sv.esc(acc.get('task'))}</h2>",
-        f'<div class="cards">{card_html}</div>',
-        '<p class="sub">Accuracy is lm-eval\'s <code>acc</code>: the answer letter with the highest log-likelihood '
-        "after the prompt. The standard error is lm-eval's (sample standard deviation over \u221an; for a group, "
-        "pooled over its subjects). A group's accuracy is weighted by each subject's number of questions, as lm-eval "
-        "does for MMLU.</p>",
-    ]
-    if acc.get("groups"):
-        top.append("<h3>Groups</h3>" + _table(["group", "accuracy", "stderr (pts)", "questions"], _rows(acc["groups"]), (1, 2, 3)))
-    parts: list[tuple] = [("html", sv._wrap("".join(top), with_style=True))]
-    parts.append(("html", sv._wrap("<h2>Per subject</h2>")))
-    parts.append(("png", plots.figure_png(subject_accuracy_figure(acc, simulated)), "Accuracy per subject with standard errors"))
-    tail = [_table(["subject", "accuracy", "stderr (pts)", "questions"], _rows(acc.get("subjects") or []), (1, 2, 3))]
-    tail.append("<h2>lm-eval and the task</h2>")
-    tail.append(
-        f"<p>lm-eval <b>{sv.esc(info.get('lm_eval_version'))}</b>, model <code>{sv.esc(info.get('model'))}</code>; "
-        f"raw results in <code>{sv.esc(info.get('results_file'))}</code>, every question in "
-        f"<code>{sv.esc(info.get('samples_file'))}</code> (this stage's folder).</p>"
-        "<p>The same evaluation from lm-eval's own command line:</p>"
-        f"<pre>{sv.esc(info.get('command'))}</pre>"
+    top = macro(
+        "lmeval.html.j2", "top",
+        header=Markup(sections.header_html(s)),
+        simulated_banner=Markup(sections.simulated_banner_html(s, what="Every accuracy below comes from lm-eval's dummy model (random answers)")),
+        verdict=s.get("verdict"),
+        reasons=list(s.get("verdict_reasons") or []),
+        submittable_note=Markup(sections.submittable_note_html(s)),
+        task=acc.get("task"),
+        card_items=cards,
+        groups=_rows(acc["groups"]) if acc.get("groups") else [],
     )
-    for note in info.get("notes") or []:
-        tail.append(f'<div class="note">{sv.esc(note)}</div>')
+    parts: list[tuple] = [("html", wrap(top, with_style=True))]
+    parts.append(("html", wrap(macro("lmeval.html.j2", "per_subject_heading"))))
+    parts.append(("png", plots.figure_png(subject_accuracy_figure(acc, simulated)), "Accuracy per subject with standard errors"))
     settings = {k: info.get(k) for k in ("tasks", "include_path", "num_fewshot", "limit", "batch_size", "seeds", "model_args", "offline_env")}
-    tail.append(sv.details("lm-eval settings", sv.kv_table(settings), open_=True))
-    config = info.get("task_configuration") or {}
-    tail.append(sv.details("Task configuration (as lm-eval resolved it)", f"<pre>{sv.esc(json.dumps(config, indent=2))}</pre>"))
-    tail.append(sv._details_section(s))
-    parts.append(("html", sv._wrap("".join(tail))))
+    tail = macro(
+        "lmeval.html.j2", "tail",
+        subjects=_rows(acc.get("subjects") or []),
+        info=info,
+        notes=list(info.get("notes") or []),
+        settings=settings,
+        config=info.get("task_configuration") or {},
+        details_section=Markup(sections.details_section_html(s)),
+    )
+    parts.append(("html", wrap(tail)))
     return parts

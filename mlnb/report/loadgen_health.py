@@ -32,7 +32,9 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from mlnb.query_table import as_table, column
-from mlnb.report.plots import COLORS, _figure, _number, cdf_points, house_style, thin_points
+from mlnb.report.plots import COLORS, cdf_points, house_style, thin_points
+from mlnb.report.plots import new_figure as _figure
+from mlnb.report.plots import number as _number
 
 LAG_P99_LIMIT_MS = 50.0
 # LoadGen's own lag: scheduled time -> LoadGen starts issuing the query. 1 ms because (a) a LoadGen that
@@ -237,7 +239,7 @@ def slower_arrivals_chance(gaps: int, span_s: float, rate: float) -> float:
 
 
 def _pcts(values: Optional[np.ndarray]) -> list[str]:
-    from mlnb.report.stage_view import fmt_value
+    from mlnb.report.markup import fmt_value
 
     if values is None or not values.size:
         return ["\u2014"] * 5
@@ -245,28 +247,13 @@ def _pcts(values: Optional[np.ndarray]) -> list[str]:
 
 
 def health_html(h: Health, simulated: bool = False) -> str:
-    from mlnb.report.stage_view import _table, esc, fmt_value, simulated_tag
+    from mlnb.report.markup import fmt_value, macro
 
-    tag = simulated_tag() if simulated else ""
-    out = [f"<h2>Load-generator health{tag}</h2>"]
-    if h.flags:
-        items = "".join(f"<li>{esc(f)}</li>" for f in h.flags)
-        out.append(f'<div class="banner bad"><div class="big">CLIENT-LIMITED</div><p>The load generator, not the SUT, limited this run:</p><ul>{items}</ul></div>')
-    elif h.has_trace or h.send_lag_ms is not None:
-        out.append(
-            f'<div class="info"><b>The load generator kept up.</b> Lag from the scheduled time to the SUT stayed under '
-            f"{LAG_P99_LIMIT_MS:g} ms at p99 and the SUT was not starved of queries.</div>"
-        )
+    shortfall = None
     if h.offered_qps and h.completed_qps and h.completed_qps < RATE_SHORTFALL * h.offered_qps and not h.flags:
-        idle = f", idle {h.sut_idle_share:.0%} of the time" if h.sut_idle_share is not None else ""
-        out.append(
-            f'<div class="note"><b>The SUT set the pace:</b> it completed {fmt_value(h.completed_qps)} queries/s of '
-            f"{fmt_value(h.offered_qps)} offered{idle}; queries queued in the SUT, and that wait is in LoadGen's TTFT.</div>"
-        )
-    if not (h.has_trace or h.send_lag_ms is not None):
-        out.append('<p class="muted">No LoadGen trace in this stage (queries.jsonl has no schedule fields): only rates are shown.</p>')
+        shortfall = (h.completed_qps, h.offered_qps, h.sut_idle_share)
     rate_rows = [
-        ["offered", fmt_value(h.offered_qps), esc(h.offered_source or "\u2014")],
+        ["offered", fmt_value(h.offered_qps), h.offered_source or "\u2014"],
         ["scheduled by LoadGen", fmt_value(h.scheduled_qps), "LoadGen's scheduled samples per second"],
         ["received by the SUT", fmt_value(h.received_qps), "(queries - 1) / span of SUT receipt times"],
         ["completed", fmt_value(h.completed_qps), "LoadGen's samples per second"],
@@ -274,7 +261,6 @@ def health_html(h: Health, simulated: bool = False) -> str:
     ]
     if h.scenario == "Offline":
         rate_rows[0] = ["offered", "all at once", "Offline: one query holding every sample"]
-    out.append(_table(["queries / s", "value", "from"], rate_rows, numeric=(1,)))
     lag_rows = [
         ["scheduled \u2192 LoadGen issues", *_pcts(h.issue_delay_ms)],
         ["scheduled \u2192 SUT receives", *_pcts(h.lag_to_sut_ms)],
@@ -284,23 +270,19 @@ def health_html(h: Health, simulated: bool = False) -> str:
         ["TTFT from send time (vLLM bench, AIPerf)", *_pcts(h.ttft_sent_ms)],
     ]
     lag_rows = [r for r in lag_rows if r[-1] != "\u2014"]
-    if lag_rows:
-        out.append(_table(["ms", "p50", "p90", "p99", "max", "queries"], lag_rows, numeric=(1, 2, 3, 4, 5)))
-    if h.client_load:
-        out.append(_client_load_html(h.client_load))
-    if h.send_lag_ms is None:
-        out.append('<p class="sub">No send times: this backend runs in-process (or its queries.jsonl has no <code>sent_ms</code>), so TTFT from the send time equals TTFT from SUT receipt.</p>')
-    return "".join(out)
+    has_trace = bool(h.has_trace or h.send_lag_ms is not None)
+    return str(macro("health.html.j2", "health", simulated, list(h.flags), has_trace, LAG_P99_LIMIT_MS, shortfall, has_trace,
+                     rate_rows, lag_rows, _client_load_rows(h.client_load) if h.client_load else None, h.send_lag_ms is None))
 
 
-def _client_load_html(load: dict) -> str:
-    from mlnb.report.stage_view import _table, fmt_value
+def _client_load_rows(load: dict) -> list[list[str]]:
+    from mlnb.report.markup import fmt_value
 
     def share(value) -> str:
         return f"{value:.1%}" if isinstance(value, (int, float)) else "\u2014"
 
     lag = load.get("loop_lag_ms") or {}
-    rows = [
+    return [
         ["streamed chunks", fmt_value(load.get("chunks")), "chunks that carried a token"],
         ["event loop thread CPU, s per 1,000 chunks", fmt_value(load.get("loop_cpu_s_per_1000_chunks")),
          f"{fmt_value(load.get('loop_thread_cpu_s'))} s, {share(load.get('loop_thread_cpu_share'))} of one core"],
@@ -310,7 +292,6 @@ def _client_load_html(load: dict) -> str:
          f"time behind its timers; lag p50 / p99 / max {fmt_value(lag.get('p50'))} / {fmt_value(lag.get('p99'))} / "
          f"{fmt_value(lag.get('max'))} ms (flag above {CLIENT_LOOP_LAG_SHARE_LIMIT:.0%})"],
     ]
-    return "<h3>The HTTP client's own load</h3>" + _table(["client", "value", "detail"], rows, numeric=(1,))
 
 
 def health_figure(h: Health):

@@ -112,6 +112,9 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+new_figure = _figure  # the public name, for the other report modules
+
+
 def verdict_color(verdict: Optional[str]) -> str:
     return VERDICT_COLORS.get((verdict or "").upper(), COLORS["neutral"])
 
@@ -189,6 +192,9 @@ def _number(value: Any) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+number = _number  # the public name, for the other report modules
 
 
 def stat_percentile(stats: Any, percentile: float) -> Optional[float]:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from mlnb.fileio import read_json, write_json_atomic, write_text_atomic
 from mlnb.lifecycle import ABANDONED, effective_run_status
 from mlnb.report import plots
-from mlnb.report.stage_view import CSS, esc, fmt_value, plural, simulated_tag, verdict_pill
+from mlnb.report.markup import CSS, Markup, fmt_value, macro, render
 
 __all__ = [
     "ROLLUP_FILE",
@@ -48,19 +48,7 @@ STATUS_COLORS = {
     "abandoned": "#7c3aed",  # its process is gone without finishing: what it finished is kept
 }
 
-WHAT_AM_I_LOOKING_AT = (
-    "Each row is one stage of this run: one MLPerf-Inference-style LoadGen test (performance or "
-    "accuracy) of an LLM, run through the real MLCommons LoadGen. <b>VALID / INVALID</b> is "
-    "LoadGen's own verdict on a performance run (plus any queries the system under test failed); "
-    "<b>PASS / FAIL</b> compares an accuracy run's ROUGE scores with the MLPerf targets. "
-    "Smoke and quick runs are deliberately short, so they are usually INVALID because of early "
-    "stopping or the minimum duration: that is expected and says nothing bad about the system. "
-    "Runs made with relaxed rules (fewer samples, shorter duration, another model or data set) are "
-    "<b>not submittable</b> to MLPerf; their numbers are for development. Stages marked "
-    "<b>SIMULATED</b> ran no model at all. Open a stage's report for its plots and details. "
-    "An lm-eval stage (MMLU) runs no LoadGen test: it is <b>ACCURACY ONLY</b>, with its accuracy "
-    "\u00b1 standard error in the Accuracy column, and MLPerf sets no target for it."
-)
+WHAT_AM_I_LOOKING_AT = macro("stage_table.html.j2", "what_am_i_looking_at")  # HTML, shared with the run summary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,30 +248,37 @@ def write_rollup(run_dir: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-def _link(prefix: str, rel: Optional[str], label: str) -> str:
-    if not rel:
-        return ""
-    href = quote(prefix + rel, safe="/.-_~")
-    return f'<a href="{esc(href)}">{esc(label)}</a>'
+def _href(prefix: str, rel: Optional[str]) -> Optional[str]:
+    return quote(prefix + rel, safe="/.-_~") if rel else None
 
 
-def _status_cell(status: str) -> str:
-    color = STATUS_COLORS.get(status, plots.COLORS["neutral"])
-    return f'<span class="pill" style="background:{color}">{esc(status.upper())}</span>'
-
-
-def _verdict_cell(record: Mapping[str, Any]) -> str:
-    if record.get("status") == "failed" and not record.get("verdict"):
-        return verdict_pill("FAILED")
-    if not record.get("verdict"):
-        return '<span class="muted">\u2014</span>'
-    out = verdict_pill(record["verdict"])
-    reasons = [r for r in record.get("verdict_reasons") or [] if r]
-    if reasons:
-        items = "".join(f"<li>{esc(r)}</li>" for r in reasons)
-        word = "reason" if len(reasons) == 1 else "reasons"
-        out += f'<details class="why"><summary>{len(reasons)} {word}</summary><ul>{items}</ul></details>'
-    return out
+def _stage_row(r: Mapping[str, Any], link_prefix: str) -> dict[str, Any]:
+    """One row of the stage table, as data for stage_table.html.j2."""
+    m = r.get("metrics") or {}
+    files = r.get("files") or {}
+    status = str(r.get("status") or "unknown")
+    links = [(_href(link_prefix, files.get(key)), label) for key, label in (("report", "report"), ("summary", "summary.json"), ("failure", "failure.json")) if files.get(key)]
+    error = r.get("error") if status == "failed" else None
+    if error:
+        evalue = str(error.get("evalue") or "")
+        error = {"cell": error.get("cell_index"), "ename": error.get("ename") or "error",
+                 "evalue": evalue[:600] + " \u2026" if len(evalue) > 600 else evalue}
+    return {
+        "stage": r["stage"],
+        "title": r["title"] if r.get("title") and r["title"] != r["stage"] else None,
+        "simulated": bool(r.get("simulated")),
+        "status": status,
+        "status_color": STATUS_COLORS.get(status, plots.COLORS["neutral"]),
+        "failed_no_verdict": status == "failed" and not r.get("verdict"),
+        "verdict": r.get("verdict"),
+        "reasons": [x for x in r.get("verdict_reasons") or [] if x],
+        "scenario_mode": [x for x in (r.get("scenario"), r.get("mode")) if x],
+        "numbers": [m.get(k) for k in ("samples_per_second", "tokens_per_second", "ttft_p99_ms", "tpot_p99_ms")],
+        "accuracy": Markup(accuracy_cell(m)),
+        "links": links,
+        "error": error,
+        "abandoned": status == ABANDONED,
+    }
 
 
 def stage_table_html(
@@ -292,164 +287,49 @@ def stage_table_html(
     exclude_kinds: Sequence[str] = (),
 ) -> str:
     """The table of stages. ``link_prefix`` is prepended to run-relative links ("../" from a stage)."""
-    header = [
-        "Stage",
-        "Status",
-        "Verdict",
-        "Scenario, mode",
-        "Samples/s",
-        "Tokens/s",
-        "TTFT p99 ms",
-        "TPOT p99 ms",
-        "Accuracy",
-        "Files",
-    ]
-    numeric = {4, 5, 6, 7, 8}
-    head = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(header))
-    body = []
-    for r in rollup.get("stages") or []:
-        if r.get("kind") in exclude_kinds:
-            continue
-        m = r.get("metrics") or {}
-        name = f"<b>{esc(r['stage'])}</b>"
-        if r.get("title") and r["title"] != r["stage"]:
-            name += f'<br><span class="muted">{esc(r["title"])}</span>'
-        if r.get("simulated"):
-            name += f"<br>{simulated_tag()}"
-        files = r.get("files") or {}
-        links = "<br>".join(
-            x
-            for x in (
-                _link(link_prefix, files.get("report"), "report"),
-                _link(link_prefix, files.get("summary"), "summary.json"),
-                _link(link_prefix, files.get("failure"), "failure.json"),
-            )
-            if x
-        ) or '<span class="muted">\u2014</span>'
-        scenario_mode = "<br>".join(esc(x) for x in (r.get("scenario"), r.get("mode")) if x) or "\u2014"
-        cells = [
-            name,
-            _status_cell(str(r.get("status") or "unknown")),
-            _verdict_cell(r),
-            scenario_mode,
-            fmt_value(m.get("samples_per_second")),
-            fmt_value(m.get("tokens_per_second")),
-            fmt_value(m.get("ttft_p99_ms")),
-            fmt_value(m.get("tpot_p99_ms")),
-            accuracy_cell(m),
-            links,
-        ]
-        failed = r.get("status") == "failed"
-        row_style = ' class="failed"' if failed else (' class="notrun"' if r.get("status") == "not run" else "")
-        tds = "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(cells))
-        body.append(f"<tr{row_style}>{tds}</tr>")
-        error = r.get("error")
-        if failed and error:
-            cell = error.get("cell_index")
-            where = f" (notebook cell {esc(cell)})" if cell is not None else ""
-            evalue = str(error.get("evalue") or "")
-            if len(evalue) > 600:
-                evalue = evalue[:600] + " \u2026"
-            body.append(
-                f'<tr class="failed"><td></td><td colspan="{len(header) - 1}"><span class="err"><b>Error{where}:</b></span>'
-                f'<pre>{esc(error.get("ename") or "error")}: {esc(evalue)}</pre></td></tr>'
-            )
-        if r.get("status") == "interrupted":
-            body.append(
-                f'<tr><td></td><td colspan="{len(header) - 1}" class="muted">Stopped on request (Ctrl-C, SIGTERM '
-                f"or the launcher's Stop) before it finished; its logs are kept in <code>{esc(r['stage'])}/</code>.</td></tr>"
-            )
-        if r.get("status") == ABANDONED:
-            body.append(
-                f'<tr><td></td><td colspan="{len(header) - 1}" class="muted">Abandoned: the process running the run is '
-                f"gone (killed, or its machine stopped) while this stage ran; its partial logs are in "
-                f"<code>{esc(r['stage'])}/</code>. Stages finished before it are complete and usable.</td></tr>"
-            )
-    return f'<table class="t stages"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    header = ["Stage", "Status", "Verdict", "Scenario, mode", "Samples/s", "Tokens/s", "TTFT p99 ms", "TPOT p99 ms", "Accuracy", "Files"]
+    rows = [_stage_row(r, link_prefix) for r in rollup.get("stages") or [] if r.get("kind") not in exclude_kinds]
+    return str(macro("stage_table.html.j2", "stage_table", header, (4, 5, 6, 7, 8), rows))
 
 
 def accuracy_cell(m: Mapping[str, Any]) -> str:
     """The stage's accuracy figure, named: ROUGE-1 (CNN/DailyMail), exact match (DeepSeek-R1) or lm-eval's accuracy."""
+    value, label = None, None
     if m.get("rouge1") is not None:
-        return f'{fmt_value(m["rouge1"], 2)}<br><span class="muted">ROUGE-1</span>'
-    if m.get("exact_match") is not None:
-        return f'{fmt_value(m["exact_match"], 2)}<br><span class="muted">exact match</span>'
-    acc, stderr = m.get("lmeval_accuracy"), m.get("lmeval_accuracy_stderr")
-    if acc is not None:
+        value, label = fmt_value(m["rouge1"], 2), "ROUGE-1"
+    elif m.get("exact_match") is not None:
+        value, label = fmt_value(m["exact_match"], 2), "exact match"
+    elif m.get("lmeval_accuracy") is not None:
+        acc, stderr = m["lmeval_accuracy"], m.get("lmeval_accuracy_stderr")
         value = f"{100 * acc:.1f} %" + (f" \u00b1 {100 * stderr:.1f}" if stderr is not None else "")
-        return f'{value}<br><span class="muted">lm-eval accuracy</span>'
-    return "\u2014"
-
-
-_INDEX_CSS = """
-body { margin: 0; padding: 24px 28px; background: #ffffff; }
-body > .mlnb { max-width: 1400px; }
-.mlnb footer { margin-top: 24px; color: #6b7280; font-size: 0.85em; }
-"""
-
-
-def _simulated_note(rollup: Mapping[str, Any]) -> str:
-    sims = [r["stage"] for r in rollup.get("stages") or [] if r.get("simulated")]
-    if not sims:
-        return ""
-    return (
-        '<div class="banner sim"><div class="big">SIMULATED \u2014 no model ran</div>'
-        f"<p>These stages are simulated (mlnb's simulator stood in for the model): <b>{esc(', '.join(sims))}</b>. "
-        "Their latencies and throughput are made up by the simulator's timing model and say nothing about "
-        "any system's performance. Their bars in the chart are hatched.</p></div>"
-    )
-
-
-def _chart_html(summaries: Sequence[Mapping[str, Any]]) -> str:
-    summaries = plots.comparable_summaries(summaries)
-    if not summaries:
-        return '<p class="muted">No performance stage finished, so there is nothing to compare.</p>'
-    uri = plots.figure_data_uri(plots.stage_comparison(summaries))
-    return f'<img class="fig" alt="Stages compared: tokens/s, samples/s, p99 TTFT, p99 TPOT, p90 latency" src="{uri}">'
-
-
-def _comparisons_html(run_dir: Path) -> str:
-    """Links to the comparisons of this run (``mlnb compare``), from its comparisons.json."""
-    from mlnb.compare.links import comparisons_html
-
-    return comparisons_html(run_dir)
+        label = "lm-eval accuracy"
+    return str(macro("stage_table.html.j2", "accuracy", value, label))
 
 
 def index_html(run_dir: str | Path) -> str:
     """The index page as a string (see :func:`write_index`)."""
+    from mlnb.compare.links import comparisons_html
     from mlnb.report.sol_view import device_line_html
 
     rollup, summaries = collect_run(Path(run_dir))
-    facts = []
-    for key, label in (("preset", "preset"), ("model", "model"), ("backend", "backend"), ("started", "started"), ("finished", "finished"), ("status", "status")):
-        if rollup.get(key):
-            facts.append(f"{label} <b>{esc(rollup[key])}</b>")
-    counts = rollup.get("counts") or {}
-    count_text = ", ".join(f"{n} {esc(status)}" for status, n in counts.items())
-    body = [
-        f"<h1>mlnb run {esc(rollup['run_id'])}</h1>",
-        '<p class="sub">' + (" \u00b7 ".join(facts) if facts else "no run.json in this folder") + "</p>",
-        f'<p class="sub">{plural(len(rollup.get("stages") or []), "stage")}: {count_text or "none"}</p>',
-        device_line_html(run_dir),
-        _simulated_note(rollup),
-        f'<div class="info"><b>What am I looking at?</b> {WHAT_AM_I_LOOKING_AT}</div>',
-        "<h2>Stages</h2>",
-        stage_table_html(rollup),
-        "<h2>Stages compared</h2>",
-        _chart_html(summaries),
-        _comparisons_html(Path(run_dir)),
-        f'<footer>Written by mlnb on {esc(rollup["generated"])}. Machine-readable: '
-        f'<a href="{esc(ROLLUP_FILE.as_posix())}">{esc(ROLLUP_FILE.as_posix())}</a>. '
-        "This page is self-contained: it loads nothing from the network.</footer>",
-    ]
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>mlnb run {esc(rollup['run_id'])}</title>"
-        f"<style>{CSS}{_INDEX_CSS}</style></head>"
-        f'<body><div class="mlnb">{"".join(body)}</div></body></html>\n'
-    )
+    keys = ("preset", "model", "backend", "started", "finished", "status")
+    comparable = plots.comparable_summaries(summaries)
+    return render(
+        "index.html.j2",
+        css=Markup(CSS),
+        run_id=rollup["run_id"],
+        facts=[(key, rollup[key]) for key in keys if rollup.get(key)],
+        n_stages=len(rollup.get("stages") or []),
+        counts=", ".join(f"{n} {status}" for status, n in (rollup.get("counts") or {}).items()),
+        device_line=Markup(device_line_html(run_dir)),
+        simulated=[r["stage"] for r in rollup.get("stages") or [] if r.get("simulated")],
+        what_am_i_looking_at=WHAT_AM_I_LOOKING_AT,
+        stage_table=Markup(stage_table_html(rollup)),
+        chart_uri=plots.figure_data_uri(plots.stage_comparison(comparable)) if comparable else None,
+        comparisons=Markup(comparisons_html(Path(run_dir))),  # links to this run's comparisons (mlnb compare)
+        generated=rollup["generated"],
+        rollup_file=ROLLUP_FILE.as_posix(),
+    ) + "\n"
 
 
 def write_index(run_dir: str | Path) -> Path:

@@ -11,21 +11,9 @@ from typing import Any, Mapping
 
 from mlnb.report import plots
 from mlnb.report.run_index import WHAT_AM_I_LOOKING_AT, collect_run, stage_table_html
-from mlnb.report.stage_view import display_parts, esc, style_tag
+from mlnb.report.markup import Markup, display_parts, macro, wrap
 
 __all__ = ["run_summary_parts", "show_run_summary", "stage_counts"]
-
-
-def _simulated_note(rollup: Mapping[str, Any]) -> str:
-    sims = [r["stage"] for r in rollup.get("stages") or [] if r.get("simulated")]
-    if not sims:
-        return ""
-    return (
-        '<div class="banner sim"><div class="big">SIMULATED \u2014 no model ran</div>'
-        f"<p>Stages <b>{esc(', '.join(sims))}</b> ran on mlnb's simulator: their latency and throughput "
-        "numbers come from a timing model, not from a model on hardware, and must not be compared with real "
-        "runs. Their bars below are hatched.</p></div>"
-    )
 
 
 def stage_counts(rollup: Mapping[str, Any]) -> dict[str, int]:
@@ -40,22 +28,22 @@ def stage_counts(rollup: Mapping[str, Any]) -> dict[str, int]:
 def run_summary_parts(run_dir: str | Path, link_prefix: str = "../") -> list[tuple]:
     """``("html", str)`` and ``("png", bytes, alt)`` parts of the run summary."""
     rollup, summaries = collect_run(Path(run_dir))
-    facts = [f"{label} <b>{esc(rollup[key])}</b>" for key, label in (("preset", "preset"), ("model", "model"), ("backend", "backend")) if rollup.get(key)]
-    counts = ", ".join(f"{n} {esc(status)}" for status, n in stage_counts(rollup).items())
-    head = (
-        f"<h2>Run {esc(rollup['run_id'])}: all stages</h2>"
-        + ('<p class="sub">' + " \u00b7 ".join(facts) + "</p>" if facts else "")
-        + (f'<p class="sub">Stages: {counts}</p>' if counts else "")
-        + _simulated_note(rollup)
-        + stage_table_html(rollup, link_prefix=link_prefix, exclude_kinds=("summary",))
-        + f'<details><summary>What am I looking at?</summary><p>{WHAT_AM_I_LOOKING_AT}</p></details>'
+    head = macro(
+        "runs.html.j2",
+        "run_summary",
+        run_id=rollup["run_id"],
+        facts=[(key, rollup[key]) for key in ("preset", "model", "backend") if rollup.get(key)],
+        counts=", ".join(f"{n} {status}" for status, n in stage_counts(rollup).items()),
+        simulated=[r["stage"] for r in rollup.get("stages") or [] if r.get("simulated")],
+        stage_table=Markup(stage_table_html(rollup, link_prefix=link_prefix, exclude_kinds=("summary",))),
+        what_am_i_looking_at=WHAT_AM_I_LOOKING_AT,
     )
-    parts: list[tuple] = [("html", style_tag() + f'<div class="mlnb">{head}</div>')]
+    parts: list[tuple] = [("html", wrap(head, with_style=True))]
     summaries = plots.comparable_summaries(summaries)
     if summaries:
         parts.append(("png", plots.figure_png(plots.stage_comparison(summaries)), "Stages compared"))
     else:
-        parts.append(("html", '<div class="mlnb"><p class="muted">No performance stage finished, so there is nothing to compare.</p></div>'))
+        parts.append(("html", wrap(macro("runs.html.j2", "nothing_to_compare"))))
     return parts
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mlnb.report.run_index import STATUS_COLORS, collect_run
-from mlnb.report.stage_view import esc, simulated_tag, style_tag, verdict_pill
+from mlnb.report.markup import macro, wrap
 
 __all__ = ["format_date", "list_runs", "run_label", "run_record", "runs_table_html"]
 
@@ -72,38 +72,22 @@ def run_label(run: Mapping[str, Any]) -> str:
     return " \u00b7 ".join(str(p) for p in parts if p)
 
 
-def _status_pill(status: Any) -> str:
-    text = str(status or "unknown")
-    color = STATUS_COLORS.get(text, "#6b7280")
-    return f'<span class="pill" style="background:{color}">{esc(text.upper())}</span>'
-
-
-def _stage_cell(stage: Mapping[str, Any]) -> str:
+def _stage_cell(stage: Mapping[str, Any]) -> tuple:
     """A stage's verdict; a stage without one shows its status (interrupted, failed, not run)."""
-    if stage.get("verdict"):
-        pill = verdict_pill(stage["verdict"])
-    else:
-        pill = _status_pill(stage.get("status"))
-    return f'<span title="{esc(stage["stage"])}">{esc(stage["stage"][:2])}&nbsp;{pill}</span>'
+    status = str(stage.get("status") or "unknown")
+    return stage["stage"], stage.get("verdict"), status, STATUS_COLORS.get(status, "#6b7280")
 
 
 def runs_table_html(runs: Sequence[Mapping[str, Any]]) -> str:
     """The runs as a table: id, date, preset, model, backend, status and each stage's verdict."""
-    if not runs:
-        return style_tag() + '<div class="mlnb"><p class="muted">No runs yet.</p></div>'
-    head = "".join(f"<th>{h}</th>" for h in ("Run", "Date", "Preset", "Model", "Backend", "Status", "Verdicts"))
     rows = []
     for run in runs:
-        sim = f" {simulated_tag()}" if run.get("simulated") else ""
-        stages = " ".join(_stage_cell(s) for s in run.get("stages") or [] if s.get("kind") != "summary")
-        rows.append(
-            "<tr>"
-            f"<td><b>{esc(run['run_id'])}</b>{sim}</td><td>{esc(run.get('date'))}</td><td>{esc(run.get('preset'))}</td>"
-            f"<td>{esc(run.get('model'))}</td><td>{esc(run.get('backend'))}</td><td>{_status_pill(run.get('status'))}</td>"
-            f"<td>{stages or '<span class=muted>&mdash;</span>'}</td>"
-            "</tr>"
-        )
-    return (
-        style_tag()
-        + f'<div class="mlnb"><table class="t runs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-    )
+        status = str(run.get("status") or "unknown")
+        rows.append({
+            **{key: run.get(key) for key in ("run_id", "date", "preset", "model", "backend")},
+            "simulated": bool(run.get("simulated")),
+            "status": status,
+            "status_color": STATUS_COLORS.get(status, "#6b7280"),
+            "stages": [_stage_cell(s) for s in run.get("stages") or [] if s.get("kind") != "summary"],
+        })
+    return wrap(macro("runs.html.j2", "runs_table", rows), with_style=True)

@@ -24,7 +24,8 @@ from mlnb.perf.measure import MEASURE_FILE
 from mlnb.perf.model_shape import dtype_bytes, load_shape
 from mlnb.perf.speed_of_light import DeviceFigures, SpeedOfLight, compute, inconsistencies
 from mlnb.query_table import as_table, column
-from mlnb.report.plots import _number, stat_percentile
+from mlnb.report.plots import number as _number
+from mlnb.report.plots import stat_percentile
 
 
 def _model_dir(model: str) -> str:
@@ -227,45 +228,34 @@ def _util(value: Optional[float]) -> str:
 
 
 def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> str:
-    from mlnb.report.stage_view import _table, esc, simulated_tag
+    from mlnb.report.markup import macro
 
-    tag = simulated_tag() if simulated else ""
-    head = f"<h2>Speed of light (physical floors){tag}</h2>"
     if sol is None:
-        return head + f'<p class="muted">Not available: {esc(why)}</p>'
+        return str(macro("sol.html.j2", "unavailable", simulated, why))
     d = sol.device
-    verdict = ""
     wrong = inconsistencies(sol)
-    if wrong:
-        verdict = (
-            '<div class="note"><b>Inconsistent inputs: a measured figure beats its physical floor</b>, which no '
-            "hardware does, so at least one input below is wrong and no utilisation here can be trusted:<ul>"
-            + "".join(f"<li>{esc(line)}</li>" for line in wrong) + "</ul></div>"
-        )
-    elif sol.mbu is not None:
-        verdict = (
-            f'<div class="info"><b>Decode reached {_pct(sol.mbu)} of the memory-bandwidth floor</b> (MBU) on {esc(d.name)}: '
-            f"a decode step read about {fmt(sol.bytes_per_step / 1e6)} MB in {fmt(sol.measured_step_ms)} ms "
-            f"({fmt(sol.achieved_bandwidth_gbps)} GB/s achieved, floor {fmt(sol.tpot_floor_ms)} ms at {fmt(d.bandwidth_gbps)} GB/s).</div>"
-        )
+    mbu = None
+    if not wrong and sol.mbu is not None:
+        mbu = (_pct(sol.mbu), d.name, fmt(sol.bytes_per_step / 1e6), fmt(sol.measured_step_ms), fmt(sol.achieved_bandwidth_gbps),
+               fmt(sol.tpot_floor_ms), fmt(d.bandwidth_gbps))
     model_rows = [
         ["parameters (from config.json)", f"{sol.params_total:,}", f"{sol.params_total / 1e9:.3f} B"],
         ["read per decode step", f"{sol.params_read_per_step:,}", "all but an untied input-embedding table"],
-        [f"weights in {esc(sol.weight_dtype)}", f"{fmt(sol.weight_gb)} GB", f"{sol.weight_bytes} bytes per weight"],
+        [f"weights in {sol.weight_dtype}", f"{fmt(sol.weight_gb)} GB", f"{sol.weight_bytes} bytes per weight"],
         ["KV cache per token", f"{sol.kv_bytes_per_token:,} B", "2 \u00d7 layers \u00d7 KV heads \u00d7 head size \u00d7 bytes"],
         ["batch (sequences decoded together)", fmt(sol.batch), "time-weighted, SUT timestamps, capped by the engine's batch size"],
         ["context per sequence (tokens)", fmt(sol.context), "median of prompt + half the output"],
         ["bytes per decode step", f"{fmt(sol.bytes_per_step / 1e6)} MB", "weights + batch \u00d7 context \u00d7 KV per token"],
     ]
     device_rows = [
-        ["memory bandwidth", f"{fmt(d.bandwidth_gbps)} GB/s", esc(d.bandwidth_source)],
-        ["matrix rate", f"{fmt(d.tflops)} TFLOPS" if d.tflops else "n/a", esc(d.tflops_source)],
+        ["memory bandwidth", f"{fmt(d.bandwidth_gbps)} GB/s", d.bandwidth_source],
+        ["matrix rate", f"{fmt(d.tflops)} TFLOPS" if d.tflops else "n/a", d.tflops_source],
     ]
     if d.table_source and d.bandwidth_source.startswith("measured"):
-        device_rows.append(["vendor peak bandwidth", f"{fmt(d.table_bandwidth_gbps)} GB/s", esc(d.table_source)])
+        device_rows.append(["vendor peak bandwidth", f"{fmt(d.table_bandwidth_gbps)} GB/s", d.table_source])
     floor_rows = [
         ["TPOT (decode step)", fmt(sol.tpot_floor_ms) + " ms", fmt(sol.measured_step_ms) + " ms" if sol.measured_step_ms else "n/a",
-         f"MBU {_util(sol.mbu)}", esc(sol.measured_step_source or "")],
+         f"MBU {_util(sol.mbu)}", sol.measured_step_source or ""],
         ["TPOT at batch 1", fmt(sol.tpot_floor_batch1_ms) + " ms", "", "", "the floor a lone stream could reach"],
         ["TTFT (prefill of the median prompt)", fmt(sol.ttft_floor_ms) + " ms", fmt(sol.measured_ttft_ms) + " ms" if sol.measured_ttft_ms else "n/a",
          f"prefill MFU {_util(sol.prefill_mfu)}", "SUT TTFT p50 (includes queueing in the engine)"],
@@ -274,36 +264,16 @@ def sol_html(sol: Optional[SpeedOfLight], why: str, simulated: bool = False) -> 
     ]
     if sol.table_tpot_floor_ms is not None and d.bandwidth_source.startswith("measured"):
         floor_rows.append(["TPOT at the vendor peak", fmt(sol.table_tpot_floor_ms) + " ms", "", f"MBU {_util(sol.table_mbu)}", "devices table"])
-    notes = "".join(f'<div class="note">{esc(n)}</div>' for n in sol.notes)
-    formulas = (
-        "<ul>"
-        "<li>bytes per decode step = W<sub>read</sub>\u00b7b<sub>w</sub> + B\u00b7c\u00b72\u00b7L\u00b7n<sub>kv</sub>\u00b7d<sub>head</sub>\u00b7b<sub>kv</sub></li>"
-        "<li>TPOT floor = max(bytes / BW, 2\u00b7N\u00b7B / FLOPS); decode ceiling = B / TPOT floor</li>"
-        "<li>TTFT floor = max((2\u00b7N<sub>blocks</sub>\u00b7S + 2\u00b7V\u00b7h + 2\u00b7L\u00b7n<sub>heads</sub>\u00b7d<sub>head</sub>\u00b7S\u00b2) / FLOPS, W<sub>read</sub>\u00b7b<sub>w</sub> / BW)</li>"
-        "<li>MBU = (bytes per step / measured TPOT) / BW; MFU = achieved FLOP/s / FLOPS</li>"
-        "</ul><p>Floors are bounds: no engine reaches them. Tuned GPU stacks reach roughly 60\u201385 % MBU at batch 1; "
-        "eager CPU and GPU paths far less. The dashed green lines on the latency charts are these floors.</p>"
-    )
-    return (
-        head + verdict + notes
-        + "<h3>Model</h3>" + _table(["", "value", "how"], model_rows)
-        + f"<h3>Device: {esc(d.name)}</h3>" + _table(["", "value", "source"], device_rows)
-        + "<h3>Floors against this run</h3>" + _table(["", "floor", "measured", "utilisation", "measured from"], floor_rows)
-        + "<details><summary>Formulas</summary>" + formulas + "</details>"
-    )
+    return str(macro("sol.html.j2", "section", simulated, wrong, mbu, list(sol.notes), model_rows, d.name, device_rows, floor_rows))
 
 
 def device_line_html(run_dir: str | Path) -> str:
     """One line for the run's index: the device as measured at the start of the run."""
-    from mlnb.report.stage_view import esc
+    from mlnb.report.markup import macro
 
     m = run_measure(run_dir)
     if m is None:
         return ""
     copy, mm = m.get("copy") or {}, m.get("matmul") or {}
-    return (
-        f'<p class="sub">device <b>{esc(m.get("device_name"))}</b> ({esc(m.get("device"))}), measured at the start of the run: '
-        f'memory copy <b>{fmt(_number(copy.get("bandwidth_gbps")))} GB/s</b>, '
-        f'matmul <b>{fmt(_number(mm.get("tflops")))} TFLOPS</b> ({esc(mm.get("dtype"))}) · '
-        f'<a href="{MEASURE_FILE}">{MEASURE_FILE}</a></p>'
-    )
+    return str(macro("sol.html.j2", "device_line", m.get("device_name"), m.get("device"), fmt(_number(copy.get("bandwidth_gbps"))),
+                     fmt(_number(mm.get("tflops"))), mm.get("dtype"), MEASURE_FILE))

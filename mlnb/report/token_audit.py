@@ -17,7 +17,8 @@ import matplotlib.ticker
 import numpy as np
 
 from mlnb.compliance.test06 import Test06Result, verify
-from mlnb.report.plots import COLORS, _figure, house_style
+from mlnb.report.plots import COLORS, house_style
+from mlnb.report.plots import new_figure as _figure
 
 
 @dataclass
@@ -97,7 +98,7 @@ def audit_stage(s: Mapping[str, Any], stage_dir: Path) -> tuple[Optional[TokenAu
 
 
 def _stats(values: Optional[np.ndarray]) -> list[str]:
-    from mlnb.report.stage_view import fmt_value
+    from mlnb.report.markup import fmt_value
 
     if values is None or not values.size:
         return ["\u2014"] * 5
@@ -114,44 +115,25 @@ def first_token_skip_reason(audit: TokenAudit, scenario: Optional[str]) -> str:
 
 
 def audit_html(audit: Optional[TokenAudit], why: str, simulated: bool = False, scenario: Optional[str] = None) -> str:
-    from mlnb.report.stage_view import _table, esc, simulated_tag
+    from mlnb.report.markup import macro
 
-    tag = simulated_tag() if simulated else ""
-    head = f"<h2>Token audit (MLPerf TEST06 checks on every response){tag}</h2>"
     if audit is None:
-        return head + f'<p class="muted">Not available: {esc(why)}</p>'
+        return str(macro("workloads.html.j2", "token_audit_unavailable", simulated, why))
     c = audit.checks
-
-    def mark(ok: Optional[bool], skipped: str = "") -> str:
-        if skipped:
-            return f'<span class="muted">skipped: {esc(skipped)}</span>'
-        return f'<span class="{"ok" if ok else "no"}">{"pass" if ok else "fail"}</span>'
-
-    rows = [
-        ["first-token data is a prefix of the response", mark(c.first_token == "True", first_token_skip_reason(audit, scenario) if c.first_token == "Skipped" else "")],
-        [f"at most one trailing EOS (ids {esc(', '.join(map(str, audit.eos_ids)) or 'none')})", mark(c.eos)],
-        ["n_tokens equals the tokens in the response", mark(c.sample_length)],
+    skipped = first_token_skip_reason(audit, scenario) if c.first_token == "Skipped" else ""
+    checks = [
+        ("first-token data is a prefix of the response", c.first_token == "True", skipped),
+        (f"at most one trailing EOS (ids {', '.join(map(str, audit.eos_ids)) or 'none'})", c.eos, ""),
+        ("n_tokens equals the tokens in the response", c.sample_length, ""),
     ]
-    badge = "TOKENS WELL FORMED" if c.passed else "TOKEN PROBLEMS"
-    color = COLORS["good"] if c.passed else COLORS["bad"]
-    out = [head, f'<p><span class="pill" style="background:{color}">{badge}</span> {c.samples:,} logged responses checked.</p>',
-           '<p class="sub"><b>Which question this answers:</b> are the logged tokens well formed (MLPerf\'s TEST06 '
-           "checks)? It says nothing about the answers' quality. The stage's verdict at the top answers another "
-           "question: does accuracy meet the MLPerf targets? A run can pass this audit and fail accuracy, or the "
-           "reverse.</p>"]
-    out.append(_table(["check", "result"], rows))
-    if c.problems:
-        out.append("<ul>" + "".join(f"<li>{esc(p)}</li>" for p in c.problems) + "</ul>")
-    out.extend(f'<div class="note">{esc(n)}</div>' for n in audit.notes)
     length_rows = [["this run (n_tokens)", *_stats(audit.output_lengths)]]
     if audit.reference_lengths is not None:
         length_rows.append(["dataset reference outputs", *_stats(audit.reference_lengths)])
-    out.append("<h3>Output lengths, tokens</h3>" + _table(["", "mean", "p50", "p90", "max", "responses"], length_rows, numeric=(1, 2, 3, 4, 5)))
+    ratio = None
     if audit.reference_lengths is not None and audit.reference_lengths.size and audit.reference_lengths.mean() > 0:
-        ratio = audit.output_lengths.mean() / audit.reference_lengths.mean()
-        out.append(f'<p class="sub">Mean output length is {ratio:.0%} of the reference outputs\' mean (tokenized with the model\'s tokenizer). '
-                   "The run stops at max_new_tokens, so a ratio well below 100 % can be the cap, not the model.</p>")
-    return "".join(out)
+        ratio = float(audit.output_lengths.mean() / audit.reference_lengths.mean())
+    return str(macro("workloads.html.j2", "token_audit", simulated, bool(c.passed), COLORS["good"] if c.passed else COLORS["bad"],
+                     c.samples, checks, list(c.problems or []), list(audit.notes), length_rows, ratio))
 
 
 def lengths_figure(audit: TokenAudit):

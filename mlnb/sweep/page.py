@@ -1,7 +1,8 @@
 """The sweep's outputs besides sweep.json: points.csv and one self-contained HTML page.
 
-The page is a Jinja2 template with autoescaping (every value from a run is inert text) and
-matplotlib figures embedded as PNG data URIs, so it opens from disk with nothing else.
+The page is a Jinja2 template (mlnb/report/templates/sweep.html.j2, in the environment of every mlnb
+page) with autoescaping (every value from a run is inert text) and matplotlib figures embedded as
+PNG data URIs, so it opens from disk with nothing else.
 """
 
 from __future__ import annotations
@@ -12,67 +13,14 @@ import io
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, select_autoescape
-
 from mlnb.fileio import write_bytes_atomic, write_text_atomic
+from mlnb.report.markup import render
 from mlnb.sweep.curve import CSV_FIELDS, pareto_frontier
 
 CSV_FILE = "points.csv"
 HTML_FILE = "sweep.html"
 _COLOURS = {"VALID": "#15803d", "INVALID": "#b91c1c"}
 
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sweep {{ state.sweep_id }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #111827; padding: 0 12px; }
-table { border-collapse: collapse; font-size: 0.86em; margin: 8px 0 18px; }
-th, td { border: 1px solid #d1d5db; padding: 3px 7px; text-align: right; }
-th { background: #f3f4f6; } td.l { text-align: left; }
-td.r { text-align: left; font-size: 0.85em; min-width: 22em; max-width: 40em; }
-.wide { overflow-x: auto; }
-.VALID { color: #15803d; font-weight: 700; } .INVALID { color: #b91c1c; font-weight: 700; }
-.note { color: #4b5563; font-size: 0.9em; } .headline { font-size: 1.15em; margin: 6px 0; }
-.banner { background: #fef3c7; border: 1px solid #f59e0b; padding: 6px 10px; margin: 8px 0; }
-img { max-width: 100%; }
-</style></head><body>
-<h1>Sweep {{ state.sweep_id }}</h1>
-<p class="note">{{ kind_text }} &middot; preset {{ spec.preset }} &middot; stage {{ spec.stage }} &middot;
-status <b>{{ state.status }}</b>{% if result.stop_reason %} ({{ result.stop_reason }}){% endif %} &middot;
-{{ result.loadgen_runs }} LoadGen runs in {{ result.elapsed_min }} min</p>
-{% if simulated %}<div class="banner">SIMULATED: the sim backend ran, no model. These numbers test the harness, not a system.</div>{% endif %}
-{% if relaxed %}<div class="banner">Not submittable: points ran with relaxed MLPerf rules; each point's report lists them.</div>{% endif %}
-{% if spec.kind == "search" %}
-<p class="headline">Highest VALID target_qps: <b>{{ fmt(result.highest_valid_qps) }}</b>
-{% if result.lowest_invalid_qps is not none %}&middot; lowest INVALID above it: <b>{{ fmt(result.lowest_invalid_qps) }}</b>{% endif %}
-(tolerance {{ spec.tolerance }})</p>
-{% if result.lowest_invalid_reasons %}<p class="note">Why {{ fmt(result.lowest_invalid_qps) }} is INVALID:</p><ul>
-{% for reason in result.lowest_invalid_reasons %}<li>{{ reason }}</li>{% endfor %}</ul>{% endif %}
-{% if result.confirmation %}<p>Confirmation run at the preset's durations: <span class="{{ result.confirmation.verdict }}">{{ result.confirmation.verdict }}</span>
-({{ result.confirmation.point }})</p>{% endif %}
-{% endif %}
-<p class="note">Goodput counts requests whose TTFT (from LoadGen's scheduled time) and TPOT are within
-TTFT &le; {{ fmt(slo_ttft) }} ms and TPOT &le; {{ fmt(slo_tpot) }} ms ({{ slo_source }}). Per-user speed is
-1000 / p90 TPOT. A point is saturated when its completions came slower than its schedule by more than
-{{ (spec.saturation_margin * 100) | round(1) }} % (achieved &lt; offered rate) or requests failed; "?" when
-the point ran fewer than 20 queries, too few for the rates to tell (a ladder does not stop on "?").
-Achieved rate: queries over the time from the first scheduled query to the last completion, less the
-fastest query's latency.</p>
-{% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}
-<h2 id="points">Points</h2>
-<div class="wide"><table><tr>{% for name in columns %}<th>{{ name }}</th>{% endfor %}</tr>
-{% for p in points %}<tr>
-<td class="l"><a href="{{ p.run_dir }}/index.html">{{ p.point }}</a></td><td class="l">{{ p.role }}</td>
-<td>{{ fmt(p.target_qps) }}</td><td class="l">{{ p.status }}</td><td class="l {{ p.verdict }}">{{ p.verdict or "" }}</td>
-<td>{{ fmt(p.queries) }}</td><td>{{ fmt(p.offered_qps) }}</td><td>{{ fmt(p.achieved_qps) }}</td><td>{{ "yes" if p.saturated else ("?" if p.status == "finished" and p.saturated is none else "") }}</td>
-<td>{{ fmt(p.output_tokens_per_s) }}</td><td>{{ fmt(p.per_user_tokens_per_s) }}</td>
-<td>{{ fmt(p.ttft_p90_ms) }}</td><td>{{ fmt(p.ttft_p99_ms) }}</td><td>{{ fmt(p.tpot_p99_ms) }}</td>
-<td>{{ fmt(p.goodput_rps) }}</td><td>{{ pct(p.goodput_share) }}</td><td>{{ "yes" if p.pareto else "" }}</td></tr>
-{% endfor %}</table></div>
-{% if invalid %}<h3>Why INVALID</h3><ul>{% for p in invalid %}<li><b>{{ p.point }}</b> ({{ fmt(p.target_qps) }} qps): {{ (p.reasons or []) | join("; ") }}</li>{% endfor %}</ul>{% endif %}
-<p class="note">The same data: <a href="points.csv">points.csv</a>, <a href="sweep.json">sweep.json</a>. Each point is a
-full run with its own report (the link in the first column).</p>
-</body></html>
-"""
 _COLUMNS = ["point", "role", "target_qps", "status", "verdict", "queries", "offered qps", "achieved qps", "saturated",
             "output tok/s", "per-user tok/s", "p90 TTFT ms", "p99 TTFT ms", "p99 TPOT ms", "goodput req/s",
             "goodput share", "Pareto"]
@@ -172,12 +120,11 @@ def render_page(state: dict) -> str:
     spec = state["spec"]
     finished = [p for p in points if p["status"] == "finished"]
     frontier = pareto_frontier(finished)
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    template = env.from_string(_TEMPLATE)
     user_slo = spec.get("slo_ttft_ms") is not None or spec.get("slo_tpot_ms") is not None
     first = finished[0] if finished else {}
     kind_text = "Max VALID target_qps search" if spec["kind"] == "search" else "Rate ladder"
-    return template.render(
+    return render(
+        "sweep.html.j2",
         invalid=[p for p in points if p.get("verdict") == "INVALID"], state=state, spec=spec, result=state.get("result") or {}, points=points, columns=_COLUMNS,
         figures=_figures(spec, points, frontier), fmt=_fmt, pct=_pct, kind_text=kind_text,
         slo_ttft=first.get("slo_ttft_ms"), slo_tpot=first.get("slo_tpot_ms"),

@@ -16,19 +16,6 @@ from mlnb.layers import LAYERS, architecture_lines, layer_index
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "mlnb"
 
-# Edges inside mlnb/report that still close circles (stage_view imports its sub-views, which import
-# stage_view's shared HTML helpers back). They go when those helpers move to one module of their own;
-# empty this set then. Nothing outside mlnb/report may be listed here.
-KNOWN_REPORT_VIOLATIONS: set[tuple[str, str]] = {
-    ("mlnb.report.crosswalk", "mlnb.report.stage_view"),
-    ("mlnb.report.custom_view", "mlnb.report.stage_view"),
-    ("mlnb.report.dsr1_view", "mlnb.report.stage_view"),
-    ("mlnb.report.lmeval_view", "mlnb.report.stage_view"),
-    ("mlnb.report.loadgen_health", "mlnb.report.stage_view"),
-    ("mlnb.report.sol_view", "mlnb.report.stage_view"),
-    ("mlnb.report.token_audit", "mlnb.report.stage_view"),
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -160,10 +147,7 @@ def test_no_import_goes_up_the_layers():
 
 def test_no_import_circles():
     edges = {(i.importer, i.imported) for i in IMPORTS}
-    stale = sorted(KNOWN_REPORT_VIOLATIONS - edges)
-    assert not stale, "KNOWN_REPORT_VIOLATIONS lists imports that are gone; remove: " + ", ".join(f"{a} -> {b}" for a, b in stale)
-    assert all(a.startswith("mlnb.report.") and b.startswith("mlnb.report.") for a, b in KNOWN_REPORT_VIOLATIONS)
-    circles = _cycles(edges - KNOWN_REPORT_VIOLATIONS)
+    circles = _cycles(edges)
     assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
 
 

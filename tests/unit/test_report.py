@@ -245,7 +245,7 @@ def test_stat_percentile_key_spellings_and_limits():
 def test_stage_view_escapes_model_output():
     page = stage_html(accuracy_summary(), rows=[])
     assert "<script>" not in page
-    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page  # escaped as Jinja2 (markupsafe) does
     assert "&lt;b&gt;reference&lt;/b&gt;" in page
     assert "FAIL" in page and "38.39" in page and "Not submittable" in page
 

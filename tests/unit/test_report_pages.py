@@ -40,7 +40,7 @@ def test_singlestream_cards_lead_with_its_metric_p90_latency():
     assert "p90 latency" in label and "SingleStream" in label
     assert value == pytest.approx(500.0 + 80.0 * 0.9)
     assert not any("p90 latency" in k for k, _ in key_cards(server_sim_summary()))  # Server: throughput
-    assert "p90 latency, ms (SingleStream&#x27;s metric)" in stage_html(_singlestream(), rows=[])
+    assert "p90 latency, ms (SingleStream&#39;s metric)" in stage_html(_singlestream(), rows=[])
 
 
 def test_a_large_gap_between_loadgen_and_sut_medians_is_explained():

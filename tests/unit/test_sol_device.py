@@ -98,7 +98,7 @@ def test_server_device_must_be_in_the_devices_table():
 
 
 def test_the_stage_header_says_which_prompt_form_ran():
-    from mlnb.report.stage_view import _header
+    from mlnb.report.stage_sections import header_html as _header
 
     s = {"stage": "03_server_perf", "backend": "openai", "model": "embedded",
          "engine": {"prompt_form": "text", "tokenizer": "the default embedded one, not named"}}
