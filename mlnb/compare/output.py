@@ -61,7 +61,7 @@ def compute_comparison(
 def _execute_notebook(folder: Path) -> None:
     import papermill as pm
 
-    from mlnb.paths import NOTEBOOKS_DIR
+    from mlnb.paths import notebook_path
     from mlnb.pipeline import KERNEL, _kernel_manager_class
     from mlnb.report.html import export_notebook_html
 
@@ -69,7 +69,7 @@ def _execute_notebook(folder: Path) -> None:
     try:
         with open(folder / "compare.log", "w", encoding="utf-8") as log:
             pm.execute_notebook(
-                str(NOTEBOOKS_DIR / NOTEBOOK_FILE), str(folder / NOTEBOOK_FILE),
+                str(notebook_path(NOTEBOOK_FILE)), str(folder / NOTEBOOK_FILE),
                 parameters={"compare_dir": str(folder)}, kernel_name=KERNEL, progress_bar=False,
                 stdout_file=log, stderr_file=log, cwd=str(folder), execution_timeout=600, start_timeout=180,
                 kernel_manager_class=_kernel_manager_class(socket_dir),

@@ -34,18 +34,17 @@ EXIT_MEANING = {0: "finished", 1: "failed", 2: "refused (bad input)", 130: "inte
 def resolve_outputs_dir(outputs_dir: str | os.PathLike = "outputs") -> Path:
     """The outputs folder for a notebook's ``outputs_dir`` parameter.
 
-    A relative path is taken from the kernel's folder, except in the project's own ``notebooks/``
-    folder, where it is taken from the project root (so runs land in the project's ``outputs/``).
+    A relative path is taken from the workspace the kernel runs in (its folder or one above it, see
+    :mod:`mlnb.workspace`), so a launcher in ``WORKSPACE/notebooks`` writes to ``WORKSPACE/outputs``,
+    never to ``notebooks/outputs``; outside any workspace, from the kernel's folder.
     """
-    from mlnb.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+    from mlnb.workspace import find_workspace
 
     path = Path(outputs_dir).expanduser()
     if path.is_absolute():
         return path
-    cwd = Path.cwd()
-    if cwd.resolve() == NOTEBOOKS_DIR.resolve():
-        return PROJECT_ROOT / path
-    return cwd / path
+    workspace = find_workspace()
+    return (workspace if workspace is not None else Path.cwd()) / path
 
 
 def link_path(target: Path, base: Optional[Path] = None) -> str:
