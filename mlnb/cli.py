@@ -115,12 +115,12 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--offline-perf", default=None, metavar="0|1", help="Stage 01_offline_perf off/on (also RUN_PERF_OFFLINE).")
 @click.option("--offline-acc", default=None, metavar="0|1", help="Stage 02_offline_accuracy off/on (also RUN_ACC_OFFLINE).")
 @click.option("--mmlu", default=None, metavar="0|1", help="Stage 08_mmlu off/on (also RUN_MMLU_SMOKE).")
-@click.option("--mmlu-limit", default=None, metavar="N", help="Shortcut for --set 08_mmlu.mmlu_limit=N (also MMLU_LIMIT).")
+@click.option("--mmlu-limit", "mmlu_limit_switch", default=None, metavar="N", help="Shortcut for --set 08_mmlu.mmlu_limit=N (also MMLU_LIMIT).")
 @click.option("--force-free-gpu", is_flag=True,
-              help="First stop leftover processes of earlier, ended mlnb runs; never others (also FORCE_FREE_GPU=1).")
+              help="First stop leftover processes of ended mlnb runs in the outputs folder; never others (also FORCE_FREE_GPU=1).")
 def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id, continue_on_error,
         progress, progress_lines, server_perf=None, server_acc=None, offline_perf=None, offline_acc=None, mmlu=None,
-        mmlu_limit=None, force_free_gpu=False) -> None:
+        mmlu_limit_switch=None, force_free_gpu=False) -> None:
     """Run the benchmark pipeline: one notebook per stage, HTML reports, an index page.
 
     Presets and notebooks come from the workspace (see `mlnb init`) first, then from the package;
@@ -141,7 +141,7 @@ def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id,
         os.environ,
         {"--server-perf": server_perf, "--server-acc": server_acc, "--offline-perf": offline_perf,
          "--offline-acc": offline_acc, "--mmlu": mmlu},
-        samples=samples, mmlu_limit=mmlu_limit, force_free_gpu=force_free_gpu,
+        samples=samples, mmlu_limit=mmlu_limit_switch, force_free_gpu=force_free_gpu,
     )
     outputs_dir = check_run_target(outputs, run_id)
     stages, sets = _apply_seed_switches(switches, preset, stages, sets)
@@ -205,7 +205,8 @@ def _apply_seed_switches(switches, preset: str, stages: Optional[str], sets):
         if MMLU_STAGE in chosen:
             sets += (f"{MMLU_STAGE}.mmlu_limit={switches.mmlu_limit}",)
         else:
-            switches.lines.append(f"  (no {MMLU_STAGE} stage in this run: the MMLU limit changes nothing)")
+            switches.lines = [line.replace(f"-> --set {MMLU_STAGE}.mmlu_limit=", f"-> nothing (no {MMLU_STAGE} stage in this run): mmlu_limit=")
+                              for line in switches.lines]
     return ",".join(chosen), sets
 
 

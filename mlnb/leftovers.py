@@ -1,6 +1,6 @@
 """Leftover engine processes of earlier mlnb runs, stopped before a new run (``FORCE_FREE_GPU=1``).
 
-Only processes mlnb itself started are touched, found two ways (:mod:`mlnb.lifecycle`,
+Only processes mlnb itself started for runs in the outputs folder of this run are touched, found two ways (:mod:`mlnb.lifecycle`,
 :mod:`mlnb.server.processes`); nothing is ever found or killed by name:
 
 - managed servers recorded in ``RUN/server/process.json`` that still run the recorded command;
@@ -76,11 +76,14 @@ def free_leftovers(outputs: Path, grace_s: float = GRACE_S) -> list[str]:
             lines.append(f"{run_dir.name}: {record.role} pid {record.pid} left alone (its run is still running or unreadable)")
             continue
         lines.append(f"{run_dir.name}: {record.role} pid {record.pid}: {stop_group(record, grace_s)}")
+    root = Path(outputs).resolve()
     for run_dir, count in sorted(marked_run_dirs().items()):
+        if Path(run_dir).resolve().parent != root:  # another outputs folder: another workspace's business
+            continue
         over = _run_over(Path(run_dir))
         if over is not True:
             lines.append(f"{run_dir}: {count} processes left alone (its run is still running or unreadable)")
             continue
         stopped = stop_marked(RUN_MARK_ENV, run_dir)
         lines.append(f"{run_dir}: stopped {stopped} leftover processes of an ended run")
-    return lines or ["no leftover processes of earlier mlnb runs"]
+    return lines or [f"no leftover processes of earlier mlnb runs in {outputs}"]

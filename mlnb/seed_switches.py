@@ -13,7 +13,7 @@ RUN_ACC_OFFLINE     --offline-acc 0|1   stage 02_offline_accuracy off / on
 RUN_MMLU_SMOKE      --mmlu 0|1          stage 08_mmlu off / on
 SMOKE_SAMPLES       --samples N         --samples N (the first N dataset records)
 MMLU_LIMIT          --mmlu-limit N      --set 08_mmlu.mmlu_limit=N (lm-eval --limit)
-FORCE_FREE_GPU      --force-free-gpu    stop leftover processes of earlier mlnb runs first
+FORCE_FREE_GPU      --force-free-gpu    first stop what ended mlnb runs of this outputs folder left running
 ==================  ==================  =============================================================
 
 "on" keeps a stage of the preset (or of ``--stages``) and adds it when the list lacks it; "off" drops it.
@@ -119,7 +119,7 @@ def read_seed_switches(
             label = "--force-free-gpu"
         found.force_free_gpu = _zero_or_one(value, f"FORCE_FREE_GPU={value!r} (environment)")
         if found.force_free_gpu:
-            found.lines.append(f"{label} -> stop leftover processes of earlier mlnb runs first (never others)")
+            found.lines.append(f"{label} -> stop leftover processes of ended mlnb runs in the outputs folder first (never others)")
         else:
             found.lines.append(f"{label} -> nothing stopped")
     return found

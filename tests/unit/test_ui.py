@@ -131,12 +131,13 @@ def test_launcher_disables_run_on_bad_input(tmp_path):
     assert launcher.run_button.disabled is False and launcher.error.value == ""
 
 
-def test_outputs_dir_from_the_projects_notebooks_folder_is_the_projects(monkeypatch, tmp_path):
-    from mlnb.paths import PROJECT_ROOT
+def test_outputs_dir_from_a_workspaces_notebooks_folder_is_the_workspaces(monkeypatch, tmp_path):
     from mlnb.ui.launcher import resolve_outputs_dir
+    from mlnb.workspace_init import init_workspace
 
-    monkeypatch.chdir(NOTEBOOKS_DIR)
-    assert resolve_outputs_dir("outputs") == PROJECT_ROOT / "outputs"
+    init_workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path / "ws" / "notebooks")  # where JupyterLab starts the launcher's kernel
+    assert resolve_outputs_dir("outputs") == tmp_path / "ws" / "outputs"  # never notebooks/outputs
     monkeypatch.chdir(tmp_path)
     assert resolve_outputs_dir("outputs") == tmp_path / "outputs"
 
