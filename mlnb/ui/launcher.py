@@ -302,14 +302,17 @@ class Launcher:
 
     # form state --------------------------------------------------------------------------------
     def _refresh(self) -> Optional[str]:
-        problem = self.form.check()
+        """Check the form: a problem shows beside its field (or here, when it concerns no one field)."""
+        problem = self.form.check_problem()
+        self.form.show_problem(problem)
+        general = problem is not None and problem.field is None
         self.error.value = (
-            f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap">{html.escape(problem)}</div>'
-            if problem else ""
+            f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap">{html.escape(problem.text)}</div>'
+            if general else ""
         )
         running = self.process is not None and self.process.running
-        self.run_button.disabled = bool(problem) or running
-        return problem
+        self.run_button.disabled = problem is not None or running
+        return problem.text if problem is not None else None
 
     # run ---------------------------------------------------------------------------------------
     def start(self) -> Optional[RunProcess]:

@@ -126,9 +126,40 @@ def test_launcher_disables_run_on_bad_input(tmp_path):
     assert launcher.run_button.disabled is False
     launcher.form.set_values(samples="0")
     assert launcher.run_button.disabled is True
-    assert "greater than or equal to 1" in launcher.error.value
+    note = launcher.form.notes["samples"]  # beside the field it concerns, not under the form
+    assert "greater than or equal to 1" in note.value and "mlnb-error" in note._dom_classes
+    assert launcher.error.value == ""
     launcher.form.set_values(samples="")
-    assert launcher.run_button.disabled is False and launcher.error.value == ""
+    assert launcher.run_button.disabled is False and launcher.error.value == "" and note.value == ""
+    assert "mlnb-error" not in note._dom_classes
+
+
+@pytest.mark.parametrize("values, field", [({"samples": "0"}, "samples"), ({"model_key": "llama2"}, "model_key"),
+                                           ({"dataset": "no/such/file.json"}, "dataset")])
+def test_errors_sit_beside_their_field(tmp_path, values, field):
+    from mlnb.ui.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "outputs")
+    launcher.form.set_values(backend="sim", **values)
+    assert launcher.form.check_problem().field == field
+    assert "mlnb-error" in launcher.form.notes[field]._dom_classes and launcher.error.value == ""
+    assert all(note.value == "" for name, note in launcher.form.notes.items() if name != field)
+
+
+def test_switching_the_backend_shows_no_error_before_anything_is_typed(tmp_path):
+    from mlnb.ui.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "outputs")
+    launcher.form.set_values(backend="openai")  # needs base_url, which the smoke preset does not have
+    note = launcher.form.notes["base_url"]
+    assert note.value.startswith('<span') and "needed: " in note.value and "base_url" in note.value
+    assert "mlnb-error" not in note._dom_classes and launcher.error.value == ""
+    assert all("mlnb-error" not in n._dom_classes for n in launcher.form.notes.values())
+    assert launcher.run_button.disabled is True  # it cannot run yet; nothing is marked wrong
+    launcher.form.set_values(base_url="not a url")  # typed: now it is an error, beside the field
+    assert "mlnb-error" in note._dom_classes and "expected http" in note.value
+    launcher.form.set_values(backend="sim", base_url="")
+    assert note.value == "" and launcher.run_button.disabled is False
 
 
 def test_outputs_dir_from_a_workspaces_notebooks_folder_is_the_workspaces(monkeypatch, tmp_path):
