@@ -227,8 +227,9 @@ class _StageBar:
         self.last = StageProgress(stage)
 
     def show(self, progress: StageProgress) -> None:
-        self.bar.max = max(progress.issued, progress.completed, 1)
-        self.bar.value = self.bar.max if progress.state == "finished" else min(progress.completed, self.bar.max)
+        value, top = progress.bar()  # not "completed of issued": a Server stage's queries keep coming
+        self.bar.max = top
+        self.bar.value = value
         self.bar.bar_style = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning"}.get(
             progress.state, ""
         )
@@ -237,7 +238,8 @@ class _StageBar:
 
     def finish(self, status: str, text: str) -> None:
         last = self.last
-        self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s, last.elapsed_s))
+        self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s,
+                                last.elapsed_s, last.total))
         if text.startswith("stopped; logs kept in "):
             text = "stopped; logs kept in the run folder"  # its path is in the log and the links below
         if text:  # the stage's result line from the CLI, e.g. "VALID (simulated), 3100.0 tokens/s" (LoadGen's)

@@ -474,3 +474,33 @@ def test_an_interrupted_stage_stops_its_harness(tmp_path, monkeypatch):
     log = (tmp_path / "01_offline_perf" / "harness.log").read_text()
     assert log.splitlines() == ["progress issued=8 completed=1 tokens=10 tok/s=1.0 elapsed=2.0s",
                                 "interrupted: the harness was stopped"]
+
+
+def test_a_server_bar_is_not_full_while_queries_keep_coming(tmp_path):
+    from mlnb.ui.launcher import _StageBar
+    import ipywidgets as w
+
+    caught_up = parse_cli_line("[03_server_perf] progress issued=5 completed=5 tokens=500 tok/s=50.0 elapsed=5.0s").progress
+    assert caught_up.total == 0 and caught_up.bar() == (5, 6)  # total unknown yet: more may come
+    assert "5/5 queries issued so far" in caught_up.describe()
+    known = parse_cli_line("[03_server_perf] progress issued=5 completed=5 tokens=500 tok/s=50.0 elapsed=5.0s total=36").progress
+    assert known.bar() == (5, 36) and known.describe().startswith("5/36 queries")
+    assert format_progress_line(known).endswith(" total=36")
+    bar = _StageBar(w, "03_server_perf")
+    bar.show(known)
+    assert (bar.bar.value, bar.bar.max) == (5, 36)
+    bar.finish("finished", "INVALID (simulated)")
+    assert bar.bar.value == bar.bar.max == 36
+
+
+def test_loadgen_generated_count_from_its_detail_log(tmp_path):
+    from mlnb.harness.generated import generated_samples
+
+    log = tmp_path / "mlperf_log_detail.txt"
+    assert generated_samples(tmp_path) is None
+    log.write_text(':::MLLOG {"key": "effective_target_qps", "value": 4, "time_ms": 0.1}\n'
+                   ':::MLLOG {"key": "generated_query_count", "value": 36, "time_ms": 0.1}\n')
+    assert generated_samples(tmp_path) is None  # samples per query not written yet
+    with open(log, "a") as handle:
+        handle.write(':::MLLOG {"key": "generated_samples_per_query", "value": 1, "time_ms": 0.1}\n:::MLLOG {"key": "gener')
+    assert generated_samples(tmp_path) == 36
