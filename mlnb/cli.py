@@ -344,10 +344,12 @@ def list_things(show_params: bool, show_runs: bool = False, outputs: Optional[Pa
     from mlnb.stages.registry import STAGES
 
     get_backend("sim")  # registers the built-in backends
-    from mlnb.workspace import find_workspace, preset_names
+    from mlnb.workspace import PRESETS, find_workspace, package_origin, preset_names, shipped_dir
 
     workspace = find_workspace()
-    click.echo(f"workspace: {workspace if workspace is not None else 'none (presets and notebooks of the package)'}")
+    package = f"{package_origin()} at {shipped_dir(PRESETS).parent}"
+    click.echo(f"workspace: {workspace} (then the {package})" if workspace is not None
+               else f"workspace: none (presets and notebooks of the {package}; `mlnb init` makes one)")
     click.echo("presets:  " + ", ".join(f"{name}" + (" (workspace)" if origin == "workspace" else "")
                                          for name, origin in preset_names().items()))
     click.echo("stages:   " + ", ".join(STAGES.names()))
