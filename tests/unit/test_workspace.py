@@ -27,7 +27,7 @@ def test_a_plain_folder_is_no_workspace_and_uses_the_package(elsewhere):
     assert default_outputs_dir() == Path("outputs")  # ./outputs of this folder, nothing of the package's
 
 
-def test_init_writes_a_workspace_found_from_inside_it(elsewhere):
+def test_init_writes_a_workspace_found_from_inside_it(elsewhere, monkeypatch):
     result = init_workspace(elsewhere / "ws")
     ws = (elsewhere / "ws").absolute()
     assert (ws / MARKER).is_file() and (ws / "README.md").is_file() and (ws / "outputs").is_dir()
@@ -37,9 +37,7 @@ def test_init_writes_a_workspace_found_from_inside_it(elsewhere):
     for inside in (ws, ws / "notebooks"):
         assert find_workspace(inside) == ws
     assert default_outputs_dir() == Path("outputs")
-    import os
-
-    os.chdir(ws / "notebooks")  # a launcher kernel's folder: runs go to the workspace's outputs/
+    monkeypatch.chdir(ws / "notebooks")  # a launcher kernel's folder: runs go to the workspace's outputs/
     assert default_outputs_dir() == ws / "outputs"
     assert preset_path("smoke") == ws / "parameters" / "smoke.yaml"
     assert notebook_path("03_server_perf.ipynb") == ws / "notebooks" / "03_server_perf.ipynb"
