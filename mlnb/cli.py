@@ -72,7 +72,19 @@ def _redact(text: str) -> str:
     return redact(text)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mlnb
+
+    try:
+        return version("mlnb")
+    except PackageNotFoundError:
+        return mlnb.__version__
+
+
 @click.group(cls=_Group)
+@click.version_option(version=_version(), prog_name="mlnb", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
@@ -98,18 +110,50 @@ def main(ctx: click.Context, debug: bool) -> None:
               help="A progress bar per stage: queries, tokens/s, elapsed time (default: on when stdout is a terminal).")
 @click.option("--progress-lines", is_flag=True,
               help="Print machine-readable '[STAGE] progress issued=.. completed=.. tokens=.. tok/s=.. elapsed=..s' lines.")
+@click.option("--server-perf", default=None, metavar="0|1", help="Stage 03_server_perf off/on (also RUN_PERF_SERVER).")
+@click.option("--server-acc", default=None, metavar="0|1", help="Stage 04_server_accuracy off/on (also RUN_ACC_SERVER).")
+@click.option("--offline-perf", default=None, metavar="0|1", help="Stage 01_offline_perf off/on (also RUN_PERF_OFFLINE).")
+@click.option("--offline-acc", default=None, metavar="0|1", help="Stage 02_offline_accuracy off/on (also RUN_ACC_OFFLINE).")
+@click.option("--mmlu", default=None, metavar="0|1", help="Stage 08_mmlu off/on (also RUN_MMLU_SMOKE).")
+@click.option("--mmlu-limit", "mmlu_limit_switch", default=None, metavar="N", help="Shortcut for --set 08_mmlu.mmlu_limit=N (also MMLU_LIMIT).")
+@click.option("--force-free-gpu", is_flag=True,
+              help="First stop leftover processes of ended mlnb runs in the outputs folder; never others (also FORCE_FREE_GPU=1).")
 def run(preset, stages, samples, model, backend, dataset, sets, outputs, run_id, continue_on_error,
-        progress, progress_lines) -> None:
+        progress, progress_lines, server_perf=None, server_acc=None, offline_perf=None, offline_acc=None, mmlu=None,
+        mmlu_limit_switch=None, force_free_gpu=False) -> None:
     """Run the benchmark pipeline: one notebook per stage, HTML reports, an index page.
+
+    Presets and notebooks come from the workspace (see `mlnb init`) first, then from the package;
+    the run prints which it used. The Llama-3.1-8B smoke scripts' switches work too, from the
+    environment or as flags (RUN_PERF_SERVER, ..., SMOKE_SAMPLES, MMLU_LIMIT, FORCE_FREE_GPU); each
+    one given is printed as what it maps to.
 
     Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: it is marked interrupted, its logs are kept,
     and the exit code is 130.
     """
+    import os
+
     from mlnb.pipeline import RunInterrupted, execute_run
+    from mlnb.seed_switches import read_seed_switches
     from mlnb.ui.progress import make_progress
 
+    switches = read_seed_switches(
+        os.environ,
+        {"--server-perf": server_perf, "--server-acc": server_acc, "--offline-perf": offline_perf,
+         "--offline-acc": offline_acc, "--mmlu": mmlu},
+        samples=samples, mmlu_limit=mmlu_limit_switch, force_free_gpu=force_free_gpu,
+    )
     outputs_dir = check_run_target(outputs, run_id)
-    plan = build_plan(preset, stages, sets, samples=samples, model=model, backend=backend, dataset=dataset)
+    stages, sets = _apply_seed_switches(switches, preset, stages, sets)
+    plan = build_plan(preset, stages, sets, samples=samples if samples is not None else switches.samples,
+                      model=model, backend=backend, dataset=dataset)
+    for line in switches.lines:
+        click.echo(line)
+    if switches.force_free_gpu:
+        from mlnb.leftovers import free_leftovers
+
+        for line in free_leftovers(outputs_dir):
+            click.echo(f"free: {line}")
     _prepare_models(plan)
     reporter = make_progress(progress, progress_lines, echo=click.echo)
     try:
@@ -139,6 +183,31 @@ def check_run_target(outputs: Optional[str], run_id: Optional[str]) -> Path:
     if run_id is not None and (folder / run_id).exists():
         raise InputError(f"--run-id {run_id!r}", f"{folder / run_id} already exists; runs are never overwritten")
     return folder
+
+
+def _apply_seed_switches(switches, preset: str, stages: Optional[str], sets):
+    """The --stages text and --set list after the seed switches' stage toggles and MMLU limit."""
+    from mlnb.config import load_preset
+    from mlnb.paths import check_preset, preset_path
+    from mlnb.seed_switches import MMLU_STAGE
+
+    if not switches.stage_on and switches.mmlu_limit is None:
+        return stages, sets
+    chosen = parse_stages(stages)
+    if chosen is None:
+        check_preset(preset)
+        chosen = list(load_preset(preset_path(preset)).stages)
+    chosen = switches.apply_to_stages(chosen)
+    if not chosen:
+        raise InputError("stage switches", "every stage is switched off; nothing to run")
+    sets = tuple(sets)
+    if switches.mmlu_limit is not None:
+        if MMLU_STAGE in chosen:
+            sets += (f"{MMLU_STAGE}.mmlu_limit={switches.mmlu_limit}",)
+        else:
+            switches.lines = [line.replace(f"-> --set {MMLU_STAGE}.mmlu_limit=", f"-> nothing (no {MMLU_STAGE} stage in this run): mmlu_limit=")
+                              for line in switches.lines]
+    return ",".join(chosen), sets
 
 
 def parse_stages(stages: Optional[str]) -> Optional[list[str]]:
@@ -210,6 +279,25 @@ def _prepare_models(plan) -> None:
             prepare_embedded_model()
 
 
+@main.command()
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--keep-existing", is_flag=True,
+              help="Write only the missing files; every existing file stays as it is (never overwritten).")
+def init(directory: Path, keep_existing: bool) -> None:
+    """Write a workspace in DIRECTORY (default: here): parameters/, notebooks/, outputs/, README.md.
+
+    The workspace is yours to edit; mlnb looks there first for presets and notebooks. An existing
+    file is never overwritten: if any is in the way, nothing is written (exit 2).
+    """
+    from mlnb.workspace_init import init_workspace
+
+    result = init_workspace(directory, keep_existing=keep_existing)
+    root = result.root.absolute()
+    click.echo(f"workspace: {root} ({len(result.written)} files written"
+               + (f", {len(result.kept)} existing kept" if result.kept else "") + ")")
+    click.echo(f"next: cd {root} && mlnb run --preset smoke")
+
+
 @main.group()
 def model() -> None:
     """Models: prepare the embedded default."""
@@ -253,11 +341,17 @@ def list_things(show_params: bool, show_runs: bool = False, outputs: Optional[Pa
     """List presets, stages, backends (and parameters, and runs)."""
     from mlnb.backends.registry import BACKENDS, get_backend
     from mlnb.config import StageParams
-    from mlnb.paths import available_presets
     from mlnb.stages.registry import STAGES
 
     get_backend("sim")  # registers the built-in backends
-    click.echo("presets:  " + ", ".join(available_presets()))
+    from mlnb.workspace import PRESETS, find_workspace, package_origin, preset_names, shipped_dir
+
+    workspace = find_workspace()
+    package = f"{package_origin()} at {shipped_dir(PRESETS).parent}"
+    click.echo(f"workspace: {workspace} (then the {package})" if workspace is not None
+               else f"workspace: none (presets and notebooks of the {package}; `mlnb init` makes one)")
+    click.echo("presets:  " + ", ".join(f"{name}" + (" (workspace)" if origin == "workspace" else "")
+                                         for name, origin in preset_names().items()))
     click.echo("stages:   " + ", ".join(STAGES.names()))
     click.echo("backends: " + ", ".join(BACKENDS.names()))
     if show_params:
@@ -274,13 +368,21 @@ def list_things(show_params: bool, show_runs: bool = False, outputs: Optional[Pa
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
-def report(run_dir: Path) -> None:
-    """Rebuild a run's HTML reports, rollup and index without re-running anything."""
-    from mlnb.paths import check_run_dir
+@click.argument("run_dir", type=click.Path(path_type=Path), required=False)
+def report(run_dir: Optional[Path]) -> None:
+    """Rebuild a run's HTML reports, rollup and index without re-running anything.
+
+    Without RUN_DIR: the newest run, outputs/latest (of the workspace, or of this folder).
+    """
+    from mlnb.paths import LATEST, check_run_dir, default_outputs_dir
     from mlnb.report.html import export_run_notebooks
     from mlnb.report.run_index import write_index, write_rollup
 
+    if run_dir is None:
+        run_dir = default_outputs_dir() / LATEST
+        if not run_dir.exists():
+            raise InputError(f"RUN_DIR (default {run_dir})", "no run yet: outputs/latest does not exist; give a run folder")
+        click.echo(f"run: {run_dir} -> {run_dir.resolve().name} (no RUN_DIR given: the newest run)")
     check_run_dir(run_dir)
     export_run_notebooks(run_dir, echo=click.echo)
     write_rollup(run_dir)
@@ -304,8 +406,11 @@ def export(run_dir: Path, fmt: str, out: Optional[Path]) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("system.json"), show_default=True,
-              help="Where to write the JSON (a submission keeps it as systems/SYSTEM_NAME.json).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write the JSON (default: RUN/system.json with --run, else OUTPUTS/system.json of the "
+                   "workspace; a submission keeps it as systems/SYSTEM_NAME.json).")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None,
+              help="Write into this run folder (RUN/system.json).")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a field (repeatable).")
 @click.option("--system-name", default=None, help="Shortcut for --set system_name=...")
 @click.option("--submitter", default=None, help="Shortcut for --set submitter=...")
@@ -315,8 +420,12 @@ def export(run_dir: Path, fmt: str, out: Optional[Path]) -> None:
               help="Shortcut for --set system_type=...")
 @click.option("--measure", is_flag=True,
               help="Also time a large device copy and matmul (torch; CUDA when present) and store the result.")
-def sysinfo(out, sets, system_name, submitter, division, status, system_type, measure=False) -> None:
-    """Write the MLPerf system-description JSON: detected fields filled, the rest listed to fill in."""
+def sysinfo(out, sets, system_name, submitter, division, status, system_type, measure=False, run_dir=None) -> None:
+    """Write the MLPerf system-description JSON: detected fields filled, the rest listed to fill in.
+
+    It goes into the run given (--run), else the outputs folder of the workspace (or ./outputs),
+    never silently into the current folder; the path is printed.
+    """
     from mlnb.secrets import check_not_secret
     from mlnb.submission.sysinfo import collect_system_description, render_missing, write_system_description
 
@@ -334,6 +443,7 @@ def sysinfo(out, sets, system_name, submitter, division, status, system_type, me
             if name in overrides and overrides[name].strip() != value.strip():
                 raise InputError(option, f"{value!r} disagrees with --set {name}={overrides[name]}")
             overrides[name] = value
+    out = _sysinfo_target(out, run_dir)
     if out.is_dir():
         raise InputError(f"--out {out}", "is a folder; give a file path such as systems/NAME.json")
     info = collect_system_description(overrides)
@@ -346,6 +456,22 @@ def sysinfo(out, sets, system_name, submitter, division, status, system_type, me
                    f"matmul {result['matmul']['tflops']:.3f} TFLOPS ({result['matmul']['dtype']})")
     click.echo(f"wrote {write_system_description(info, out)}")
     click.echo(render_missing(info))
+
+
+def _sysinfo_target(out: Optional[Path], run_dir: Optional[Path]) -> Path:
+    from mlnb.paths import check_outputs_dir, check_run_dir, default_outputs_dir
+
+    if out is not None and run_dir is not None:
+        raise InputError("--out and --run", "give one: --run writes RUN/system.json")
+    if out is not None:
+        return out
+    if run_dir is not None:
+        check_run_dir(run_dir, "--run")
+        return run_dir / "system.json"
+    folder = default_outputs_dir()
+    check_outputs_dir(folder, "outputs folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "system.json"
 
 
 @main.group()

@@ -23,12 +23,13 @@ LAYERS: tuple[Layer, ...] = (
     # Imports nothing of mlnb above it: errors, atomic files, secrets masking, the run folder's layout,
     # child-process marks, and the result files (results, query_table, client_stats) that every layer
     # writes or reads. sandbox isolates untrusted code and needs only secrets. kernel is how a notebook
-    # is executed (pipeline and compare both run one).
+    # is executed (pipeline and compare both run one). workspace finds presets, notebooks and outputs.
     Layer("foundation", (
         "mlnb", "mlnb.errors", "mlnb.fileio", "mlnb.registry", "mlnb.secrets", "mlnb.versions",
         "mlnb.paths", "mlnb.lifecycle", "mlnb.disk_reserve", "mlnb.kernel", "mlnb.results",
-        "mlnb.query_table", "mlnb.client_stats", "mlnb.sandbox", "mlnb.layers",
-    ), "errors, files, secrets, run folders, result files, the notebook kernel, the sandbox"),
+        "mlnb.query_table", "mlnb.client_stats", "mlnb.sandbox", "mlnb.layers", "mlnb.workspace",
+        "mlnb.workspace_init",
+    ), "errors, files, secrets, the workspace and run folders, result files, the notebook kernel, the sandbox"),
     # What a benchmark is made of, with no engine: datasets and their workloads, models and tokenizers,
     # scoring, LoadGen logs, the TEST06 rules (the harness writes its audit config) and device figures.
     # config is here because its validators use the data formats (data.custom, data.synthetic) and the
@@ -48,12 +49,15 @@ LAYERS: tuple[Layer, ...] = (
     # report's plots and helpers, the run index lists comparisons (compare.links); no module circle.
     Layer("pages", ("mlnb.report", "mlnb.compare"), "reports and comparisons: read results, write HTML"),
     # Whole runs: a preset's stages, sweeps of runs, and a submission folder made from a run.
-    Layer("runs", ("mlnb.pipeline", "mlnb.sweep", "mlnb.submission"), "a run of stages, a sweep of runs, a submission package"),
+    # leftovers stops what ended runs left behind (their recorded servers and marked processes).
+    Layer("runs", ("mlnb.pipeline", "mlnb.sweep", "mlnb.submission", "mlnb.leftovers"),
+          "a run of stages, a sweep of runs, a submission package, what ended runs left running"),
     # The same results as pandas DataFrames and charts for notebooks and exports: stages, runs and sweeps
     # (so above runs), drawn with the report's plot helpers.
     Layer("analysis", ("mlnb.analysis",), "results as DataFrames and charts: stages, runs, sweeps, exports"),
     # What people call: the command line, the JupyterLab widgets, the stage notebooks' helper.
-    Layer("entry points", ("mlnb.cli", "mlnb.ui", "mlnb.notebook"), "the command line, the widgets, the notebooks' helper"),
+    Layer("entry points", ("mlnb.cli", "mlnb.ui", "mlnb.notebook", "mlnb.seed_switches"),
+          "the command line (and the Llama seed's switches), the widgets, the notebooks' helper"),
 )
 
 

@@ -1,4 +1,4 @@
-"""Where things live: the project's notebooks and presets, and run folders under outputs/."""
+"""Where things live: presets and notebooks (workspace first, then the package), run folders under outputs/."""
 
 from __future__ import annotations
 
@@ -8,36 +8,50 @@ import time
 from pathlib import Path
 
 from mlnb.errors import InputError
+from mlnb.workspace import NOTEBOOKS, PRESETS, Found, find_notebook, find_preset, outputs_dir, preset_names, shipped_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-PRESETS_DIR = PROJECT_ROOT / "parameters"
+# The package's own copies (in a source checkout: the repository's folders). A run looks in the
+# workspace first: use preset_path() and notebook_path(), not these, to find what a run uses.
+NOTEBOOKS_DIR = shipped_dir(NOTEBOOKS)
+PRESETS_DIR = shipped_dir(PRESETS)
 
 
 def default_outputs_dir() -> Path:
-    return Path(os.environ.get("MLNB_OUTPUTS", "outputs"))
+    """``$MLNB_OUTPUTS``, else the workspace's outputs/, else ./outputs (mlnb.workspace)."""
+    return outputs_dir()
+
+
+def find_preset_file(name_or_path: str) -> Found:
+    """A preset name (``smoke``: the workspace's, else the package's) or a YAML path, with its origin."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        return Found(candidate, "path given")
+    return find_preset(name_or_path)
 
 
 def preset_path(name_or_path: str) -> Path:
     """A preset name (``smoke``) or a YAML path."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml"):
-        return candidate
-    return PRESETS_DIR / f"{name_or_path}.yaml"
+    return find_preset_file(name_or_path).path
+
+
+def notebook_path(file_name: str) -> Path:
+    """A stage notebook: the workspace's, else the package's."""
+    return find_notebook(file_name).path
 
 
 def available_presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    return list(preset_names())
 
 
 def check_preset(name_or_path: str, option: str = "--preset") -> None:
-    """A preset name must be one of parameters/*.yaml; a path must be a YAML file."""
+    """A preset name must be a parameters/NAME.yaml of the workspace or the package; a path must be a YAML file."""
     import difflib
 
-    path = preset_path(name_or_path)
+    found = find_preset_file(name_or_path)
+    path = found.path
     if path.is_file():
         return
-    if path.parent != PRESETS_DIR:
+    if found.origin == "path given":
         raise InputError(f"{option} {name_or_path!r}", "preset file not found")
     known = available_presets()
     close = difflib.get_close_matches(name_or_path, known, n=1)

@@ -35,7 +35,8 @@ from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
 from mlnb.kernel import KERNEL, kernel_manager_class
 from mlnb.lifecycle import RUN_MARK_ENV, STAGE_MARK_ENV, owner_record, stop_marked
-from mlnb.paths import NOTEBOOKS_DIR, create_run_dir, point_latest, preset_path
+from mlnb.paths import create_run_dir, find_preset_file, point_latest
+from mlnb.workspace import Found, describe_sources, find_notebook
 from mlnb.secrets import redact, redact_file
 from mlnb.server.for_run import ServerFailed, check_server_plan, start_run_server, stop_run_server
 from mlnb.stages.registry import STAGES
@@ -47,6 +48,13 @@ class RunPlan:
     stages: list[str]
     stage_params: dict[str, Optional[StageParams]]  # None for the summary stage
     overrides: list[tuple[Optional[str], str, Any]] = field(default_factory=list)
+    preset_source: Optional[Found] = None  # the preset file and where it came from (workspace or package)
+
+    def source_lines(self) -> list[str]:
+        """What a run prints before it starts: the preset file and the notebooks folder it uses."""
+        if self.preset_source is None:
+            return []
+        return describe_sources(self.preset_source, [find_notebook(STAGES.get(name).notebook) for name in self.stages])
 
 
 @dataclass
@@ -65,7 +73,8 @@ def plan_run(
     overrides: Optional[list[tuple[Optional[str], str, Any]]] = None,
 ) -> RunPlan:
     """Load and validate everything; raises InputError with one line on the first problem."""
-    path = preset_path(preset)
+    source = find_preset_file(preset)
+    path = source.path
     loaded = load_preset(path)
     for name in loaded.stages:
         STAGES.get(name, f"{path} field 'stages'")
@@ -100,7 +109,7 @@ def plan_run(
             check_stage_inputs(stage_params)
         params[name] = stage_params
     check_server_plan(loaded, params, str(path))
-    return RunPlan(path.stem, loaded, chosen, params, overrides)
+    return RunPlan(path.stem, loaded, chosen, params, overrides, source)
 
 
 def check_stage_inputs(p: StageParams) -> None:
@@ -156,7 +165,7 @@ def run_stage_notebook(
         try:
             with open(stage_dir / "stage.log", "w", encoding="utf-8") as log:
                 pm.execute_notebook(
-                    str(NOTEBOOKS_DIR / spec.notebook),
+                    str(find_notebook(spec.notebook).path),
                     str(output),
                     parameters=parameters,
                     kernel_name=KERNEL,
@@ -262,6 +271,8 @@ def execute_run(
     write_json_atomic(run_dir / "run.json", run_info)
     disk_reserve.hold(run_dir)
     echo(f"run: {run_dir}")
+    for line in plan.source_lines():
+        echo(line)
     status: dict[str, str] = {}
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

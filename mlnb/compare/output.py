@@ -61,15 +61,15 @@ def compute_comparison(
 def _execute_notebook(folder: Path) -> None:
     import papermill as pm
 
-    from mlnb.paths import NOTEBOOKS_DIR
     from mlnb.kernel import KERNEL, kernel_manager_class
+    from mlnb.paths import notebook_path
     from mlnb.report.html import export_notebook_html
 
     socket_dir = tempfile.mkdtemp(prefix="mlnb-kernel-")
     try:
         with open(folder / "compare.log", "w", encoding="utf-8") as log:
             pm.execute_notebook(
-                str(NOTEBOOKS_DIR / NOTEBOOK_FILE), str(folder / NOTEBOOK_FILE),
+                str(notebook_path(NOTEBOOK_FILE)), str(folder / NOTEBOOK_FILE),
                 parameters={"compare_dir": str(folder)}, kernel_name=KERNEL, progress_bar=False,
                 stdout_file=log, stderr_file=log, cwd=str(folder), execution_timeout=600, start_timeout=180,
                 kernel_manager_class=kernel_manager_class(socket_dir),

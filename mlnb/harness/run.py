@@ -24,6 +24,7 @@ from mlnb.data.token_ids import check_prompts_vocab, model_vocab_size
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
 from mlnb.harness.faults import end_on_thread_faults, stage_declared_failed
+from mlnb.harness.generated import generated_samples
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace_file
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
@@ -36,12 +37,15 @@ PROGRESS_EVERY_S = 2.0
 ROWS_IN_PROGRESS = "queries.partial.jsonl"
 
 
-def _progress(sut: LoadgenSUT, done: threading.Event, started: float) -> None:
+def _progress(sut: LoadgenSUT, done: threading.Event, started: float, loadgen_dir: Path) -> None:
+    total = None  # the samples LoadGen will issue, once its detail log says (mlnb.harness.generated)
     while not done.wait(PROGRESS_EVERY_S):
         elapsed = time.monotonic() - started
+        if total is None:
+            total = generated_samples(loadgen_dir)
         print(
             f"progress issued={sut.issued} completed={sut.completed} tokens={sut.tokens} "
-            f"tok/s={sut.tokens / max(elapsed, 1e-9):.1f} elapsed={elapsed:.1f}s",
+            f"tok/s={sut.tokens / max(elapsed, 1e-9):.1f} elapsed={elapsed:.1f}s" + (f" total={total}" if total else ""),
             flush=True,
         )
 
@@ -154,7 +158,7 @@ def run_harness(stage_dir: Path) -> int:
     lg_qsl = lg.ConstructQSL(len(records), len(records), lambda _: None, lambda _: None)
     done = threading.Event()
     started = time.monotonic()
-    threading.Thread(target=_progress, args=(sut, done, started), daemon=True).start()
+    threading.Thread(target=_progress, args=(sut, done, started, loadgen_dir), daemon=True).start()
     try:
         if params.mode == "test06":
             audit = write_audit_config(loadgen_dir)

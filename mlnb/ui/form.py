@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import html
 import importlib.util
 import inspect
 import math
+import re
 import textwrap
 import typing
 from dataclasses import dataclass
@@ -188,14 +190,48 @@ def form_fields() -> list[str]:
 
 def validate_cli_args(preset: str, stages: Optional[str], sets: list[str]) -> Optional[str]:
     """None when `mlnb run --preset P --stages S --set ...` would start; else the CLI's error line."""
-    from mlnb.cli import build_plan, error_line
+    from mlnb.cli import error_line
+
+    err = _plan_error(preset, stages, sets)
+    return error_line(err) if err is not None else None
+
+
+def _plan_error(preset: str, stages: Optional[str], sets: list[str]):
+    from mlnb.cli import build_plan
     from mlnb.errors import InputError
 
     try:
         build_plan(preset, stages, sets)
     except InputError as err:
-        return error_line(err)
+        return err
     return None
+
+
+@dataclass(frozen=True)
+class FormProblem:
+    """Why the form cannot run: the CLI's error line, the field it concerns (None: the form as a whole),
+    and whether it only says that an empty field needs a value (shown as a note, not as an error)."""
+
+    text: str
+    field: Optional[str] = None
+    needed: bool = False
+    detail: str = ""  # the problem without where it is (the note sits beside the field)
+
+
+def field_of_error(where: str, names) -> Optional[str]:
+    """The form field an error's ``where`` names (the last one named: paths come first), or None."""
+    if where.startswith("--stages") or where.startswith("stage switches"):
+        return "stages"
+    if where.startswith("--preset"):
+        return "preset"
+    if where.startswith("apply to"):
+        return "scope"
+    found = None, -1
+    for name in names:
+        for match in re.finditer(rf"(?<![\w]){re.escape(name)}(?![\w])", where):
+            if match.start() > found[1]:
+                found = name, match.start()
+    return found[0]
 
 
 def _text(value: Any) -> str:
@@ -267,6 +303,9 @@ class ParamForm:
         self.scope.add_class("mlnb-field-scope")
         self.scope.observe(self._scope_changed, names="value")
         self.fields: dict[str, Any] = {name: self._make_field(name) for name in form_fields()}
+        # A note beside each field, the preset, the stages and the scope: where a problem is shown.
+        self.notes: dict[str, Any] = {name: self._make_note(name) for name in [*self.fields, "preset", "stages", "scope"]}
+        self.rows: dict[str, Any] = {name: w.HBox([widget, self.notes[name]]) for name, widget in self.fields.items()}
         self.run_box = w.VBox()
         self.scenario_box = w.VBox()
         self.engine_title = w.HTML()
@@ -280,13 +319,14 @@ class ParamForm:
         )
         self.widget = w.VBox(
             [
-                w.HBox([self.preset, self.preset_note]),
+                w.HBox([self.preset, self.preset_note, self.notes["preset"]]),
                 w.HTML("<b>Stages</b>"),
                 stage_grid,
+                self.notes["stages"],
                 w.HTML("<b>Run</b>"),
                 self.run_box,
                 w.HTML("<b>Scenario (LoadGen settings)</b>"),
-                self.scope,
+                w.HBox([self.scope, self.notes["scope"]]),
                 self.scenario_box,
                 self.engine_title,
                 self.engine_box,
@@ -316,13 +356,19 @@ class ParamForm:
         widget.observe(self._field_changed if name == "backend" else self._changed, names="value")
         return widget
 
+    def _make_note(self, name: str):
+        note = self._w.HTML("", layout={"margin": "0 0 0 8px", "flex": "1 1 auto"})
+        note.add_class("mlnb-field-note")
+        note.add_class(f"mlnb-note-{name}")
+        return note
+
     def _layout(self) -> None:
         groups = field_groups(self.backend)
-        self.run_box.children = [self.fields[n] for n in groups["run"]]
-        self.scenario_box.children = [self.fields[n] for n in groups["scenario"]]
+        self.run_box.children = [self.rows[n] for n in groups["run"]]
+        self.scenario_box.children = [self.rows[n] for n in groups["scenario"]]
         self.engine_title.value = f"<b>Engine settings ({self.backend} backend)</b>" if groups["engine"] else ""
-        self.engine_box.children = [self.fields[n] for n in groups["engine"]]
-        self.other_box.children = [self.fields[n] for n in groups["other"]]
+        self.engine_box.children = [self.rows[n] for n in groups["engine"]]
+        self.other_box.children = [self.rows[n] for n in groups["other"]]
         self._hints()
 
     def _hints(self) -> None:
@@ -421,11 +467,46 @@ class ParamForm:
 
     def check(self) -> Optional[str]:
         """None if the CLI would accept the form; else the CLI's one-line error."""
+        problem = self.check_problem()
+        return problem.text if problem is not None else None
+
+    def check_problem(self) -> Optional[FormProblem]:
+        """None if the CLI would accept the form; else what is wrong and which field it concerns."""
+        from mlnb.cli import error_line
+
         if not self.stages():
-            return "error: --stages: choose at least one stage"
+            return FormProblem("error: --stages: choose at least one stage", "stages")
         if self.scope.value != ALL_STAGES and self.scope.value not in self.stages():
-            return f"error: apply to: stage {self.scope.value} is not among the chosen stages"
-        return validate_cli_args(self.preset.value, ",".join(self.stages()), self.sets())
+            return FormProblem(f"error: apply to: stage {self.scope.value} is not among the chosen stages", "scope")
+        err = _plan_error(self.preset.value, ",".join(self.stages()), self.sets())
+        if err is None:
+            return None
+        field = field_of_error(err.where, self.visible_fields())
+        if field is None:  # an error that quotes a typed value (a dataset path) concerns that field
+            typed = {n: w.value.strip() for n, w in self.fields.items() if isinstance(w, self._w.Text) and w.value.strip()}
+            field = next((n for n, value in typed.items() if value in err.where), None)
+        widget = self.fields.get(field) if field else None
+        # An empty field the chosen backend or preset needs (openai's base_url) is not a mistake of the
+        # user's: nothing was typed. It says what is needed, without the look of an error.
+        needed = isinstance(widget, self._w.Text) and not widget.value.strip()
+        return FormProblem(error_line(err), field if field in self.notes else None, needed, err.problem)
+
+    def show_problem(self, problem: Optional[FormProblem]) -> None:
+        """The problem beside its field (the others cleared); one without a field is the caller's to show."""
+        for name, note in self.notes.items():
+            mine = problem is not None and problem.field == name
+            if mine and problem.needed:
+                text = problem.detail or problem.text.removeprefix("error: ")
+                note.value = f'<span style="color:#92400e;font-size:0.9em">needed: {html.escape(text)}</span>'
+            elif mine:
+                note.value = (f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap;font-size:0.9em">'
+                              f'{html.escape(problem.text)}</div>')
+            else:
+                note.value = ""
+            if mine and not problem.needed:
+                note.add_class("mlnb-error")
+            else:
+                note.remove_class("mlnb-error")
 
     def set_values(self, **values: Any) -> None:
         """Fill fields by name (strings for text fields), as a user would; for scripts and tests."""

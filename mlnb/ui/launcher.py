@@ -34,18 +34,17 @@ EXIT_MEANING = {0: "finished", 1: "failed", 2: "refused (bad input)", 130: "inte
 def resolve_outputs_dir(outputs_dir: str | os.PathLike = "outputs") -> Path:
     """The outputs folder for a notebook's ``outputs_dir`` parameter.
 
-    A relative path is taken from the kernel's folder, except in the project's own ``notebooks/``
-    folder, where it is taken from the project root (so runs land in the project's ``outputs/``).
+    A relative path is taken from the workspace the kernel runs in (its folder or one above it, see
+    :mod:`mlnb.workspace`), so a launcher in ``WORKSPACE/notebooks`` writes to ``WORKSPACE/outputs``,
+    never to ``notebooks/outputs``; outside any workspace, from the kernel's folder.
     """
-    from mlnb.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+    from mlnb.workspace import find_workspace
 
     path = Path(outputs_dir).expanduser()
     if path.is_absolute():
         return path
-    cwd = Path.cwd()
-    if cwd.resolve() == NOTEBOOKS_DIR.resolve():
-        return PROJECT_ROOT / path
-    return cwd / path
+    workspace = find_workspace()
+    return (workspace if workspace is not None else Path.cwd()) / path
 
 
 def link_path(target: Path, base: Optional[Path] = None) -> str:
@@ -228,8 +227,9 @@ class _StageBar:
         self.last = StageProgress(stage)
 
     def show(self, progress: StageProgress) -> None:
-        self.bar.max = max(progress.issued, progress.completed, 1)
-        self.bar.value = self.bar.max if progress.state == "finished" else min(progress.completed, self.bar.max)
+        value, top = progress.bar()  # not "completed of issued": a Server stage's queries keep coming
+        self.bar.max = top
+        self.bar.value = value
         self.bar.bar_style = {"running": "info", "finished": "success", "failed": "danger", "interrupted": "warning"}.get(
             progress.state, ""
         )
@@ -238,7 +238,8 @@ class _StageBar:
 
     def finish(self, status: str, text: str) -> None:
         last = self.last
-        self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s, last.elapsed_s))
+        self.show(StageProgress(last.stage, status, last.issued, last.completed, last.tokens, last.tokens_per_s,
+                                last.elapsed_s, last.total))
         if text.startswith("stopped; logs kept in "):
             text = "stopped; logs kept in the run folder"  # its path is in the log and the links below
         if text:  # the stage's result line from the CLI, e.g. "VALID (simulated), 3100.0 tokens/s" (LoadGen's)
@@ -303,14 +304,17 @@ class Launcher:
 
     # form state --------------------------------------------------------------------------------
     def _refresh(self) -> Optional[str]:
-        problem = self.form.check()
+        """Check the form: a problem shows beside its field (or here, when it concerns no one field)."""
+        problem = self.form.check_problem()
+        self.form.show_problem(problem)
+        general = problem is not None and problem.field is None
         self.error.value = (
-            f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap">{html.escape(problem)}</div>'
-            if problem else ""
+            f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap">{html.escape(problem.text)}</div>'
+            if general else ""
         )
         running = self.process is not None and self.process.running
-        self.run_button.disabled = bool(problem) or running
-        return problem
+        self.run_button.disabled = problem is not None or running
+        return problem.text if problem is not None else None
 
     # run ---------------------------------------------------------------------------------------
     def start(self) -> Optional[RunProcess]:

@@ -1,7 +1,8 @@
 """Per-stage progress: read from a stage's ``harness.log``, shown as bars or printed as lines.
 
 The harness (``python -m mlnb.harness``) prints ``progress issued=.. completed=.. tokens=..
-tok/s=.. elapsed=..s`` every 2 s and ``finished: N queries, T tokens in Ws, E SUT errors`` at the
+tok/s=.. elapsed=..s [total=..]`` every 2 s (``total``: the samples LoadGen will issue, once it has
+generated its schedule) and ``finished: N queries, T tokens in Ws, E SUT errors`` at the
 end; the stage notebook copies every line into ``<stage>/harness.log`` as it arrives. The CLI
 runs notebooks through papermill, so the harness output never reaches the CLI process directly:
 the CLI tails that file while the stage runs (:class:`HarnessLogTail`) and hands the numbers to a
@@ -41,7 +42,7 @@ __all__ = [
 # What the harness prints (mlnb/harness/run.py).
 _PROGRESS = re.compile(
     r"progress issued=(?P<issued>\d+) completed=(?P<completed>\d+) tokens=(?P<tokens>\d+) "
-    r"tok/s=(?P<tps>[0-9.]+) elapsed=(?P<elapsed>[0-9.]+)s"
+    r"tok/s=(?P<tps>[0-9.]+) elapsed=(?P<elapsed>[0-9.]+)s(?: total=(?P<total>\d+))?"
 )
 _FINISHED = re.compile(r"finished: (?P<completed>\d+) queries, (?P<tokens>\d+) tokens in (?P<elapsed>[0-9.]+)s")
 
@@ -66,18 +67,37 @@ class StageProgress:
     tokens: int = 0
     tokens_per_s: float = 0.0
     elapsed_s: float = 0.0
+    total: int = 0  # samples LoadGen will issue in all; 0 until known
+
+    def bar(self) -> tuple[int, int]:
+        """(value, maximum) for a progress bar; full only when every query the test will issue is done.
+
+        In the Server and SingleStream scenarios queries arrive one at a time, so "completed of issued
+        so far" reads full whenever the system keeps up, though most queries are still to come. With
+        LoadGen's own total the bar measures against that; without it, one more query is always
+        assumed to come until the stage ends.
+        """
+        if self.state == "finished":
+            top = max(self.total, self.issued, self.completed, 1)
+            return top, top
+        if self.total:
+            top = max(self.total, self.issued)
+            return min(self.completed, top), top
+        return self.completed, self.issued + 1
 
     @property
     def fraction(self) -> float:
-        if self.state == "finished":
-            return 1.0
-        return self.completed / self.issued if self.issued else 0.0
+        value, top = self.bar()
+        return value / top
 
     def describe(self) -> str:
-        """One short line for a bar's label: ``3/4 queries · 120.5 tok/s · 12 s · running``."""
+        """One short line for a bar's label: ``3/36 queries · 120.5 tok/s · 12 s · running``."""
         parts = []
         if self.issued or self.completed:
-            parts.append(f"{self.completed}/{self.issued} queries")
+            if self.total or self.state == "finished":
+                parts.append(f"{self.completed}/{max(self.total, self.issued)} queries")
+            else:
+                parts.append(f"{self.completed}/{self.issued} queries issued so far")
             parts.append(f"{self.tokens_per_s:,.1f} tok/s")
         if self.elapsed_s:
             parts.append(f"{self.elapsed_s:.0f} s")
@@ -96,6 +116,7 @@ def parse_harness_line(line: str, current: StageProgress) -> Optional[StageProgr
             tokens=int(match["tokens"]),
             tokens_per_s=float(match["tps"]),
             elapsed_s=float(match["elapsed"]),
+            total=int(match["total"]) if match["total"] else current.total,
         )
     match = _FINISHED.search(line)
     if match and line.startswith("finished:"):
@@ -112,10 +133,10 @@ def parse_harness_line(line: str, current: StageProgress) -> Optional[StageProgr
 
 
 def format_progress_line(p: StageProgress) -> str:
-    """``[stage] progress issued=.. completed=.. tokens=.. tok/s=.. elapsed=..s`` (the harness's format)."""
+    """``[stage] progress issued=.. completed=.. tokens=.. tok/s=.. elapsed=..s [total=..]`` (the harness's format)."""
     return (
         f"[{p.stage}] progress issued={p.issued} completed={p.completed} tokens={p.tokens} "
-        f"tok/s={p.tokens_per_s:.1f} elapsed={p.elapsed_s:.1f}s"
+        f"tok/s={p.tokens_per_s:.1f} elapsed={p.elapsed_s:.1f}s" + (f" total={p.total}" if p.total else "")
     )
 
 
@@ -267,13 +288,13 @@ class RichBars(PipelineProgress):
             task = self._tasks[progress.stage] = self._progress.add_task(progress.stage, total=None, queries="", rate="", state="")
         if progress.state == "running":
             self._progress.start_task(task)
-        queries = f"{progress.completed}/{progress.issued} queries" if progress.issued else ""
+        shown_total = max(progress.total, progress.issued)
+        more = "" if progress.total or progress.state == "finished" else "+"  # "+": more may come
+        queries = f"{progress.completed}/{shown_total}{more} queries" if progress.issued else ""
         rate = f"{progress.tokens_per_s:,.1f} tok/s" if progress.issued else ""
-        total = progress.issued or None
-        completed = progress.completed
-        if progress.state == "finished":
-            total = total or 1
-            completed = total
+        completed, total = progress.bar()
+        if not progress.issued and progress.state != "finished":
+            total = None  # nothing issued yet: an indeterminate bar
         self._progress.update(task, total=total, completed=completed, queries=queries, rate=rate, state=progress.state)
         if final:
             self._progress.stop_task(task)

@@ -126,17 +126,49 @@ def test_launcher_disables_run_on_bad_input(tmp_path):
     assert launcher.run_button.disabled is False
     launcher.form.set_values(samples="0")
     assert launcher.run_button.disabled is True
-    assert "greater than or equal to 1" in launcher.error.value
+    note = launcher.form.notes["samples"]  # beside the field it concerns, not under the form
+    assert "greater than or equal to 1" in note.value and "mlnb-error" in note._dom_classes
+    assert launcher.error.value == ""
     launcher.form.set_values(samples="")
-    assert launcher.run_button.disabled is False and launcher.error.value == ""
+    assert launcher.run_button.disabled is False and launcher.error.value == "" and note.value == ""
+    assert "mlnb-error" not in note._dom_classes
 
 
-def test_outputs_dir_from_the_projects_notebooks_folder_is_the_projects(monkeypatch, tmp_path):
-    from mlnb.paths import PROJECT_ROOT
+@pytest.mark.parametrize("values, field", [({"samples": "0"}, "samples"), ({"model_key": "llama2"}, "model_key"),
+                                           ({"dataset": "no/such/file.json"}, "dataset")])
+def test_errors_sit_beside_their_field(tmp_path, values, field):
+    from mlnb.ui.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "outputs")
+    launcher.form.set_values(backend="sim", **values)
+    assert launcher.form.check_problem().field == field
+    assert "mlnb-error" in launcher.form.notes[field]._dom_classes and launcher.error.value == ""
+    assert all(note.value == "" for name, note in launcher.form.notes.items() if name != field)
+
+
+def test_switching_the_backend_shows_no_error_before_anything_is_typed(tmp_path):
+    from mlnb.ui.launcher import Launcher
+
+    launcher = Launcher(tmp_path / "outputs")
+    launcher.form.set_values(backend="openai")  # needs base_url, which the smoke preset does not have
+    note = launcher.form.notes["base_url"]
+    assert note.value.startswith('<span') and "needed: " in note.value and "base_url" in note.value
+    assert "mlnb-error" not in note._dom_classes and launcher.error.value == ""
+    assert all("mlnb-error" not in n._dom_classes for n in launcher.form.notes.values())
+    assert launcher.run_button.disabled is True  # it cannot run yet; nothing is marked wrong
+    launcher.form.set_values(base_url="not a url")  # typed: now it is an error, beside the field
+    assert "mlnb-error" in note._dom_classes and "expected http" in note.value
+    launcher.form.set_values(backend="sim", base_url="")
+    assert note.value == "" and launcher.run_button.disabled is False
+
+
+def test_outputs_dir_from_a_workspaces_notebooks_folder_is_the_workspaces(monkeypatch, tmp_path):
     from mlnb.ui.launcher import resolve_outputs_dir
+    from mlnb.workspace_init import init_workspace
 
-    monkeypatch.chdir(NOTEBOOKS_DIR)
-    assert resolve_outputs_dir("outputs") == PROJECT_ROOT / "outputs"
+    init_workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path / "ws" / "notebooks")  # where JupyterLab starts the launcher's kernel
+    assert resolve_outputs_dir("outputs") == tmp_path / "ws" / "outputs"  # never notebooks/outputs
     monkeypatch.chdir(tmp_path)
     assert resolve_outputs_dir("outputs") == tmp_path / "outputs"
 
@@ -442,3 +474,33 @@ def test_an_interrupted_stage_stops_its_harness(tmp_path, monkeypatch):
     log = (tmp_path / "01_offline_perf" / "harness.log").read_text()
     assert log.splitlines() == ["progress issued=8 completed=1 tokens=10 tok/s=1.0 elapsed=2.0s",
                                 "interrupted: the harness was stopped"]
+
+
+def test_a_server_bar_is_not_full_while_queries_keep_coming(tmp_path):
+    from mlnb.ui.launcher import _StageBar
+    import ipywidgets as w
+
+    caught_up = parse_cli_line("[03_server_perf] progress issued=5 completed=5 tokens=500 tok/s=50.0 elapsed=5.0s").progress
+    assert caught_up.total == 0 and caught_up.bar() == (5, 6)  # total unknown yet: more may come
+    assert "5/5 queries issued so far" in caught_up.describe()
+    known = parse_cli_line("[03_server_perf] progress issued=5 completed=5 tokens=500 tok/s=50.0 elapsed=5.0s total=36").progress
+    assert known.bar() == (5, 36) and known.describe().startswith("5/36 queries")
+    assert format_progress_line(known).endswith(" total=36")
+    bar = _StageBar(w, "03_server_perf")
+    bar.show(known)
+    assert (bar.bar.value, bar.bar.max) == (5, 36)
+    bar.finish("finished", "INVALID (simulated)")
+    assert bar.bar.value == bar.bar.max == 36
+
+
+def test_loadgen_generated_count_from_its_detail_log(tmp_path):
+    from mlnb.harness.generated import generated_samples
+
+    log = tmp_path / "mlperf_log_detail.txt"
+    assert generated_samples(tmp_path) is None
+    log.write_text(':::MLLOG {"key": "effective_target_qps", "value": 4, "time_ms": 0.1}\n'
+                   ':::MLLOG {"key": "generated_query_count", "value": 36, "time_ms": 0.1}\n')
+    assert generated_samples(tmp_path) is None  # samples per query not written yet
+    with open(log, "a") as handle:
+        handle.write(':::MLLOG {"key": "generated_samples_per_query", "value": 1, "time_ms": 0.1}\n:::MLLOG {"key": "gener')
+    assert generated_samples(tmp_path) == 36
