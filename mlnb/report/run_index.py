@@ -167,6 +167,7 @@ def _stage_record(run_dir: Path, name: str, planned: Mapping[str, Any]) -> tuple
         "submittable": s.get("submittable") if summary is not None else None,
         "relaxed_rules": list(s.get("relaxed_rules") or []),
         "metrics": plots.key_metrics(summary) if summary is not None else {},
+        "task_scores": task_scores(s),
         "error": error,
         "files": {k: v for k, v in files.items() if v},
     }
@@ -274,7 +275,7 @@ def _stage_row(r: Mapping[str, Any], link_prefix: str) -> dict[str, Any]:
         "reasons": [x for x in r.get("verdict_reasons") or [] if x],
         "scenario_mode": [x for x in (r.get("scenario"), r.get("mode")) if x],
         "numbers": [m.get(k) for k in ("samples_per_second", "tokens_per_second", "ttft_p99_ms", "tpot_p99_ms")],
-        "accuracy": Markup(accuracy_cell(m)),
+        "accuracy": Markup(accuracy_cell(m, r.get("task_scores"))),
         "links": links,
         "error": error,
         "abandoned": status == ABANDONED,
@@ -292,9 +293,28 @@ def stage_table_html(
     return str(macro("stage_table.html.j2", "stage_table", header, (4, 5, 6, 7, 8), rows))
 
 
-def accuracy_cell(m: Mapping[str, Any]) -> str:
-    """The stage's accuracy figure, named: ROUGE-1 (CNN/DailyMail), exact match (DeepSeek-R1) or lm-eval's accuracy."""
+def task_scores(summary: Mapping[str, Any]) -> dict[str, Optional[float]]:
+    """A custom workload's mean score per task_type (its scorers differ, so there is no one overall figure)."""
+    accuracy = summary.get("accuracy")
+    groups = accuracy.get("per_task_type") if isinstance(accuracy, Mapping) else None
+    if not isinstance(groups, Mapping):
+        return {}
+    return {str(name): plots.number(g.get("score")) for name, g in groups.items() if isinstance(g, Mapping)}
+
+
+TASK_SCORES_SHOWN = 3  # the index's cell stays narrow; the stage report has the full table
+
+
+def accuracy_cell(m: Mapping[str, Any], scores: Optional[Mapping[str, Optional[float]]] = None) -> str:
+    """The stage's accuracy figure, named: ROUGE-1 (CNN/DailyMail), exact match (DeepSeek-R1), lm-eval's accuracy,
+    or a custom workload's score per task_type."""
     value, label = None, None
+    if scores and m.get("rouge1") is None and m.get("exact_match") is None:
+        shown = [f"{name} {fmt_value(score, 2) if score is not None else 'not scored'}"
+                 for name, score in list(scores.items())[:TASK_SCORES_SHOWN]]
+        more = len(scores) - TASK_SCORES_SHOWN
+        value = "; ".join(shown) + (f"; {more} more" if more > 0 else "")
+        return str(macro("stage_table.html.j2", "accuracy", value, "score per task_type"))
     if m.get("rouge1") is not None:
         value, label = fmt_value(m["rouge1"], 2), "ROUGE-1"
     elif m.get("exact_match") is not None:

@@ -69,6 +69,25 @@ def _dsr1_accuracy_summary() -> dict:
                               "num_samples": 8, "targets": [], "passed": False})
 
 
+def test_custom_scores_per_task_type_appear_in_the_index(tmp_path):
+    from mlnb.report.run_index import collect_run, index_html
+
+    groups = {"math": {"score": 0.6, "scored": 5}, "multiple_choice": {"score": 1.0, "scored": 5},
+              "exact": {"score": None, "scored": 0}, "summarization": {"score": 0.25, "scored": 5}}
+    summary = _summary("02_offline_accuracy", mode="accuracy", verdict="SCORED",
+                       metrics={"samples_per_second": None, "tokens_per_second": None, "query_count": None,
+                                "latency_ms": None, "ttft_ms": None, "tpot_ms": None},
+                       accuracy={"metric_family": "task_type", "per_task_type": groups, "num_samples": 20})
+    run = tmp_path / "run"
+    _write_stage(run, summary)
+    rollup, _ = collect_run(run)
+    [row] = [r for r in rollup["stages"] if r["stage"] == "02_offline_accuracy"]
+    assert row["task_scores"] == {"math": 0.6, "multiple_choice": 1.0, "exact": None, "summarization": 0.25}
+    page = index_html(run)
+    assert "math 0.60; multiple_choice 1.00; exact not scored; 1 more" in page
+    assert "score per task_type" in page
+
+
 def test_exact_match_appears_in_the_index(tmp_path):
     from mlnb.report.run_index import index_html
 
