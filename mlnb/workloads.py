@@ -25,7 +25,7 @@ from mlnb.registry import Registry
 class Workload:
     name: str
     title: str
-    dataset_title: str  # for "dataset is not the official ..." in relaxed rules
+    dataset_title: Optional[str]  # for "dataset is not the official ..." in relaxed rules; None: the user's own
     embedded_dataset: Path
     embedded_label: str  # summary.json's dataset.path for the embedded set
     load: Callable[[Path], list[dict[str, Any]]]  # file-based workloads; see load_records for all
@@ -77,7 +77,7 @@ def _register() -> None:
         Workload(
             "custom",
             "Your own prompts",
-            "MLPerf dataset (custom prompts)",
+            None,
             Path("embedded"),
             "embedded",
             lambda path: _no_path_load("custom"),
@@ -92,7 +92,7 @@ def _register() -> None:
         Workload(
             "synthetic",
             "Synthetic prompts",
-            "MLPerf dataset (synthetic prompts)",
+            None,
             Path("synthetic"),
             "synthetic",
             lambda path: _no_path_load("synthetic"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from mlnb.config import MIN_DURATION_MS_FOR_SUBMISSION, REQUIRED_SAMPLES, StageParams
 from mlnb.errors import InputError
@@ -24,8 +25,12 @@ class ConfPlan:
 
 
 def plan_user_conf(
-    p: StageParams, dataset_size: int, official_dataset: bool, dataset_title: str = "MLPerf CNN/DailyMail set"
+    p: StageParams, dataset_size: int, official_dataset: bool, dataset_title: Optional[str] = "MLPerf CNN/DailyMail set"
 ) -> ConfPlan:
+    """LoadGen's settings for this stage, and every MLPerf rule they relax.
+
+    ``dataset_title`` None: the user's own data, which no MLPerf benchmark has (it is not a short CNN/DailyMail set).
+    """
     key = p.effective_model_key
     scen = LOADGEN_SCENARIO[p.scenario]
     plan = ConfPlan()
@@ -60,8 +65,12 @@ def plan_user_conf(
     if dataset_size < required:
         # mlperf.conf asks for the full set's performance sample count; a smaller QSL needs its own.
         plan.lines.append(f"{key}.*.performance_sample_count_override = {dataset_size}")
-        plan.relaxed.append(f"{dataset_size} samples instead of the full {required}")
-    if not official_dataset:
+        if dataset_title is not None:
+            plan.relaxed.append(f"{dataset_size} samples instead of the full {required}")
+    if dataset_title is None:
+        plan.relaxed.append(f"your own dataset ({dataset_size} samples): no MLPerf benchmark has it; "
+                            f"LoadGen ran with {key}'s settings")
+    elif not official_dataset:
         plan.relaxed.append(f"dataset is not the official {dataset_title}")
     return plan
 

@@ -51,3 +51,14 @@ def test_missing_or_binary_user_conf(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(InputError, match="cannot read"):
         check_user_conf(str(binary))
+
+
+def test_own_data_is_not_counted_against_a_cnndm_set():
+    """A custom workload's relaxed rules say it is the user's data, not 'N samples instead of the full 13368'."""
+    from mlnb.workloads import workload_for
+
+    params = StageParams(workload="custom", dataset="prompts.jsonl", backend="sim", scenario="Offline")
+    plan = plan_user_conf(params, 20, False, workload_for(params).dataset_title)
+    assert not any("instead of the full" in r or "not the official" in r for r in plan.relaxed), plan.relaxed
+    assert any(r.startswith("your own dataset (20 samples)") for r in plan.relaxed)
+    assert "llama3_1-8b.*.performance_sample_count_override = 20" in plan.lines
