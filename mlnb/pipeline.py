@@ -175,7 +175,7 @@ def run_stage_notebook(
                     cwd=os.getcwd(),
                     execution_timeout=execution_timeout,
                     start_timeout=180,
-                    kernel_manager_class=kernel_manager_class(socket_dir, kernels, marks),
+                    kernel_manager_class=kernel_manager_class(socket_dir, kernels, marks, log=log),
                 )
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)

@@ -42,7 +42,7 @@ def shipped_dir(kind: str) -> Path:
 
 def package_origin() -> str:
     """How the package's copies are described: the wheel's, or a source checkout's."""
-    return "package" if (resources.files("mlnb") / "_shipped").is_dir() else "package (source checkout)"
+    return "package" if (resources.files("mlnb") / "_shipped").is_dir() else "package, from its source checkout"
 
 
 def find_workspace(start: Optional[Path] = None) -> Optional[Path]:
