@@ -32,8 +32,17 @@ def not_a_sweep(tmp_path):
         (["--search", "--slo", "ttft=20tok/s"], ["--slo 'ttft=20tok/s'", "unit ms or s, not tok/s"]),
         (["--search", "--slo", "tpot=40"], ["--slo 'tpot=40'", "not no unit"]),
         (["--search", "--stage", "01_offline_perf"], ["--stage 01_offline_perf", "Server or Interactive"]),
-        (["--search", "--rates", "1,2"], ["exactly one of --search or --rates"]),
+        (["--search", "--rates", "1,2"], ["exactly one of --search, --rates or --concurrency"]),
         (["--search", "--set", "target_qps=fast"], ["target_qps"]),
+        (["--concurrency", "4,2"], ["--concurrency 4,2", "must increase", "2 follows 4"]),
+        (["--concurrency", "two"], ["--concurrency two", "two is not a whole number"]),
+        (["--concurrency", "1,2"], ["--concurrency (backend sim)", "needs the openai backend"]),
+        (["--concurrency", "1,2", "--queries-per-slot", "0"], ["--queries-per-slot 0", "at least 1"]),
+        (["--rates", "1,2", "--repeats", "0"], ["--repeats 0", "at least 1"]),
+        (["--search", "--repeats", "3"], ["--repeats 3", "not to --search"]),
+        (["--rates", "1,2", "--grid", "max_num_seqs="], ["--grid 'max_num_seqs='", "no values for max_num_seqs"]),
+        (["--rates", "1,2", "--grid", "max_num_seqs=4,4"], ["--grid 'max_num_seqs=4,4'", "repeats a value"]),
+        (["--rates", "1,2", "--grid", "max_num_seqs=4,8"], ["--grid (preset smoke)", "needs a managed server"]),
     ],
 )
 def test_bad_sweep_options(tmp_path, args, fragments):
