@@ -83,7 +83,7 @@ every point is its own run with its own server.</p>{% endif %}
 {% for p in points %}<tr>
 <td class="l"><a href="{{ p.run_dir }}/index.html">{{ p.point }}</a></td><td class="l">{{ p.role }}{% if spec.repeats > 1 %} #{{ p.repeat }}{% endif %}{% if p.setting %} [{{ setting_text(p.setting) }}]{% endif %}</td>
 <td>{{ fmt(p.concurrency if spec.kind == "concurrency" else p.target_qps) }}</td><td class="l">{{ p.status }}</td><td class="l {{ p.verdict }}">{{ p.verdict or "" }}</td>
-<td>{{ fmt(p.queries) }}</td><td>{{ fmt(p.mean_in_flight if spec.kind == "concurrency" else p.offered_qps) }}</td><td>{{ fmt(p.achieved_qps) }}</td><td>{{ "yes" if p.saturated else ("?" if p.status == "finished" and p.saturated is none else "") }}</td>
+<td>{{ fmt(p.queries) }}</td><td>{{ fmt(p.mean_in_flight if spec.kind == "concurrency" else p.offered_qps) }}</td><td>{{ fmt(p.achieved_qps) }}</td><td>{{ "yes" if p.saturated else ("no" if p.saturated == false else ("?" if p.status == "finished" and spec.kind != "concurrency" else "")) }}</td>
 <td>{{ fmt(p.output_tokens_per_s) }}</td><td>{{ fmt(p.per_user_tokens_per_s) }}</td>
 <td>{{ fmt(p.ttft_p90_ms) }}</td><td>{{ fmt(p.ttft_p99_ms) }}</td><td>{{ fmt(p.tpot_p99_ms) }}</td>
 <td>{{ fmt(p.goodput_rps) }}</td><td>{{ pct(p.goodput_share) }}</td><td>{{ "yes" if p.pareto else "" }}</td></tr>
@@ -148,6 +148,8 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict], level_rows: l
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for verdict, colour in _COLOURS.items():
         chosen = [p for p in done if p["verdict"] == verdict and p.get("per_user_tokens_per_s")]
+        if not chosen:
+            continue
         label = f"{verdict} (LoadGen Offline: duration and count only)" if closed_loop else verdict
         ax.scatter([p["per_user_tokens_per_s"] for p in chosen], [p["output_tokens_per_s"] for p in chosen],
                    c=colour, label=label, zorder=3, s=22)
@@ -188,6 +190,8 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict], level_rows: l
             ax.plot([level_of(p) for p in mine], [p.get(key) for p in mine], color="#6b7280", lw=1)
         for verdict, colour in _COLOURS.items():
             chosen = [p for p in ordered if p["verdict"] == verdict]
+            if not chosen:
+                continue
             ax.scatter([level_of(p) for p in chosen], [p.get(key) for p in chosen], c=colour, zorder=3, label=verdict)
         limit = next((p.get(limit_key) for p in done if p.get(limit_key)), None)
         if limit:
@@ -202,6 +206,12 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict], level_rows: l
 
 def points_with_pareto(state: dict) -> list[dict]:
     points = [{**dict.fromkeys(CSV_FIELDS), **p} for p in state["points"]]
+    if state["spec"]["kind"] == "concurrency":  # saturation is a level's: its throughput against the previous N's
+        by_level = {(row["setting_text"], row["level"]): row["saturated"]
+                    for row in (state.get("result") or {}).get("levels") or []}
+        for p in points:
+            if p["status"] == "finished" and not p.get("saturated"):
+                p["saturated"] = by_level.get((setting_key(p.get("setting")), p.get("concurrency")), p.get("saturated"))
     frontier_ids = {p["point"] for p in pareto_frontier([p for p in points if p["status"] == "finished"])}
     for p in points:
         p["pareto"] = p["point"] in frontier_ids

@@ -69,3 +69,9 @@ def test_concurrency_ladder_reproduces_the_fixtures_pacing(tmp_path):
     assert [row["saturated"] for row in levels] == [None, False, False]
     page = (sweep_dir / "sweep.html").read_text()
     assert "not one of LoadGen" in page and "requests in flight" in page
+    # the runs browser lists the sweep folder as a sweep, its points stay inside it
+    from mlnb.report.runs_list import list_runs, run_label
+
+    (listed,) = list_runs(out)
+    assert listed["run_id"] == sweep_dir.name and listed["kind"] == "sweep" and listed["status"] == "finished"
+    assert " sweep " in run_label(listed) and (sweep_dir / "index.html").is_file()
