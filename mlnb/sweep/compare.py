@@ -128,8 +128,8 @@ th { background: #f3f4f6; } td.l { text-align: left; } .note { color: #4b5563; f
 <p>A: <a href="{{ links[0] }}">{{ labels[0] }}</a> ({{ kinds[0] }}) &middot; B: <a href="{{ links[1] }}">{{ labels[1] }}</a> ({{ kinds[1] }})</p>
 <p style="font-size:1.15em">Verdict: <b>{{ result.verdict }}</b></p>
 <p class="note">Each sweep's Pareto frontier (finished points; verdicts are on each sweep's page) is a step function: the most
-output tokens/s at a per-user speed or faster. They are compared at every frontier speed inside the range both sweeps measured
-{% if result.overlap %}({{ result.overlap.low }} to {{ result.overlap.high }} tokens/s per user){% endif %}; one dominates where its
+output tokens/s at a per-user speed or faster. They are compared at every frontier speed inside the range both sweeps
+measured{% if result.overlap %} ({{ result.overlap.low }} to {{ result.overlap.high }} tokens/s per user){% endif %}; one dominates where its
 frontier is more than {{ (result.threshold * 100) | round(1) }} % above the other's.{% if result.overlap_note %} Note: {{ result.overlap_note }}.{% endif %}</p>
 <img alt="curves" src="data:image/png;base64,{{ png }}">
 <table><tr><th>per-user tok/s</th><th>A output tok/s</th><th>B output tok/s</th><th>dominates</th></tr>

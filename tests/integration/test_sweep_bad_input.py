@@ -63,3 +63,28 @@ def test_resuming_a_run_that_is_not_a_sweep(tmp_path, not_a_sweep):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not a sweep: it has no sweep.json" in lines[0], result.stderr
     assert sorted(p.name for p in not_a_sweep.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "count, extra, fragments",
+    [
+        (3, [], ["mlnb compare", "compares two sweeps, not 3"]),
+        (2, ["--threshold", "0"], ["--threshold 0", "between 0 and 1"]),
+        (2, [], ["sweep.json is not an mlnb-sweep/1 file"]),
+    ],
+)
+def test_bad_sweep_comparisons(tmp_path, count, extra, fragments):
+    folders = []
+    for i in range(count):
+        folder = tmp_path / f"s{i}"
+        folder.mkdir()
+        (folder / "sweep.json").write_text("{}")
+        folders.append(str(folder))
+    result = subprocess.run([sys.executable, "-m", "mlnb.cli", "compare", *folders, *extra, "--out", str(tmp_path / "cmp")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "cmp").exists()
