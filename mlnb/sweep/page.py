@@ -71,7 +71,7 @@ fastest query's latency.</p>
 ({% for key, values in spec.server_grid.items() %}{{ key }} = {{ values | join(", ") }}{% if not loop.last %}; {% endif %}{% endfor %});
 every point is its own run with its own server.</p>{% endif %}
 {% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endfor %}
-{% if show_levels %}<h2 id="levels">Per {{ level_name }}{% if spec.repeats > 1 %}: {{ spec.repeats }} repeats, mean [min, max] and stdev{% endif %}</h2>
+{% if show_levels %}<h2 id="levels">Per level ({{ level_name }}{% if spec.server_grid %} and server setting{% endif %}){% if spec.repeats > 1 %}: {{ spec.repeats }} repeats, mean [min, max] and stdev{% endif %}</h2>
 <div class="wide"><table><tr>{% if spec.server_grid %}<th>setting</th>{% endif %}<th>{{ level_name }}</th><th>runs</th><th>verdict</th><th>saturated</th>
 {% for field, label in spread_fields %}<th>{{ label }}</th>{% endfor %}</tr>
 {% for row in level_rows %}<tr>{% if spec.server_grid %}<td class="l">{{ row.setting_text }}</td>{% endif %}<td>{{ fmt(row.level) }}</td><td>{{ row.repeats }}</td>
@@ -242,7 +242,7 @@ def render_page(state: dict) -> str:
     level_rows = (state.get("result") or {}).get("levels") or []
     columns = list(_COLUMNS)
     if spec["kind"] == "concurrency":
-        columns[2], columns[6] = "requests in flight", "mean in flight"
+        columns[2], columns[4], columns[6] = "requests in flight", "Offline verdict", "mean in flight"
     return template.render(
         show_levels=bool(level_rows) and (spec.get("repeats", 1) > 1 or bool(spec.get("server_grid"))),
         level_rows=level_rows, level_name=_level_name(spec), spread_fields=_SPREAD_LABELS, setting_text=setting_key,
