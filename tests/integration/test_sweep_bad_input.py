@@ -43,6 +43,7 @@ def not_a_sweep(tmp_path):
         (["--rates", "1,2", "--grid", "max_num_seqs="], ["--grid 'max_num_seqs='", "no values for max_num_seqs"]),
         (["--rates", "1,2", "--grid", "max_num_seqs=4,4"], ["--grid 'max_num_seqs=4,4'", "repeats a value"]),
         (["--rates", "1,2", "--grid", "max_num_seqs=4,8"], ["--grid (preset smoke)", "needs a managed server"]),
+        (["--rates", "1,2", "--set", "max_concurrency=2"], ["max_concurrency=2", "only the openai backend caps"]),
     ],
 )
 def test_bad_sweep_options(tmp_path, args, fragments):
