@@ -478,7 +478,8 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 @click.option("--slo", "slos", multiple=True, metavar="ttft=MS|tpot=MS",
               help="Goodput limits with a unit, e.g. ttft=500ms, tpot=0.05s (default: the scenario's).")
 @click.option("--saturation-margin", type=float, default=0.05, show_default=True,
-              help="Ladder: saturated when the achieved rate < (1 - margin) x the offered rate.")
+              help="Ladder: saturated when the achieved rate < (1 - margin) x the offered rate "
+                   "(--concurrency: when throughput < (1 + margin) x the previous N's).")
 @click.option("--no-saturation-stop", is_flag=True, help="Ladder: run every rate even past saturation.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Resume this sweep folder.")
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
