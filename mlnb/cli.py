@@ -531,7 +531,17 @@ def submission_check(package_dir: Path) -> None:
 @click.option("--threshold", type=float, default=0.05, show_default=True,
               help="Practical threshold: smaller changes (share of the first run's value) are inconclusive.")
 def compare(run_dirs, out, force, resamples, seed, threshold) -> None:
-    """Compare finished runs with the first: verdicts with bootstrap intervals, every difference, an HTML page."""
+    """Compare finished runs with the first: verdicts with bootstrap intervals, every difference, an HTML page.
+
+    Two sweep folders instead: their throughput / per-user speed curves overlaid, and where one's Pareto
+    frontier dominates the other's (a change within --threshold is neither).
+    """
+    from mlnb.sweep.compare import is_sweep
+
+    sweeps = [is_sweep(path) for path in run_dirs]
+    if any(sweeps):
+        _compare_sweeps(list(run_dirs), sweeps, out, threshold)
+        return
     from mlnb.compare.output import HTML_FILE, write_comparison
 
     from mlnb.compare.terminal import print_comparison
@@ -542,6 +552,23 @@ def compare(run_dirs, out, force, resamples, seed, threshold) -> None:
     if comparison["differences"]:
         click.echo(f"settings that differ: {len(comparison['differences'])} (listed in the report)")
     click.echo(f"report: {folder / HTML_FILE}")
+
+
+def _compare_sweeps(folders: list[Path], sweeps: list[bool], out: Optional[Path], threshold: float) -> None:
+    from mlnb.sweep.compare import COMPARE_HTML, compare_sweeps
+
+    if not all(sweeps):
+        other = folders[sweeps.index(False)]
+        raise InputError(f"mlnb compare {other}", "is not a sweep (no sweep.json); compare sweeps with sweeps, runs with runs")
+    if len(folders) != 2:
+        raise InputError("mlnb compare", f"compares two sweeps, not {len(folders)}")
+    folder, result = compare_sweeps(folders[0], folders[1], out, threshold)
+    click.echo(f"A = {folders[0]}\nB = {folders[1]}")
+    for check in result["checks"]:
+        click.echo(f"  at {check['per_user_tokens_per_s']:g} tokens/s per user: A {check['a_output_tokens_per_s']}, "
+                   f"B {check['b_output_tokens_per_s']} output tokens/s -> {check['dominates']}")
+    click.echo(f"verdict: {result['verdict']}")
+    click.echo(f"report: {folder / COMPARE_HTML}")
 
 
 @main.command()
@@ -566,14 +593,21 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 
 @main.command()
 @click.option("--preset", default="smoke", show_default=True, help="Preset name in parameters/ or a YAML path.")
-@click.option("--stage", default="03_server_perf", show_default=True, help="The Server or Interactive stage to sweep.")
+@click.option("--stage", default=None,
+              help="The stage to sweep: Server or Interactive (default 03_server_perf); --concurrency: Offline (01_offline_perf).")
 @click.option("--backend", default=None, help="Shortcut for --set backend=...")
 @click.option("--model", default=None, help="Shortcut for --set model=...")
 @click.option("--samples", type=int, default=None, help="Shortcut for --set samples=N.")
 @click.option("--set", "sets", multiple=True, metavar="[STAGE.]KEY=VALUE", help="Override a parameter of every point.")
 @click.option("--search", is_flag=True, help="Search the highest VALID target_qps (ladder, then bisection).")
 @click.option("--rates", default=None, metavar="Q1,Q2,..|geom:START:STOP:N", help="A rate ladder (target_qps values).")
-@click.option("--concurrency", type=int, default=None, help="Closed-loop concurrency ladder (not built yet).")
+@click.option("--concurrency", default=None, metavar="N1,N2,..|geom:START:STOP:N",
+              help="openai backend: a closed-loop ladder of requests in flight (LoadGen Offline, client-capped).")
+@click.option("--repeats", type=int, default=1, show_default=True, help="Ladders: runs per point, for their spread.")
+@click.option("--grid", "grid", multiple=True, metavar="ENGINE_ARG=V1,V2",
+              help="Ladders: managed-server engine arguments; the server restarts per setting (repeatable: every combination).")
+@click.option("--queries-per-slot", type=int, default=8, show_default=True,
+              help="--concurrency: at least this many queries per request in flight in each point.")
 @click.option("--start-qps", type=float, default=None, help="Search: first trial (default: the stage's target_qps).")
 @click.option("--factor", type=float, default=2.0, show_default=True, help="Search: bracketing step.")
 @click.option("--tolerance", type=float, default=0.05, show_default=True,
@@ -586,15 +620,20 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 @click.option("--slo", "slos", multiple=True, metavar="ttft=MS|tpot=MS",
               help="Goodput limits with a unit, e.g. ttft=500ms, tpot=0.05s (default: the scenario's).")
 @click.option("--saturation-margin", type=float, default=0.05, show_default=True,
-              help="Ladder: saturated when the achieved rate < (1 - margin) x the offered rate.")
+              help="Ladder: saturated when the achieved rate < (1 - margin) x the offered rate "
+                   "(--concurrency: when throughput < (1 + margin) x the previous N's).")
 @click.option("--no-saturation-stop", is_flag=True, help="Ladder: run every rate even past saturation.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Resume this sweep folder.")
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
 @click.option("--sweep-id", default=None, help="Sweep folder name (default: date_sweep_preset).")
-def sweep(preset, stage, backend, model, samples, sets, search, rates, concurrency, start_qps, factor, tolerance,
+def sweep(preset, stage, backend, model, samples, sets, search, rates, concurrency, repeats, grid, queries_per_slot,
+          start_qps, factor, tolerance,
           max_trials, trial_duration_ms, confirm, no_sizing, slos, saturation_margin, no_saturation_stop, resume,
           outputs, sweep_id) -> None:
-    """Sweep a Server stage over target_qps: each point a full run; sweep.json, points.csv, sweep.html.
+    """Sweep a stage over load: each point a full run; sweep.json, points.csv, sweep.html.
+
+    Server/Interactive over target_qps (--search, --rates), or the openai backend over requests in
+    flight (--concurrency: a closed loop run as LoadGen Offline with a client cap; see the page's note).
 
     Ctrl-C stops it cleanly (exit 130); `mlnb sweep --resume FOLDER` carries on from its finished points.
     """
@@ -606,13 +645,15 @@ def sweep(preset, stage, backend, model, samples, sets, search, rates, concurren
     if resume is not None:
         if search or rates is not None or concurrency is not None:
             raise InputError("--resume", "resumes the sweep as it was started; give no --search, --rates or --concurrency")
+        if repeats != 1 or grid:
+            raise InputError("--resume", "resumes the sweep as it was started; give no --repeats or --grid")
         sweep_dir, state = open_sweep(resume=resume)
     else:
         shortcuts = [f"{name}={value}" for name, value in (("backend", backend), ("model", model), ("samples", samples))
                      if value is not None]
         spec = spec_from_options(
             preset=preset, stage=stage, sets=shortcuts + list(sets), search=search, rates=rates,
-            concurrency=concurrency, start_qps=start_qps, factor=factor, tolerance=tolerance, max_trials=max_trials,
+            concurrency=concurrency, repeats=repeats, grid=grid, queries_per_slot=queries_per_slot, start_qps=start_qps, factor=factor, tolerance=tolerance, max_trials=max_trials,
             trial_duration_ms=trial_duration_ms, confirm=confirm, slos=slos, saturation_margin=saturation_margin,
             stop_at_saturation=not no_saturation_stop, size_for_early_stopping=not no_sizing,
         )
@@ -631,7 +672,7 @@ def sweep(preset, stage, backend, model, samples, sets, search, rates, concurren
         click.echo(f"highest VALID target_qps: {result.get('highest_valid_qps')}; lowest INVALID above it: "
                    f"{result.get('lowest_invalid_qps')} ({result.get('stop_reason')})")
     else:
-        click.echo(f"ladder: {result.get('stop_reason')}")
+        click.echo(f"{spec.kind}: {result.get('stop_reason')}")
     click.echo(f"{result.get('loadgen_runs')} LoadGen runs, {result.get('elapsed_min')} min")
     click.echo(f"page: {sweep_dir / HTML_FILE}")
     sys.exit(0 if state["status"] == "finished" else 1)

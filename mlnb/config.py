@@ -140,6 +140,10 @@ class StageParams(StrictModel):
     stop_sending_after_errors: int = Field(
         1, ge=0, description="openai: after this many failed requests, fail new ones without sending (0: never)"
     )
+    max_concurrency: Optional[int] = Field(
+        None, ge=1, description="openai: at most this many requests in flight; the rest wait in the client "
+        "(in Offline: a closed loop of N requests). None: no cap",
+    )
     # openai backend against a server mlnb did not start: what the prompts are, and the server's device.
     prompt_form: Optional[Literal["tokens", "text"]] = Field(
         None,
@@ -298,7 +302,7 @@ class ServerSpec(StrictModel):
     host: str = Field("127.0.0.1", description="Interface to listen on")
     port: int = Field(0, ge=0, le=65535, description="0: a free port")
     engine_args: dict[str, Any] = Field(
-        default_factory=dict, description="vllm: `--key value` engine arguments (true: a bare flag)"
+        default_factory=dict, description="vllm: `--key value` engine arguments (true: a bare flag); command: appended alike"
     )
     command: Optional[str] = Field(
         None, description="command: a template with {python} {model} {served_model_name} {host} {port}"

@@ -118,6 +118,8 @@ def check_stage_inputs(p: StageParams) -> None:
     from mlnb.workloads import check_tokenizer_available, dataset_path, load_records
 
     get_backend(p.backend, f"stage {p.stage} backend")
+    if p.max_concurrency is not None and p.backend != "openai":
+        raise InputError(f"stage {p.stage} max_concurrency={p.max_concurrency}", f"only the openai backend caps requests in flight, not {p.backend}")
     check_tokenizer_available(p)
     records = load_records(p)  # custom/synthetic: also tokenized and checked against the model's context
     if p.samples is not None and p.samples > len(records):

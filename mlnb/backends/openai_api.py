@@ -2,8 +2,9 @@
 
 One aiohttp session with an unbounded connection pool and one event loop thread serve the whole
 run. LoadGen's issue thread hands requests over with a single ``call_soon_threadsafe`` per batch;
-nothing waits on a lock across an ``await``, and Server mode has no concurrency cap: LoadGen sets
-the arrivals. With several base URLs each request goes to the one with the fewest requests in
+nothing waits on a lock across an ``await``, and there is no concurrency cap unless
+``max_concurrency`` sets one (then requests beyond it wait unsent in the client): LoadGen sets the
+arrivals. With several base URLs each request goes to the one with the fewest requests in
 flight (only the loop thread touches those counters).
 
 Every failure (refused connection, HTTP status, timeout, a stream that ends early or is not JSON,
@@ -87,6 +88,8 @@ class OpenAIBackend(Backend):
         self._errors = 0
         self._first_error: Optional[str] = None
         self._inflight: set[asyncio.Task] = set()
+        # A closed loop of max_concurrency requests: the rest wait unsent (not in sent_ms, not at the server).
+        self._slots = asyncio.Semaphore(p.max_concurrency) if p.max_concurrency else None
         self._client_load = ClientLoad()
         # LoadGen's threads and the client's loop share the GIL: hand it over every 0.5 ms, not 5 ms,
         # so a chunk that arrived is not left waiting behind a thread that holds it.
@@ -276,6 +279,13 @@ class OpenAIBackend(Backend):
         return "/completions", body
 
     async def _serve(self, request: Request) -> None:
+        if self._slots is None:
+            await self._serve_now(request)
+            return
+        async with self._slots:  # max_concurrency: wait here, unsent, until a request in flight ends
+            await self._serve_now(request)
+
+    async def _serve_now(self, request: Request) -> None:
         import aiohttp
 
         if self.params.stop_sending_after_errors and self._errors >= self.params.stop_sending_after_errors:
@@ -394,7 +404,8 @@ class OpenAIBackend(Backend):
             "max_model_len": {url: n if n else "not reported" for url, n in self.max_model_len.items()},
             "device": _server_device(p),
             "server_settings": _managed_server_settings(p, self.urls),
-            "concurrency": "no client cap; LoadGen sets arrivals"
+            "concurrency": (f"at most {p.max_concurrency} requests in flight; the rest wait in the client"
+                            if p.max_concurrency else "no client cap; LoadGen sets arrivals")
             + (f"; least outstanding requests over {len(self.urls)} servers" if len(self.urls) > 1 else ""),
             "client": _client_versions(),
             "api_key": "set" if self.api_key else "none",

@@ -42,6 +42,7 @@ def run_record(run_dir: str | Path) -> dict[str, Any]:
         "date": format_date(rollup.get("started")),
         "status": rollup.get("status"),
         "simulated": bool(rollup.get("any_simulated")),
+        "kind": "sweep" if (run_dir / "sweep.json").is_file() else "run",  # a sweep's points are runs inside it
         "stages": [
             {"stage": r["stage"], "status": r.get("status"), "verdict": r.get("verdict"), "kind": r.get("kind")}
             for r in rollup.get("stages") or []
@@ -68,7 +69,8 @@ def list_runs(outputs: str | Path) -> list[dict[str, Any]]:
 
 def run_label(run: Mapping[str, Any]) -> str:
     """One line for a picker: ``id · preset · model · backend · date · status``."""
-    parts = (run["run_id"], run.get("preset"), run.get("model"), run.get("backend"), run.get("date"), run.get("status"))
+    parts = (run["run_id"], "sweep" if run.get("kind") == "sweep" else None, run.get("preset"), run.get("model"),
+             run.get("backend"), run.get("date"), run.get("status"))
     return " \u00b7 ".join(str(p) for p in parts if p)
 
 
@@ -89,5 +91,6 @@ def runs_table_html(runs: Sequence[Mapping[str, Any]]) -> str:
             "status": status,
             "status_color": STATUS_COLORS.get(status, "#6b7280"),
             "stages": [_stage_cell(s) for s in run.get("stages") or [] if s.get("kind") != "summary"],
+            "sweep": run.get("kind") == "sweep",
         })
     return wrap(macro("runs.html.j2", "runs_table", rows), with_style=True)

@@ -97,7 +97,7 @@ class ManagedServer:
                 host=s.host,
                 port=self.port,
             )
-            return shlex.split(text)
+            return shlex.split(text) + engine_arg_flags(s.engine_args)  # the same flags, appended
         return [
             *vllm_executable(),
             "serve",

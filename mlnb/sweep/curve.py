@@ -15,7 +15,8 @@ from mlnb.fileio import read_json
 from mlnb.results import load_queries
 
 CSV_FIELDS = (
-    "point", "role", "target_qps", "status", "verdict", "queries", "offered_qps", "achieved_qps", "saturated",
+    "point", "role", "setting", "repeat", "target_qps", "concurrency", "status", "verdict", "queries", "offered_qps",
+    "achieved_qps", "mean_in_flight", "saturated",
     "output_tokens_per_s", "per_user_tokens_per_s", "ttft_p90_ms", "ttft_p99_ms", "tpot_p90_ms", "tpot_p99_ms",
     "goodput_rps", "goodput_share", "slo_ttft_ms", "slo_tpot_ms", "pareto", "run_dir", "reasons",
 )
@@ -134,3 +135,72 @@ def pareto_frontier(points: Sequence[dict]) -> list[dict]:
             frontier.append(point)
             best = point["output_tokens_per_s"]
     return frontier
+
+
+def read_closed_loop_point(stage_dir: Path, slo_ttft_ms: Optional[float], slo_tpot_ms: Optional[float]) -> dict[str, Any]:
+    """The curve's numbers for one closed-loop point: a LoadGen Offline run whose client capped requests in flight.
+
+    LoadGen's Offline latencies start at the one issue and include the wait in the client's queue,
+    so TTFT and TPOT come from the client's own times: send to first chunk, first chunk to last.
+    Throughput is LoadGen's (tokens over first issue to last completion).
+    """
+    import numpy as np
+
+    from mlnb.results import loadgen_percentile
+
+    summary = read_json(stage_dir / "summary.json")
+    metrics, loadgen = summary.get("metrics") or {}, summary.get("loadgen") or {}
+    rows = load_queries(stage_dir)
+    ttfts, tpots, busy, met = [], [], 0.0, 0
+    sent_at, done_at = [], []
+    for row in rows:
+        sent, first, done = row.get("sent_ms"), row.get("first_chunk_ms"), row.get("done_ms")
+        if row.get("error") or None in (sent, first, done):
+            continue
+        tokens = row.get("output_tokens") or 0
+        ttft = first - sent
+        tpot = (done - first) / (tokens - 1) if tokens > 1 else None
+        ttfts.append(ttft)
+        if tpot is not None:
+            tpots.append(tpot)
+        busy += done - sent
+        sent_at.append(sent)
+        done_at.append(done)
+        if (slo_ttft_ms is None or ttft <= slo_ttft_ms) and (slo_tpot_ms is None or tpot is None or tpot <= slo_tpot_ms):
+            met += 1
+
+    def pct(values: list[float], p: float) -> Optional[float]:
+        return round(loadgen_percentile(np.sort(np.asarray(values)), p), 3) if values else None
+
+    tpot_p90 = pct(tpots, 90)
+    completed_qps = metrics.get("samples_per_second")
+    with_slo = slo_ttft_ms is not None or slo_tpot_ms is not None
+    share = met / len(rows) if rows and with_slo else None
+    span = (max(done_at) - min(sent_at)) if sent_at else 0.0
+    errors = (summary.get("sut") or {}).get("errors") or 0
+    return {
+        "verdict": summary.get("verdict"),
+        "verdict_kind": "LoadGen Offline (duration and query count only)",
+        "reasons": summary.get("verdict_reasons") or [],
+        "queries": len(rows),  # samples: LoadGen's Offline run is one query of them all
+        "offered_qps": None,
+        "achieved_qps": _round(completed_qps) if completed_qps else None,
+        "mean_in_flight": _round(busy / span, 3) if span > 0 else None,
+        "saturated": True if errors or loadgen.get("num_errors") else None,  # the throughput test needs the previous N
+        "sut_errors": errors,
+        "output_tokens_per_s": metrics.get("tokens_per_second"),
+        "per_user_tokens_per_s": _round(1000 / tpot_p90) if tpot_p90 else None,
+        "ttft_p90_ms": pct(ttfts, 90),
+        "ttft_p99_ms": pct(ttfts, 99),
+        "tpot_p90_ms": tpot_p90,
+        "tpot_p99_ms": pct(tpots, 99),
+        "latency_source": "client: send to first chunk (TTFT), first chunk to last (TPOT)",
+        "goodput_rps": _round(share * completed_qps) if share is not None and completed_qps else None,
+        "goodput_share": _round(share) if share is not None else None,
+        "slo_ttft_ms": slo_ttft_ms,
+        "slo_tpot_ms": slo_tpot_ms,
+        "scenario_ttft_limit_ms": None,
+        "scenario_tpot_limit_ms": None,
+        "simulated": summary.get("simulated"),
+        "submittable": summary.get("submittable"),
+    }

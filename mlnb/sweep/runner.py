@@ -15,8 +15,9 @@ from typing import Any, Callable, Optional
 
 from mlnb.errors import InputError
 from mlnb.fileio import read_json, write_json_atomic
-from mlnb.sweep.curve import read_point
-from mlnb.sweep.plan import SWEEP_FILE, SweepSpec, plan_point
+from mlnb.sweep.curve import read_closed_loop_point, read_point
+from mlnb.sweep.levels import level_of, levels, setting_key
+from mlnb.sweep.plan import CLOSED_LOOP_NOTE, SWEEP_FILE, SweepSpec, plan_point
 from mlnb.sweep.search import bracket, early_stopping_min_queries, next_qps, resized_query_count
 
 SCHEMA = "mlnb-sweep/1"
@@ -29,7 +30,8 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 def new_state(spec: SweepSpec, sweep_id: str, first_qps: float, base_min_queries: Optional[int]) -> dict[str, Any]:
-    return {
+    """``first_qps``: the first point's load (its requests in flight for a concurrency sweep)."""
+    state = {
         "schema": SCHEMA,
         "sweep_id": sweep_id,
         "spec": spec.model_dump(mode="json"),
@@ -41,6 +43,9 @@ def new_state(spec: SweepSpec, sweep_id: str, first_qps: float, base_min_queries
         "result": None,
         "elapsed_s": 0.0,
     }
+    if spec.kind == "concurrency":
+        state["closed_loop_note"] = CLOSED_LOOP_NOTE
+    return state
 
 
 def load_state(sweep_dir: Path) -> dict[str, Any]:
@@ -65,9 +70,14 @@ def spec_of(state: dict[str, Any]) -> SweepSpec:
     return validate_model(SweepSpec, state["spec"], SWEEP_FILE)
 
 
-def trial_size(state: dict[str, Any]) -> Optional[int]:
-    """min_query_count of a trial: the preset's, raised to what early stopping needs at best."""
+def trial_size(state: dict[str, Any], level: Optional[float] = None) -> Optional[int]:
+    """min_query_count of a trial: the preset's, raised to what early stopping needs at best.
+
+    A concurrency point runs at least ``queries_per_slot`` queries per request in flight.
+    """
     spec, base = spec_of(state), state.get("base_min_query_count")
+    if spec.kind == "concurrency":
+        return max(base or 0, spec.queries_per_slot * int(level or 1))
     if not spec.size_for_early_stopping or base is None:
         return base
     return max(base, early_stopping_min_queries(0))
@@ -98,16 +108,8 @@ def next_action(state: dict[str, Any]) -> Optional[tuple[str, float, Optional[in
         return None
     finished = _finished(state)
     latest = _latest_per_qps(finished)
-    if spec.kind == "ladder":
-        for point in finished:
-            if spec.stop_at_saturation and point.get("saturated"):
-                state["stop_reason"] = f"saturated at {point['target_qps']:g} qps: {_saturation_text(point)}"
-                return None
-        for rate in spec.rates:
-            if rate not in latest:
-                return "ladder", rate, trial_size(state)
-        state["stop_reason"] = "every rate ran"
-        return None
+    if spec.kind in ("ladder", "concurrency"):
+        return _next_ladder_point(state, spec, finished)
     trials = [p for p in finished if p["role"] != "confirm"]
     if trials:
         resize = trials[-1].get("resize_to")
@@ -129,6 +131,50 @@ def next_action(state: dict[str, Any]) -> Optional[tuple[str, float, Optional[in
     return None
 
 
+def grid_settings(spec: SweepSpec) -> list[Optional[dict[str, Any]]]:
+    """Every server setting of the grid, in order (the last key varies fastest); [None] without a grid."""
+    import itertools
+
+    if not spec.server_grid:
+        return [None]
+    keys = list(spec.server_grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(spec.server_grid[k] for k in keys))]
+
+
+def _next_ladder_point(state: dict[str, Any], spec: SweepSpec, finished: list[dict]):
+    """The next (role, level, min_query_count, setting, repeat) of a ladder, or None (stop_reason set)."""
+    unit = "in flight" if spec.kind == "concurrency" else "qps"
+    role = "concurrency" if spec.kind == "concurrency" else "ladder"
+    stops = []
+    for setting in grid_settings(spec):
+        key = setting_key(setting)
+        mine = [p for p in finished if setting_key(p.get("setting")) == key]
+        done = {row["level"]: row for row in levels(mine, spec.kind, spec.saturation_margin)}
+        for level in (spec.concurrencies if spec.kind == "concurrency" else spec.rates):
+            runs = [p for p in mine if level_of(p) == level]
+            if len(runs) < spec.repeats:
+                return role, level, trial_size(state, level), setting, len(runs) + 1
+            if spec.stop_at_saturation and done[level]["saturated"]:
+                where = f" ({key})" if key else ""
+                stops.append(f"saturated at {level:g} {unit}{where}: {_level_saturation_text(spec, runs, done, level)}")
+                break
+    everything = "every concurrency ran" if spec.kind == "concurrency" else "every rate ran"
+    state["stop_reason"] = "; ".join(stops) if stops else everything
+    return None
+
+
+def _level_saturation_text(spec: SweepSpec, runs: list[dict], done: dict, level: float) -> str:
+    failed = [p for p in runs if p.get("sut_errors")]
+    if failed:
+        return _saturation_text(failed[0])
+    if spec.kind == "concurrency":
+        below = max((lv for lv in done if lv < level), default=None)
+        now = done[level]["output_tokens_per_s"]["mean"]
+        before = done[below]["output_tokens_per_s"]["mean"] if below is not None else None
+        return f"{now} output tokens/s against {before} at {below:g}, less than {spec.saturation_margin:.0%} more"
+    return _saturation_text(next(p for p in runs if p.get("saturated")))
+
+
 def _saturation_text(point: dict) -> str:
     if point.get("sut_errors"):
         return f"{point['sut_errors']} requests failed"
@@ -144,7 +190,10 @@ def search_result(state: dict[str, Any]) -> dict[str, Any]:
         "loadgen_runs": len([p for p in state["points"] if p["status"] in ("finished", "failed", "interrupted")]),
         "elapsed_min": round(state.get("elapsed_s", 0.0) / 60, 2),
     }
-    if spec_of(state).kind == "search":
+    spec = spec_of(state)
+    if spec.kind != "search":
+        out["levels"] = levels(finished, spec.kind, spec.saturation_margin)
+    if spec.kind == "search":
         found = bracket([(q, p["verdict"] == "VALID") for q, p in latest.items()])
         high = latest.get(found.lowest_invalid_above) if found.lowest_invalid_above is not None else None
         out.update(
@@ -171,19 +220,29 @@ def run_sweep(sweep_dir: Path, state: dict[str, Any], echo: Callable[[str], None
     started = time.monotonic()
     try:
         _save(sweep_dir, state, write_page)
+        first = plan_point(spec, state["first_qps"]).stage_params[spec.stage]
+        state.setdefault("model", first.model)
+        state.setdefault("backend", first.backend)
         if not (sweep_dir / MEASURE_FILE).is_file():
-            device = plan_point(spec, state["first_qps"]).stage_params[spec.stage].device
+            device = first.device
             measure_run_device(sweep_dir, device, echo)  # once for the sweep; every point copies it
         while (action := next_action(state)) is not None:
-            role, qps, queries = action
+            role, qps, queries, setting, repeat = (*action, None, 1) if len(action) == 3 else action
             index = len(state["points"]) + 1
-            name = f"p{index:02d}_qps{qps:g}"
-            plan = plan_point(spec, qps, queries, full_durations=(role == "confirm"))
-            point = {"point": f"p{index:02d}", "role": role, "target_qps": qps,
-                     "min_query_count": queries, "run_dir": name, "status": "running"}
+            load = f"c{int(qps)}" if spec.kind == "concurrency" else f"qps{qps:g}"
+            name = f"p{index:02d}_{load}" + (f"_r{repeat}" if spec.repeats > 1 else "")
+            plan = plan_point(spec, qps, queries, full_durations=(role == "confirm"), server_setting=setting)
+            point = {"point": f"p{index:02d}", "role": role, "min_query_count": queries, "run_dir": name,
+                     "status": "running", "repeat": repeat, "setting": setting}
+            if spec.kind == "concurrency":
+                point.update(concurrency=int(qps), target_qps=None)
+            else:
+                point["target_qps"] = qps
             state["points"].append(point)
             _save(sweep_dir, state, write_page)
-            echo(f"[{point['point']}] {role} target_qps={qps:g}" + (f" min_query_count={queries}" if queries else ""))
+            shown = f"concurrency={int(qps)}" if spec.kind == "concurrency" else f"target_qps={qps:g}"
+            extra = (f" repeat {repeat}/{spec.repeats}" if spec.repeats > 1 else "") + (f" [{setting_key(setting)}]" if setting else "")
+            echo(f"[{point['point']}] {role} {shown}" + (f" min_query_count={queries}" if queries else "") + extra)
             outcome = execute_run(plan, sweep_dir, name, echo=lambda line: echo(f"  {line}"),
                                   device_measure=sweep_dir / MEASURE_FILE)
             _record(point, outcome.run_dir / spec.stage if outcome.ok else None, spec, echo)
@@ -215,16 +274,24 @@ def _record(point: dict[str, Any], stage_dir: Optional[Path], spec: SweepSpec, e
         point["status"] = "failed"
         echo(f"[{point['point']}] failed; logs in its folder {point['run_dir']}")
         return
-    point.update(read_point(stage_dir, spec.slo_ttft_ms, spec.slo_tpot_ms, spec.saturation_margin))
+    if spec.kind == "concurrency":
+        point.update(read_closed_loop_point(stage_dir, spec.slo_ttft_ms, spec.slo_tpot_ms))
+    else:
+        point.update(read_point(stage_dir, spec.slo_ttft_ms, spec.slo_tpot_ms, spec.saturation_margin))
     point["status"] = "finished"
     if point["role"] == "search":
         point["resize_to"] = resized_query_count(read_json(stage_dir / "summary.json"))
-    echo(f"[{point['point']}] {point['verdict']} at {point['target_qps']:g} qps: {point['output_tokens_per_s']} tokens/s, "
-         f"p99 TTFT {point['ttft_p99_ms']} ms" + ("; saturated" if point["saturated"] else ""))
+    load = f"{point['concurrency']} in flight" if spec.kind == "concurrency" else f"{point['target_qps']:g} qps"
+    echo(f"[{point['point']}] {point['verdict']} at {load}: {point['output_tokens_per_s']} tokens/s, "
+         f"{point['per_user_tokens_per_s']} tokens/s per user, p99 TTFT {point['ttft_p99_ms']} ms"
+         + ("; saturated" if point["saturated"] else ""))
 
 
 def _save(sweep_dir: Path, state: dict[str, Any], write_page) -> None:
+    from mlnb.sweep.listing import write_run_record
+
     write_json_atomic(sweep_dir / SWEEP_FILE, state)
+    write_run_record(sweep_dir, state)
     if write_page is not None:
         try:
             write_page(sweep_dir, state)

@@ -7,22 +7,37 @@ from typing import Any, Callable, Optional, Sequence
 
 from mlnb.config import parse_set_option, validate_model
 from mlnb.errors import InputError
-from mlnb.sweep.plan import SweepSpec, check_spec, parse_rates, parse_slo
+from mlnb.sweep.plan import (
+    DEFAULT_STAGES,
+    SweepSpec,
+    check_spec,
+    parse_concurrencies,
+    parse_grid,
+    parse_rates,
+    parse_slo,
+)
 
 
-def spec_from_options(*, preset: str = "smoke", stage: str = "03_server_perf", sets: Sequence[str] = (),
-                      search: bool = False, rates: Optional[str] = None, concurrency: Optional[int] = None,
+def spec_from_options(*, preset: str = "smoke", stage: Optional[str] = None, sets: Sequence[str] = (),
+                      search: bool = False, rates: Optional[str] = None, concurrency: Optional[str] = None,
+                      repeats: int = 1, grid: Sequence[str] = (), queries_per_slot: int = 8,
                       start_qps: Optional[float] = None, factor: float = 2.0, tolerance: float = 0.05,
                       max_trials: int = 16, trial_duration_ms: Optional[int] = None, confirm: bool = False,
                       slos: Sequence[str] = (), saturation_margin: float = 0.05,
                       stop_at_saturation: bool = True, size_for_early_stopping: bool = True) -> SweepSpec:
     """The sweep's settings from command-line style options; InputError (one line) on the first problem."""
-    if concurrency is not None:
-        if concurrency < 1:
-            raise InputError(f"--concurrency {concurrency}", "must be at least 1 request in flight")
-        raise InputError("--concurrency", "closed-loop concurrency sweeps are not built yet; use --rates or --search")
-    if search == (rates is not None):
-        raise InputError("mlnb sweep", "give exactly one of --search or --rates")
+    if sum((search, rates is not None, concurrency is not None)) != 1:
+        raise InputError("mlnb sweep", "give exactly one of --search, --rates or --concurrency")
+    if repeats < 1:
+        raise InputError(f"--repeats {repeats}", "must be at least 1 run per point")
+    if search and repeats > 1:
+        raise InputError(f"--repeats {repeats}", "applies to --rates and --concurrency ladders, not to --search")
+    if search and grid:
+        raise InputError("--grid", "applies to --rates and --concurrency ladders, not to --search")
+    if queries_per_slot < 1:
+        raise InputError(f"--queries-per-slot {queries_per_slot}", "must be at least 1 query per request in flight")
+    concurrencies = parse_concurrencies(concurrency) if concurrency is not None else []
+    server_grid = parse_grid(grid)
     if not 0 < tolerance < 1:
         raise InputError(f"--tolerance {tolerance:g}", "must be between 0 and 1 (a share of the QPS, e.g. 0.05)")
     if factor <= 1:
@@ -39,8 +54,11 @@ def spec_from_options(*, preset: str = "smoke", stage: str = "03_server_perf", s
     for text in slos:
         name, value = parse_slo(text)
         limits[name] = value
+    kind = "search" if search else "ladder" if rates is not None else "concurrency"
     values = {
-        "kind": "search" if search else "ladder", "preset": preset, "stage": stage, "sets": list(sets),
+        "kind": kind, "preset": preset, "stage": stage or DEFAULT_STAGES[kind], "sets": list(sets),
+        "concurrencies": concurrencies, "repeats": repeats, "server_grid": server_grid,
+        "queries_per_slot": queries_per_slot,
         "rates": parse_rates(rates) if rates is not None else [], "start_qps": start_qps, "factor": factor,
         "tolerance": tolerance, "max_trials": max_trials, "trial_duration_ms": trial_duration_ms,
         "confirm": confirm, "slo_ttft_ms": limits.get("ttft"), "slo_tpot_ms": limits.get("tpot"),
