@@ -242,6 +242,44 @@ class StageParams(StrictModel):
     # vLLM reuses the KV cache of a prompt prefix it has seen (its default); repeated or shared-prefix
     # prompts then skip most of their prefill. A setting, so that reports say which way a run went.
     prefix_caching: bool = Field(True, description="vllm: reuse cached KV of shared prompt prefixes (vLLM's default)")
+    # ---- replicas: one engine per device, each in its own worker process (mlnb/harness/replicas.py) ----
+    replicas: int = Field(
+        1, ge=1, description="hf/sim: engine replicas, one worker process each, fed by the one LoadGen; "
+        "queries go to the replica with the fewest outstanding tokens"
+    )
+    devices: Optional[str] = Field(
+        None, description="hf/sim replicas: one device per replica, comma-separated (cuda:0,cuda:1 or cpu,cpu); "
+        "None: replicas=N picks N devices (the GPUs with most free memory, else the CPU N times)"
+    )
+    replica_failure: Literal["fail", "continue"] = Field(
+        "fail", description="a replica dies: fail = end the stage at once; continue = fail its in-flight queries "
+        "and go on with the others"
+    )
+    profile: bool = Field(
+        False, description="hf: capture a short torch.profiler window after warm-up (top ops and a Chrome trace)"
+    )
+    profile_batches: int = Field(2, ge=1, description="hf profile: how many batches the profiler window covers")
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, devices: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if devices is None:
+            return None
+        names = [d.strip() for d in devices.split(",")]
+        for name in names:
+            if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
+                raise ValueError(f"device {name!r} is not cpu or cuda:N")
+        cuda = [n for n in names if n != "cpu"]
+        if len(set(cuda)) != len(cuda):
+            raise ValueError("a GPU is named twice; one replica per GPU")
+        replicas = info.data.get("replicas")
+        if replicas not in (None, 1) and replicas != len(names):
+            raise ValueError(f"{len(names)} devices for replicas={replicas}; give as many devices as replicas")
+        return ",".join(names)
+
+    @property
+    def replica_count(self) -> int:
+        return len(self.devices.split(",")) if self.devices else self.replicas
 
     @field_validator("synthetic_input_tokens", "synthetic_output_tokens", mode="before")
     @classmethod
@@ -355,6 +393,10 @@ def _single_field_model(name: str) -> type[BaseModel]:
     return create_model(f"StageParams_{name}", __config__=StrictModel.model_config, value=(field.annotation, field))
 
 
+class _NoData:
+    data: dict = {}
+
+
 def check_field(name: str, value: Any, where: str) -> Any:
     """Type and range of one StageParams field on its own (checks across fields come later)."""
     try:
@@ -363,6 +405,11 @@ def check_field(name: str, value: Any, where: str) -> Any:
         raise InputError(where, _error_text(err.errors()[0])) from None
     # Field validators are not part of the type: run the ones that look at this field alone.
     checks = {"model_key": StageParams._check_model_key, "device": StageParams._check_device}
+    if name == "devices" and value is not None:
+        try:
+            StageParams._check_devices(value, _NoData())
+        except ValueError as err:
+            raise InputError(where, f"{err} (got {value!r})") from None
     if name in checks:
         try:
             checks[name](value)
