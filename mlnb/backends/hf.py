@@ -23,11 +23,14 @@ from mlnb.secrets import export_hf_token
 
 
 def pick_device(requested: str) -> str:
-    import torch
-
+    """The device to run on; ``auto`` takes the CUDA GPU with the most free memory (the CPU without one) and says so."""
     if requested != "auto":
         return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from mlnb.backends.device_choice import choose_devices, cuda_free_memory
+
+    devices, why = choose_devices(1, cuda_free_memory())
+    print(why, flush=True)
+    return devices[0]
 
 
 def pick_dtype(requested: str, device: str):
