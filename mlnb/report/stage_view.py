@@ -702,6 +702,9 @@ def stage_parts(
     elif perf:
         parts.append(("html", _wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
 
+    from mlnb.report.replica_view import replica_parts
+
+    parts.extend(replica_parts(s, rows, stage_dir))  # replicas > 1 and profile=true only
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", _details_section(s)]
     parts.append(("html", _wrap("".join(tail))))

@@ -1,0 +1,111 @@
+"""Per-replica throughput and latency beside the total, for stages run with ``replicas`` > 1.
+
+Each query's row names the replica that served it (``replica`` in queries.jsonl). Throughput is each
+replica's output tokens over the stage's one window (first arrival to last completion, SUT clock), so
+the replicas' figures add up to the total; latencies are the SUT's, per replica, as order statistics
+(LoadGen's percentile definition).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from mlnb.query_table import as_table, column, text_column
+from mlnb.results import loadgen_percentile, query_latencies
+
+
+def _pct(values: np.ndarray, p: float) -> Optional[float]:
+    values = values[~np.isnan(values)]
+    return loadgen_percentile(np.sort(values), p) if values.size else None
+
+
+def _figures(table, window_s: float) -> dict[str, Any]:
+    lat = query_latencies(table)
+    errors = int((text_column(table, "error") != None).sum())  # noqa: E711 (an object array)
+    tokens = float(np.nansum(column(table, "output_tokens")))
+    return {
+        "queries": int(len(table)),
+        "errors": errors,
+        "output_tokens": int(tokens),
+        "tokens_per_s": tokens / window_s if window_s > 0 else None,
+        "ttft_p50_ms": _pct(lat["ttft_ms"], 50), "ttft_p90_ms": _pct(lat["ttft_ms"], 90),
+        "tpot_p50_ms": _pct(lat["tpot_ms"], 50), "tpot_p90_ms": _pct(lat["tpot_ms"], 90),
+        "e2e_p50_ms": _pct(lat["e2e_ms"], 50), "e2e_p90_ms": _pct(lat["e2e_ms"], 90),
+    }
+
+
+def replica_figures(rows) -> list[dict[str, Any]]:
+    """One dict per replica (sorted by index), then the total; empty when the rows name no replica."""
+    table = as_table(rows)
+    replica = column(table, "replica") if len(table) else np.array([])
+    if not len(table) or np.isnan(replica).all():
+        return []
+    done = column(table, "done_ms")
+    window_s = (np.nanmax(done) - np.nanmin(column(table, "issued_ms"))) / 1e3 if (~np.isnan(done)).any() else 0.0
+    out = []
+    for index in sorted(int(i) for i in np.unique(replica[~np.isnan(replica)])):
+        out.append({"replica": index, **_figures(table[replica == index], window_s)})
+    out.append({"replica": "total", **_figures(table, window_s)})
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return html.escape(f"{value:,}" if isinstance(value, int) else str(value))
+
+
+COLUMNS = (
+    ("replica", "replica"), ("device", "device"), ("queries", "queries"), ("errors", "errors"),
+    ("output_tokens", "output tokens"), ("tokens_per_s", "tokens/s"), ("ttft_p50_ms", "TTFT p50, ms"),
+    ("ttft_p90_ms", "TTFT p90, ms"), ("tpot_p50_ms", "TPOT p50, ms"), ("tpot_p90_ms", "TPOT p90, ms"),
+    ("e2e_p50_ms", "end-to-end p50, ms"), ("e2e_p90_ms", "end-to-end p90, ms"),
+)
+
+
+def replica_html(s: Mapping[str, Any], rows) -> str:
+    """The per-replica table and what the engine said about routing and failures; "" for a single engine."""
+    figures = replica_figures(rows)
+    if not figures:
+        return ""
+    engine = s.get("engine") or {}
+    devices = {r.get("index"): r.get("device") for r in engine.get("replicas") or [] if isinstance(r, Mapping)}
+    alive = {r.get("index"): r.get("alive", True) for r in engine.get("replicas") or [] if isinstance(r, Mapping)}
+    head = "".join(f'<th class="n">{html.escape(label)}</th>' if i > 1 else f"<th>{html.escape(label)}</th>"
+                   for i, (_, label) in enumerate(COLUMNS))
+    body = []
+    for row in figures:
+        index = row["replica"]
+        row = {**row, "device": devices.get(index, "") if index != "total" else ", ".join(map(str, devices.values()))}
+        if index != "total" and alive.get(index) is False:
+            row["device"] = f"{row['device']} (died)"
+        cells = "".join(f'<td class="n">{_cell(row.get(key))}</td>' if i > 1 else f"<td>{_cell(row.get(key))}</td>"
+                        for i, (key, _) in enumerate(COLUMNS))
+        body.append(f"<tr>{cells}</tr>")
+    notes = [
+        "Each replica is its own engine in its own process, fed by the one LoadGen. Queries went to the replica with "
+        f"{html.escape(str(engine.get('replica_routing') or 'the least outstanding work'))}. Tokens/s share one window "
+        "(first arrival to last completion), so the replicas add up to the total; latencies are SUT timestamps."
+    ]
+    if engine.get("replica_devices_note"):
+        notes.append(html.escape(str(engine["replica_devices_note"])))
+    for failure in engine.get("replica_failures") or []:
+        notes.append(f'<span class="err">{html.escape(str(failure))}</span> (replica_failure='
+                     f"{html.escape(str(engine.get('replica_failure')))}: the others went on)")
+    if s.get("simulated"):
+        notes.append("SIMULATED: the replicas are simulators; no model ran.")
+    table = f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return "<h3>Replicas</h3>" + table + "".join(f'<p class="muted">{n}</p>' for n in notes)
+
+
+def replica_parts(s: Mapping[str, Any], rows, stage_dir=None) -> Sequence[tuple]:
+    """The stage view's extra parts: the replica table, and the profiler's top ops when one was captured."""
+    from mlnb.report.profile_view import profile_html
+
+    inner = replica_html(s, rows) + profile_html(s, stage_dir)
+    return [("html", f'<div class="mlnb">{inner}</div>')] if inner else []
