@@ -73,7 +73,7 @@ def worker_env(device: str, index: int, key: str, replicas: int) -> dict[str, st
     if device.startswith("cuda"):
         extra.update(CUDA_CHILD_ENV)
     elif "OMP_NUM_THREADS" not in os.environ:  # CPU replicas share the cores instead of each taking all
-        extra["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // replicas))
+        extra["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // replicas))
     return child_env(**extra)
 
 

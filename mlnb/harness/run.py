@@ -140,6 +140,8 @@ def run_harness(stage_dir: Path) -> int:
         plan.relaxed.append("simulated backend: no model ran")
     if params.load_format == "dummy":
         plan.relaxed.append("random weights (load_format=dummy): outputs and accuracy are meaningless")
+    if params.profile and params.backend == "hf":
+        plan.relaxed.append("profile=true: the profiler slowed the first batches")
     user_conf = write_user_conf(params, plan, loadgen_dir / "user.conf")
     settings = build_test_settings(params, user_conf)
     log_settings = lg.LogSettings()

@@ -57,13 +57,13 @@ def test_sim_replicas_serve_every_query_once_and_add_up(tmp_path):
 @pytest.mark.slow
 def test_embedded_model_in_two_worker_processes(tmp_path):
     p = StageParams(run_dir=str(tmp_path), stage="hf2", backend="hf", model="embedded", scenario="Offline",
-                    samples=4, max_new_tokens=8, batch_size=2, replicas=2, device="cpu",
-                    min_query_count=8, min_duration_ms=0)
+                    samples=2, max_new_tokens=4, batch_size=1, replicas=2, device="cpu",
+                    min_query_count=4, min_duration_ms=0)
     summary = run_stage(p)
     assert summary.simulated is False and summary.loadgen["num_errors"] == 0 and summary.sut["errors"] == 0
     rows = _rows(tmp_path / "hf2")
-    assert len(rows) == 8 and {r["replica"] for r in rows} == {0, 1}
-    assert all(1 <= r["output_tokens"] <= 8 for r in rows)
+    assert len(rows) == 4 and {r["replica"] for r in rows} == {0, 1}
+    assert all(1 <= r["output_tokens"] <= 4 for r in rows)
     assert summary.engine["replica_count"] == 2 and summary.engine["device"] == "cpu, cpu"
     assert all(r["engine"]["device"] == "cpu" for r in summary.engine["replicas"])
     assert not _workers()
