@@ -330,13 +330,15 @@ class StageParams(StrictModel):
 class ServerSpec(StrictModel):
     """A server the pipeline starts once for the whole run (the preset's ``server:`` section)."""
 
-    kind: Literal["vllm", "command"] = Field("vllm", description="vllm: `vllm serve`; command: the template below")
+    kind: Literal["vllm", "transformers", "command"] = Field(
+        "vllm", description="vllm: `vllm serve`; transformers: `transformers serve` (text prompts); command: the template below"
+    )
     model: Optional[str] = Field(None, description="Model to serve; default: the preset's common.model")
     served_model_name: Optional[str] = Field(None, description="Name the server serves it as; default: model")
     host: str = Field("127.0.0.1", description="Interface to listen on")
     port: int = Field(0, ge=0, le=65535, description="0: a free port")
     engine_args: dict[str, Any] = Field(
-        default_factory=dict, description="vllm: `--key value` engine arguments (true: a bare flag)"
+        default_factory=dict, description="vllm / transformers: `--key value` arguments (true: a bare flag), e.g. device, dtype"
     )
     command: Optional[str] = Field(
         None, description="command: a template with {python} {model} {served_model_name} {host} {port}"

@@ -21,6 +21,8 @@ def start_run_server(plan, run_dir: Path, echo=print) -> Optional[ManagedServer]
         return None
     model = spec.model or plan.preset.common.get("model", "embedded")
     served = spec.served_model_name or model
+    if spec.kind == "transformers":  # it serves the model under the path it was given, under no other name
+        served = resolve_model(model)
     server = ManagedServer(spec, run_dir, resolve_model(model), served)
     echo(f"server: starting {spec.kind} on {server.base_url} (log: {server.log_path})")
     try:
@@ -37,6 +39,8 @@ def start_run_server(plan, run_dir: Path, echo=print) -> Optional[ManagedServer]
                 update["served_model_name"] = served
             if not params.tokenizer and _has_tokenizer(model):  # the server's tokenizer is known: token ids can go
                 update["tokenizer"] = model
+            if spec.kind == "transformers":  # its /completions takes text only and knows none of vLLM's extras
+                update.update(prompt_form="text", vllm_extras=False)
             plan.stage_params[name] = params.model_copy(update=update)
     return server
 

@@ -68,6 +68,16 @@ def vllm_executable() -> list[str]:
     return [sys.executable, "-m", "mlnb.server.vllm_cli"]
 
 
+def transformers_serve_command(model_path: str, host: str, port: int, engine_args: dict) -> list[str]:
+    """``transformers serve MODEL --host H --port P ...``: the model is preloaded (FORCE_MODEL) and served under its
+    own path; ``engine_args`` become its flags (device, dtype, continuous_batching, attn_implementation, ...)."""
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        raise ServerFailed("server kind 'transformers' needs FastAPI and Uvicorn (`pip install transformers[serving]`)")
+    flags = engine_arg_flags({"log_level": "info", **engine_args})
+    return [sys.executable, "-m", "transformers.cli.transformers", "serve", model_path, "--host", host,
+            "--port", str(port), *flags]
+
+
 class ManagedServer:
     def __init__(self, spec: ServerSpec, run_dir: Path, model_path: str, served_model_name: str):
         self.spec = spec
@@ -98,6 +108,8 @@ class ManagedServer:
                 port=self.port,
             )
             return shlex.split(text)
+        if s.kind == "transformers":
+            return transformers_serve_command(self.model_path, s.host, self.port, s.engine_args)
         return [
             *vllm_executable(),
             "serve",
@@ -155,6 +167,8 @@ class ManagedServer:
         )
 
     def _probe(self) -> tuple[bool, str]:
+        if self.spec.kind == "transformers":
+            return self._probe_transformers()
         root = self.base_url.rsplit("/v1", 1)[0]
         try:
             with urllib.request.urlopen(f"{root}/health", timeout=5) as response:
@@ -168,6 +182,24 @@ class ManagedServer:
             return False, str(getattr(err, "reason", err))[:200]
         if self.served_model_name not in served:
             return False, f"/v1/models lists {served}, not {self.served_model_name!r}"
+        return True, "ready"
+
+    def _probe_transformers(self) -> tuple[bool, str]:
+        """`transformers serve`'s /v1/models lists the Hugging Face cache, not the model it serves (and fails
+        without a cache), so readiness is /health and then a one-token completion of the served model."""
+        root = self.base_url.rsplit("/v1", 1)[0]
+        body = json.dumps({"model": self.served_model_name, "prompt": "Hello", "max_tokens": 1}).encode()
+        request = urllib.request.Request(f"{self.base_url}/completions", data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(f"{root}/health", timeout=5) as response:
+                if response.status != 200:
+                    return False, f"/health answered HTTP {response.status}"
+            with urllib.request.urlopen(request, timeout=max(self.spec.ready_timeout_s, 5)) as response:
+                json.load(response)
+        except urllib.error.HTTPError as err:
+            return False, f"HTTP {err.code} from {err.url}"
+        except (OSError, ValueError) as err:
+            return False, str(getattr(err, "reason", err))[:200]
         return True, "ready"
 
     def _log_tail(self) -> str:
