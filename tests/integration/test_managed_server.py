@@ -120,3 +120,29 @@ def test_the_server_is_stopped_when_the_run_is_interrupted(tmp_path):
     assert record.live_process() is None
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert os.path.exists(run_dir / "server" / "server.log")
+
+
+def test_transformers_serve_with_the_embedded_model(tmp_path):
+    """`transformers serve` (kind: transformers) on the CPU: the openai backend drives it with text prompts."""
+    pytest.importorskip("fastapi")
+    preset = {
+        "description": "openai backend against a managed transformers serve",
+        "stages": ["03_server_perf"],
+        "common": {"backend": "openai", "samples": 2, "max_new_tokens": 4, "timeout_s": 300, "read_timeout_s": 120},
+        "per_stage": {"03_server_perf": {"target_qps": 1, "min_duration_ms": 0, "min_query_count": 2}},
+        "server": {"kind": "transformers", "engine_args": {"device": "cpu", "dtype": "float32"},
+                   "ready_timeout_s": 240, "stop_timeout_s": 5},
+    }
+    path = tmp_path / "tserve.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    outputs = tmp_path / "out"
+    result = _mlnb_run(path, outputs, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = (outputs / "latest").resolve()
+    assert _record(run_dir).live_process() is None
+    server = json.loads((run_dir / "server" / "server.json").read_text())
+    assert server["kind"] == "transformers" and "transformers.cli.transformers" in " ".join(server["command"])
+    summary = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
+    assert summary["params"]["prompt_form"] == "text" and summary["params"]["vllm_extras"] is False
+    assert summary["sut"]["errors"] == 0 and summary["loadgen"]["num_errors"] == 0
+    assert 1 <= summary["sut"]["output_tokens"]["mean"] <= 4
