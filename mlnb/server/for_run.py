@@ -21,9 +21,12 @@ def start_run_server(plan, run_dir: Path, echo=print) -> Optional[ManagedServer]
         return None
     model = spec.model or plan.preset.common.get("model", "embedded")
     served = spec.served_model_name or model
-    if spec.kind == "transformers":  # it serves the model under the path it was given, under no other name
-        served = resolve_model(model)
-    server = ManagedServer(spec, run_dir, resolve_model(model), served)
+    path = resolve_model(model)
+    if spec.kind == "transformers":  # it serves a model under its hub id, a local folder through a cache view
+        from mlnb.server.hub_view import hub_cache_view
+
+        served = hub_cache_view(Path(path), run_dir / "server" / "hub-cache") if Path(path).is_dir() else path
+    server = ManagedServer(spec, run_dir, path, served)
     echo(f"server: starting {spec.kind} on {server.base_url} (log: {server.log_path})")
     try:
         server.start()

@@ -69,8 +69,9 @@ def vllm_executable() -> list[str]:
 
 
 def transformers_serve_command(model_path: str, host: str, port: int, engine_args: dict) -> list[str]:
-    """``transformers serve MODEL --host H --port P ...``: the model is preloaded (FORCE_MODEL) and served under its
-    own path; ``engine_args`` become its flags (device, dtype, continuous_batching, attn_implementation, ...)."""
+    """``transformers serve MODEL --host H --port P ...``: the model (a hub id; a local folder is served through a
+    hub cache view, see hub_view.py) is preloaded (FORCE_MODEL); ``engine_args`` become its flags (device, dtype,
+    continuous_batching, attn_implementation, ...)."""
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
         raise ServerFailed("server kind 'transformers' needs FastAPI and Uvicorn (`pip install transformers[serving]`)")
     flags = engine_arg_flags({"log_level": "info", **engine_args})
@@ -93,6 +94,11 @@ class ManagedServer:
         return f"http://{self.spec.host}:{self.port}/v1"
 
     @property
+    def hub_cache(self) -> Path:
+        """Where a local model folder is laid out as a hub cache entry (kind transformers)."""
+        return self.dir / "hub-cache"
+
+    @property
     def log_path(self) -> Path:
         return self.dir / "server.log"
 
@@ -109,7 +115,7 @@ class ManagedServer:
             )
             return shlex.split(text)
         if s.kind == "transformers":
-            return transformers_serve_command(self.model_path, s.host, self.port, s.engine_args)
+            return transformers_serve_command(self.served_model_name, s.host, self.port, s.engine_args)
         return [
             *vllm_executable(),
             "serve",
@@ -127,6 +133,8 @@ class ManagedServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         argv = self.command()
         env = dict(os.environ, **self.spec.env)
+        if self.spec.kind == "transformers" and Path(self.model_path).is_dir():  # served from a hub cache view
+            env.update(HF_HUB_CACHE=str(self.hub_cache), HF_HUB_OFFLINE="1")
         env[RUN_MARK_ENV] = str(self.dir.parent)  # found and stopped with the run, whatever happens
         with open(self.log_path, "ab") as log:
             log.write(redact(f"$ {shlex.join(argv)}\n").encode())
@@ -167,8 +175,12 @@ class ManagedServer:
         )
 
     def _probe(self) -> tuple[bool, str]:
-        if self.spec.kind == "transformers":
-            return self._probe_transformers()
+        ready, last = self._probe_listed()
+        if ready and self.spec.kind == "transformers":
+            return self._probe_completion()
+        return ready, last
+
+    def _probe_listed(self) -> tuple[bool, str]:
         root = self.base_url.rsplit("/v1", 1)[0]
         try:
             with urllib.request.urlopen(f"{root}/health", timeout=5) as response:
@@ -184,16 +196,11 @@ class ManagedServer:
             return False, f"/v1/models lists {served}, not {self.served_model_name!r}"
         return True, "ready"
 
-    def _probe_transformers(self) -> tuple[bool, str]:
-        """`transformers serve`'s /v1/models lists the Hugging Face cache, not the model it serves (and fails
-        without a cache), so readiness is /health and then a one-token completion of the served model."""
-        root = self.base_url.rsplit("/v1", 1)[0]
+    def _probe_completion(self) -> tuple[bool, str]:
+        """A one-token completion: `transformers serve` may load its model at the first request, not at start."""
         body = json.dumps({"model": self.served_model_name, "prompt": "Hello", "max_tokens": 1}).encode()
         request = urllib.request.Request(f"{self.base_url}/completions", data=body, headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(f"{root}/health", timeout=5) as response:
-                if response.status != 200:
-                    return False, f"/health answered HTTP {response.status}"
             with urllib.request.urlopen(request, timeout=max(self.spec.ready_timeout_s, 5)) as response:
                 json.load(response)
         except urllib.error.HTTPError as err:

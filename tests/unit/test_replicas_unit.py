@@ -92,3 +92,14 @@ def test_replica_table_renders_inert_and_names_a_dead_replica():
     assert "<h3>Replicas</h3>" in page and "(died)" in page and "<b>x</b>" not in page and "&lt;b&gt;" in page
     assert page.count("<tr>") == 4  # header, two replicas, total
     assert replica_html({"engine": {}}, [{k: v for k, v in r.items() if k != "replica"} for r in ROWS]) == ""
+
+
+def test_dtype_names_map_to_torch_dtypes_on_cuda_and_cpu():
+    import torch
+
+    from mlnb.backends.hf import pick_dtype
+
+    assert pick_dtype("float16", "cuda:0") is torch.float16
+    assert pick_dtype("bfloat16", "cuda:1") is torch.bfloat16
+    assert pick_dtype("auto", "cuda:0") is torch.bfloat16 and pick_dtype("auto", "cpu") is torch.float32
+    assert pick_dtype("float16", "cpu") is torch.float16  # taken as asked on a CPU too (it runs, slowly)
