@@ -12,6 +12,7 @@ import pytest
 
 from mlnb.config import StageParams
 from mlnb.errors import StageFailed
+from mlnb.lifecycle import STAGE_MARK_ENV, marked_processes
 from mlnb.stages.loadgen_stage import run_stage
 
 # Each sim replica decodes 2 queries at a time, 20 tokens 10 ms apart: capacity ~2 queries / 0.22 s per replica.
@@ -23,9 +24,11 @@ def _rows(stage_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (stage_dir / "queries.jsonl").read_text().splitlines()]
 
 
-def _workers() -> list[psutil.Process]:
+def _workers(stage_dir: Path | None = None) -> list[psutil.Process]:
+    """Replica workers: this test's descendants, or (``stage_dir``) any process of that stage, orphans included."""
     found = []
-    for child in psutil.Process().children(recursive=True):
+    candidates = marked_processes(STAGE_MARK_ENV, str(stage_dir)) if stage_dir else psutil.Process().children(recursive=True)
+    for child in candidates:
         try:
             if any("mlnb.harness.replica_worker" in part for part in child.cmdline()):
                 found.append(child)
@@ -109,7 +112,7 @@ def test_a_replica_killed_mid_run_fails_the_stage_at_once(tmp_path):
     assert "queries in flight" in first_line
     error = json.loads((tmp_path / "fail" / "harness_error.json").read_text())
     assert error["ename"] == "ReplicaFailed"
-    assert not _workers()
+    assert not _workers(tmp_path / "fail")
 
 
 def test_a_replica_killed_mid_run_continues_when_asked(tmp_path):
@@ -128,3 +131,29 @@ def test_a_replica_killed_mid_run_continues_when_asked(tmp_path):
     assert [r["alive"] for r in summary.engine["replicas"]] == [True, False]
     assert last_lost >= 0
     assert not _workers()
+
+
+def test_workers_die_with_the_harness_and_carry_the_stage_mark(tmp_path):
+    stage_dir = tmp_path / "orphan"
+    marks: list = []
+
+    def kill_the_harness() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_workers()) < 2:
+            time.sleep(0.05)
+        for worker in _workers():
+            marks.append(worker.environ().get("MLNB_STAGE_DIR"))
+        for child in psutil.Process().children(recursive=True):
+            if child.cmdline()[-2:] == ["mlnb.harness", str(stage_dir)]:
+                child.kill()
+
+    killer = threading.Thread(target=kill_the_harness, daemon=True)
+    killer.start()
+    with pytest.raises(StageFailed, match="killed by signal 9"):
+        run_stage(StageParams(run_dir=str(tmp_path), stage="orphan", **SLOW))
+    killer.join(timeout=5)
+    assert marks == [str(stage_dir)] * 2
+    deadline = time.monotonic() + 5  # the parent-death signal: gone within 5 s of the harness
+    while _workers(stage_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _workers(stage_dir)
