@@ -128,7 +128,9 @@ def test_transformers_serve_with_the_embedded_model(tmp_path):
     preset = {
         "description": "openai backend against a managed transformers serve",
         "stages": ["03_server_perf"],
-        "common": {"backend": "openai", "samples": 2, "max_new_tokens": 4, "timeout_s": 300, "read_timeout_s": 120},
+        # short synthetic prompts: the backend's 15 s probe must pass on a busy 2-core machine
+        "common": {"backend": "openai", "workload": "synthetic", "synthetic_records": 2, "synthetic_input_tokens": "32",
+                   "synthetic_output_tokens": "4", "max_new_tokens": 4, "timeout_s": 300, "read_timeout_s": 120},
         "per_stage": {"03_server_perf": {"target_qps": 1, "min_duration_ms": 0, "min_query_count": 2}},
         "server": {"kind": "transformers", "engine_args": {"device": "cpu", "dtype": "float32"},
                    "ready_timeout_s": 240, "stop_timeout_s": 5},

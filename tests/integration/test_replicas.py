@@ -13,6 +13,7 @@ import pytest
 from mlnb.config import StageParams
 from mlnb.errors import StageFailed
 from mlnb.lifecycle import STAGE_MARK_ENV, marked_processes
+from mlnb.report.stage_view import stage_html
 from mlnb.stages.loadgen_stage import run_stage
 
 # Each sim replica decodes 2 queries at a time, 20 tokens 10 ms apart: capacity ~2 queries / 0.22 s per replica.
@@ -55,6 +56,18 @@ def test_sim_replicas_serve_every_query_once_and_add_up(tmp_path):
     ratio = two.metrics["tokens_per_second"] / one.metrics["tokens_per_second"]
     assert 1.6 <= ratio <= 2.2, ratio
     assert not _workers()
+
+
+def test_sim_replicas_stream_first_tokens_in_a_server_stage(tmp_path):
+    summary = run_stage(StageParams(run_dir=str(tmp_path), stage="server", backend="sim", scenario="Server",
+                                    replicas=2, samples=8, target_qps=40, min_query_count=60, min_duration_ms=1000))
+    assert summary.loadgen["num_errors"] == 0 and summary.sut["errors"] == 0
+    rows = _rows(tmp_path / "server")
+    assert len(rows) >= 60 and {r["replica"] for r in rows} == {0, 1}
+    for row in rows:  # the first token came back from the worker before the completion
+        assert row["issued_ms"] <= row["first_token_ms"] < row["done_ms"]
+    page = stage_html(tmp_path / "server")
+    assert "<h3>Replicas</h3>" in page and "least outstanding tokens" in page
 
 
 @pytest.mark.slow
