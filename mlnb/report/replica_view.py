@@ -30,7 +30,7 @@ def _figures(table, window_s: float) -> dict[str, Any]:
         "queries": int(len(table)),
         "errors": errors,
         "output_tokens": int(tokens),
-        "tokens_per_s": tokens / window_s if window_s > 0 else None,
+        "tokens_per_s": float(tokens / window_s) if window_s > 0 else None,
         "ttft_p50_ms": _pct(lat["ttft_ms"], 50), "ttft_p90_ms": _pct(lat["ttft_ms"], 90),
         "tpot_p50_ms": _pct(lat["tpot_ms"], 50), "tpot_p90_ms": _pct(lat["tpot_ms"], 90),
         "e2e_p50_ms": _pct(lat["e2e_ms"], 50), "e2e_p90_ms": _pct(lat["e2e_ms"], 90),
