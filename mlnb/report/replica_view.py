@@ -38,16 +38,26 @@ def _figures(table, window_s: float) -> dict[str, Any]:
 
 
 def replica_figures(rows) -> list[dict[str, Any]]:
-    """One dict per replica (sorted by index), then the total; empty when the rows name no replica."""
+    """One dict per replica (sorted by index), then the total; empty when the rows name no replica.
+
+    Rows of the openai backend against several servers name no replica but the ``server`` (its base
+    URL) that answered: with two or more servers, each server is a row of the table.
+    """
     table = as_table(rows)
-    replica = column(table, "replica") if len(table) else np.array([])
-    if not len(table) or np.isnan(replica).all():
+    if not len(table):
         return []
+    replica = column(table, "replica")
+    if np.isnan(replica).all():
+        servers = text_column(table, "server")
+        named = sorted({s for s in servers if s is not None})
+        if len(named) < 2:
+            return []
+        groups = [(url, servers == url) for url in named]
+    else:
+        groups = [(int(i), replica == i) for i in sorted(np.unique(replica[~np.isnan(replica)]))]
     done = column(table, "done_ms")
     window_s = (np.nanmax(done) - np.nanmin(column(table, "issued_ms"))) / 1e3 if (~np.isnan(done)).any() else 0.0
-    out = []
-    for index in sorted(int(i) for i in np.unique(replica[~np.isnan(replica)])):
-        out.append({"replica": index, **_figures(table[replica == index], window_s)})
+    out = [{"replica": name, **_figures(table[mask], window_s)} for name, mask in groups]
     out.append({"replica": "total", **_figures(table, window_s)})
     return out
 
@@ -87,11 +97,15 @@ def replica_html(s: Mapping[str, Any], rows) -> str:
         cells = "".join(f'<td class="n">{_cell(row.get(key))}</td>' if i > 1 else f"<td>{_cell(row.get(key))}</td>"
                         for i, (key, _) in enumerate(COLUMNS))
         body.append(f"<tr>{cells}</tr>")
-    notes = [
-        "Each replica is its own engine in its own process, fed by the one LoadGen. Queries went to the replica with "
-        f"{html.escape(str(engine.get('replica_routing') or 'the least outstanding work'))}. Tokens/s share one window "
-        "(first arrival to last completion), so the replicas add up to the total; latencies are SUT timestamps."
-    ]
+    if isinstance(figures[0]["replica"], str):  # servers of the openai backend, one row per base URL
+        notes = ["One row per server that answered (the openai backend's base URLs). Tokens/s share one window "
+                 "(first arrival to last completion), so the servers add up to the total; latencies are client timestamps."]
+    else:
+        notes = [
+            "Each replica is its own engine in its own process, fed by the one LoadGen. Queries went to the replica "
+            f"with {html.escape(str(engine.get('replica_routing') or 'the least outstanding work'))}. Tokens/s share one "
+            "window (first arrival to last completion), so the replicas add up to the total; latencies are SUT timestamps."
+        ]
     if engine.get("replica_devices_note"):
         notes.append(html.escape(str(engine["replica_devices_note"])))
     for failure in engine.get("replica_failures") or []:

@@ -103,3 +103,15 @@ def test_dtype_names_map_to_torch_dtypes_on_cuda_and_cpu():
     assert pick_dtype("bfloat16", "cuda:1") is torch.bfloat16
     assert pick_dtype("auto", "cuda:0") is torch.bfloat16 and pick_dtype("auto", "cpu") is torch.float32
     assert pick_dtype("float16", "cpu") is torch.float16  # taken as asked on a CPU too (it runs, slowly)
+
+
+def test_several_openai_servers_get_a_row_each():
+    rows = [{**r, "server": f"http://h{r['replica']}:8000/v1"} for r in ROWS]
+    for row in rows:
+        del row["replica"]
+    figures = replica_figures(rows)
+    assert [f["replica"] for f in figures] == ["http://h0:8000/v1", "http://h1:8000/v1", "total"]
+    assert figures[0]["queries"] == 2 and figures[1]["errors"] == 1
+    assert "One row per server" in replica_html({"engine": {}}, rows)
+    one_server = [{**r, "server": "http://h0:8000/v1"} for r in rows]
+    assert replica_figures(one_server) == []
