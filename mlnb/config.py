@@ -344,6 +344,21 @@ class ServerSpec(StrictModel):
         None, description="command: a template with {python} {model} {served_model_name} {host} {port}"
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server")
+    devices: list[str] = Field(
+        default_factory=list, description="One server per device (cuda:N or cpu), each on its own port; the stages "
+        "get every URL (the openai backend spreads queries over them). Empty: one server, devices left to it"
+    )
+
+    @field_validator("devices")
+    @classmethod
+    def _check_server_devices(cls, devices: list[str]) -> list[str]:
+        for name in devices:
+            if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
+                raise ValueError(f"device {name!r} is not cpu or cuda:N")
+        cuda = [d for d in devices if d != "cpu"]
+        if len(set(cuda)) != len(cuda):
+            raise ValueError("a GPU is named twice; one server per GPU")
+        return devices
     ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for /health and /v1/models")
     stop_timeout_s: float = Field(30.0, gt=0, description="SIGTERM grace before SIGKILL")
 

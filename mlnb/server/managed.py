@@ -79,13 +79,30 @@ def transformers_serve_command(model_path: str, host: str, port: int, engine_arg
             "--port", str(port), *flags]
 
 
+# Every process on CUDA keeps NVLink multicast off (NVLS and torch's symmetric-memory multicast).
+CUDA_SERVER_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+
+
+def device_env(device: Optional[str]) -> dict[str, str]:
+    """A server pinned to one device: ``cuda:N`` shows it GPU N alone (as its cuda:0); ``cpu`` hides every GPU."""
+    if device is None:
+        return {}
+    if device == "cpu":
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    return {"CUDA_VISIBLE_DEVICES": device.split(":", 1)[1], **CUDA_SERVER_ENV}
+
+
 class ManagedServer:
-    def __init__(self, spec: ServerSpec, run_dir: Path, model_path: str, served_model_name: str):
+    def __init__(self, spec: ServerSpec, run_dir: Path, model_path: str, served_model_name: str,
+                 device: Optional[str] = None, index: int = 0):
+        """``index`` > 0: one of several servers (``spec.devices``), in ``RUN_DIR/server-INDEX``."""
         self.spec = spec
-        self.dir = run_dir / "server"
+        self.run_dir = run_dir
+        self.dir = run_dir / ("server" if index == 0 else f"server-{index}")
+        self.device = device
         self.model_path = model_path
         self.served_model_name = served_model_name
-        self.port = spec.port or free_port(spec.host)
+        self.port = (spec.port + index if spec.port else 0) or free_port(spec.host)
         self.proc: Optional[subprocess.Popen] = None
         self.record: Optional[ProcessRecord] = None
 
@@ -96,7 +113,7 @@ class ManagedServer:
     @property
     def hub_cache(self) -> Path:
         """Where a local model folder is laid out as a hub cache entry (kind transformers)."""
-        return self.dir / "hub-cache"
+        return self.run_dir / "server" / "hub-cache"
 
     @property
     def log_path(self) -> Path:
@@ -132,10 +149,10 @@ class ManagedServer:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         argv = self.command()
-        env = dict(os.environ, **self.spec.env)
+        env = dict(os.environ, **device_env(self.device), **self.spec.env)
         if self.spec.kind == "transformers" and Path(self.model_path).is_dir():  # served from a hub cache view
             env.update(HF_HUB_CACHE=str(self.hub_cache), HF_HUB_OFFLINE="1")
-        env[RUN_MARK_ENV] = str(self.dir.parent)  # found and stopped with the run, whatever happens
+        env[RUN_MARK_ENV] = str(self.run_dir)  # found and stopped with the run, whatever happens
         with open(self.log_path, "ab") as log:
             log.write(redact(f"$ {shlex.join(argv)}\n").encode())
             log.flush()
@@ -147,11 +164,12 @@ class ManagedServer:
                 )
             except OSError as err:
                 raise ServerFailed(f"cannot start the server ({argv[0]}): {err}") from None
-        self.record = ProcessRecord.of(self.proc.pid, "server", self.dir.parent, argv)
+        self.record = ProcessRecord.of(self.proc.pid, "server", self.run_dir, argv)
         self.record.save(self.dir / RECORD_NAME)
         write_json_atomic(
             self.dir / "server.json",
             {"kind": self.spec.kind, "base_url": self.base_url, "served_model_name": self.served_model_name,
+             "device": self.device,
              "model": self.model_path, "command": [redact(a) for a in argv], "pid": self.proc.pid},
         )
 
