@@ -164,7 +164,7 @@ def test_one_server_per_device_and_the_stage_spreads_over_them(tmp_path):
     servers = [json.loads((run_dir / name / "server.json").read_text()) for name in ("server", "server-1")]
     assert [s["device"] for s in servers] == ["cpu", "cpu"] and servers[0]["base_url"] != servers[1]["base_url"]
     for name in ("server", "server-1"):
-        assert _record(run_dir).live_process() is None
+        assert ProcessRecord.load(run_dir / name / "process.json").live_process() is None
         assert "[mlnb] server stopped" in (run_dir / name / "server.log").read_text()
     summary = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
     assert summary["params"]["base_url"] == ",".join(s["base_url"] for s in servers)
@@ -172,4 +172,4 @@ def test_one_server_per_device_and_the_stage_spreads_over_them(tmp_path):
     assert {r["server"] for r in rows} == {s["base_url"] for s in servers}  # both answered
     from mlnb.server.processes import recorded_processes
 
-    assert len(list(recorded_processes(outputs))) == 2  # `mlnb cleanup` sees both
+    assert len({path.resolve() for path, _ in recorded_processes(outputs)}) == 2  # `mlnb cleanup` sees both

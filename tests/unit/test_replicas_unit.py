@@ -115,3 +115,15 @@ def test_several_openai_servers_get_a_row_each():
     assert "One row per server" in replica_html({"engine": {}}, rows)
     one_server = [{**r, "server": "http://h0:8000/v1"} for r in rows]
     assert replica_figures(one_server) == []
+
+
+def test_one_server_per_device_sees_only_its_gpu():
+    from mlnb.config import ServerSpec
+    from mlnb.server.managed import device_env
+
+    assert device_env("cuda:3") == {"CUDA_VISIBLE_DEVICES": "3", "NCCL_NVLS_ENABLE": "0",
+                                    "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+    assert device_env("cpu") == {"CUDA_VISIBLE_DEVICES": ""} and device_env(None) == {}
+    assert ServerSpec(devices=["cuda:0", "cuda:1"]).devices == ["cuda:0", "cuda:1"]
+    with pytest.raises(ValueError, match="named twice"):
+        ServerSpec(devices=["cuda:1", "cuda:1"])
