@@ -244,7 +244,7 @@ class ReplicaSet(Backend):
             lost = list(replica.in_flight.values())
             replica.in_flight.clear()
             replica.outstanding = 0
-        reason = f"{replica.label} died ({_how(code)}) with {len(lost)} queries in flight"
+        reason = f"{replica.label} died ({_how(code)}) with {len(lost)} {'query' if len(lost) == 1 else 'queries'} in flight"
         self.failures.append(reason)
         if self.params.replica_failure != "continue" or not any(r.alive for r in self.replicas):
             self._fail_now(reason)
