@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Listener
 from pathlib import Path
@@ -146,11 +147,14 @@ class ReplicaSet(Backend):
         result: list = []
         thread = threading.Thread(target=lambda: result.append(listener.accept()), daemon=True)
         thread.start()
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while not result:
             thread.join(0.2)
             dead = [r for r in self.replicas if r.proc.poll() is not None and r.conn is None]
             if dead and not result:
                 raise ReplicaFailed(f"{dead[0].label} exited ({_how(dead[0].proc.returncode)}) before it connected")
+            if time.monotonic() > deadline and not result:
+                raise ReplicaFailed(f"a replica worker did not connect within {CONNECT_TIMEOUT_S:.0f} s")
         return result[0]
 
     def _recv_or_died(self, replica: Replica, when: str):
