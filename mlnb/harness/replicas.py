@@ -92,10 +92,15 @@ class Replica:
     describe: dict = field(default_factory=dict)
     served: int = 0
     reader: Optional[threading.Thread] = None
+    simulated: bool = False
+
+    @property
+    def shown_device(self) -> str:
+        return "simulated" if self.simulated else self.device
 
     @property
     def label(self) -> str:
-        return f"replica {self.index} ({self.device})"
+        return f"replica {self.index} ({self.shown_device})"
 
 
 class ReplicaSet(Backend):
@@ -123,7 +128,7 @@ class ReplicaSet(Backend):
                     env=worker_env(device, index, key, len(devices)),
                     preexec_fn=die_with_parent_preexec(),  # load() runs on the harness's main thread
                 )
-                self.replicas.append(Replica(index, device, proc))
+                self.replicas.append(Replica(index, device, proc, simulated=self.simulated))
             for _ in devices:  # workers connect in any order; each says its index first
                 conn = self._accept(listener)
                 index = conn.recv()
@@ -314,9 +319,9 @@ class ReplicaSet(Backend):
             **first,
             "backend": self.params.backend,
             "simulated": self.simulated,
-            "device": ", ".join(r.device for r in self.replicas),
+            "device": ", ".join(r.shown_device for r in self.replicas),
             "replicas": [
-                {"index": r.index, "device": r.device, "alive": r.alive, "queries": r.served,
+                {"index": r.index, "device": r.shown_device, "alive": r.alive, "queries": r.served,
                  "engine": {k: v for k, v in r.describe.items() if k in ("device", "gpu", "dtype", "cpu_threads", "batch_size", "load_seconds")}}
                 for r in self.replicas
             ],
