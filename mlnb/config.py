@@ -246,6 +246,44 @@ class StageParams(StrictModel):
     # vLLM reuses the KV cache of a prompt prefix it has seen (its default); repeated or shared-prefix
     # prompts then skip most of their prefill. A setting, so that reports say which way a run went.
     prefix_caching: bool = Field(True, description="vllm: reuse cached KV of shared prompt prefixes (vLLM's default)")
+    # ---- replicas: one engine per device, each in its own worker process (mlnb/harness/replicas.py) ----
+    replicas: int = Field(
+        1, ge=1, description="hf/sim: engine replicas, one worker process each, fed by the one LoadGen; "
+        "queries go to the replica with the fewest outstanding tokens"
+    )
+    devices: Optional[str] = Field(
+        None, description="hf/sim replicas: one device per replica, comma-separated (cuda:0,cuda:1 or cpu,cpu); "
+        "None: replicas=N picks N devices (the GPUs with most free memory, else the CPU N times)"
+    )
+    replica_failure: Literal["fail", "continue"] = Field(
+        "fail", description="a replica dies: fail = end the stage at once; continue = fail its in-flight queries "
+        "and go on with the others"
+    )
+    profile: bool = Field(
+        False, description="hf: capture a short torch.profiler window after warm-up (top ops and a Chrome trace)"
+    )
+    profile_batches: int = Field(2, ge=1, description="hf profile: how many batches the profiler window covers")
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, devices: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if devices is None:
+            return None
+        names = [d.strip() for d in devices.split(",")]
+        for name in names:
+            if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
+                raise ValueError(f"device {name!r} is not cpu or cuda:N")
+        cuda = [n for n in names if n != "cpu"]
+        if len(set(cuda)) != len(cuda):
+            raise ValueError("a GPU is named twice; one replica per GPU")
+        replicas = info.data.get("replicas")
+        if replicas not in (None, 1) and replicas != len(names):
+            raise ValueError(f"{len(names)} devices for replicas={replicas}; give as many devices as replicas")
+        return ",".join(names)
+
+    @property
+    def replica_count(self) -> int:
+        return len(self.devices.split(",")) if self.devices else self.replicas
 
     @field_validator("synthetic_input_tokens", "synthetic_output_tokens", mode="before")
     @classmethod
@@ -296,13 +334,15 @@ class StageParams(StrictModel):
 class ServerSpec(StrictModel):
     """A server the pipeline starts once for the whole run (the preset's ``server:`` section)."""
 
-    kind: Literal["vllm", "command"] = Field("vllm", description="vllm: `vllm serve`; command: the template below")
+    kind: Literal["vllm", "transformers", "command"] = Field(
+        "vllm", description="vllm: `vllm serve`; transformers: `transformers serve` (text prompts); command: the template below"
+    )
     model: Optional[str] = Field(None, description="Model to serve; default: the preset's common.model")
     served_model_name: Optional[str] = Field(None, description="Name the server serves it as; default: model")
     host: str = Field("127.0.0.1", description="Interface to listen on")
     port: int = Field(0, ge=0, le=65535, description="0: a free port")
     engine_args: dict[str, Any] = Field(
-        default_factory=dict, description="vllm: `--key value` engine arguments (true: a bare flag); command: appended alike"
+        default_factory=dict, description="vllm / transformers: `--key value` arguments (true: a bare flag), e.g. device, dtype; command: appended alike"
     )
     command: Optional[str] = Field(
         None, description="command: a template with {python} {model} {served_model_name} {host} {port}"
@@ -311,6 +351,21 @@ class ServerSpec(StrictModel):
         True, description="vllm: reuse cached KV of shared prompt prefixes (vLLM's default); false turns it off"
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables for the server")
+    devices: list[str] = Field(
+        default_factory=list, description="One server per device (cuda:N or cpu), each on its own port; the stages "
+        "get every URL (the openai backend spreads queries over them). Empty: one server, devices left to it"
+    )
+
+    @field_validator("devices")
+    @classmethod
+    def _check_server_devices(cls, devices: list[str]) -> list[str]:
+        for name in devices:
+            if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
+                raise ValueError(f"device {name!r} is not cpu or cuda:N")
+        cuda = [d for d in devices if d != "cpu"]
+        if len(set(cuda)) != len(cuda):
+            raise ValueError("a GPU is named twice; one server per GPU")
+        return devices
     ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for /health and /v1/models")
     stop_timeout_s: float = Field(30.0, gt=0, description="SIGTERM grace before SIGKILL")
 
@@ -364,6 +419,10 @@ def _single_field_model(name: str) -> type[BaseModel]:
     return create_model(f"StageParams_{name}", __config__=StrictModel.model_config, value=(field.annotation, field))
 
 
+class _NoData:
+    data: dict = {}
+
+
 def check_field(name: str, value: Any, where: str) -> Any:
     """Type and range of one StageParams field on its own (checks across fields come later)."""
     try:
@@ -372,6 +431,11 @@ def check_field(name: str, value: Any, where: str) -> Any:
         raise InputError(where, _error_text(err.errors()[0])) from None
     # Field validators are not part of the type: run the ones that look at this field alone.
     checks = {"model_key": StageParams._check_model_key, "device": StageParams._check_device}
+    if name == "devices" and value is not None:
+        try:
+            StageParams._check_devices(value, _NoData())
+        except ValueError as err:
+            raise InputError(where, f"{err} (got {value!r})") from None
     if name in checks:
         try:
             checks[name](value)

@@ -21,6 +21,7 @@ QUERIES_FILE = "queries.jsonl"
 NUMERIC_FIELDS = (
     "sample_index", "prompt_tokens", "issued_ms", "issue_seq", "first_token_ms", "done_ms", "output_tokens",
     "sent_ms", "request_sent_ms", "first_chunk_ms", "scheduled_ms", "loadgen_issue_delay_ms", "loadgen_latency_ms",
+    "replica",
 )
 TEXT_FIELDS = ("error", "error_kind", "token_source", "server")
 

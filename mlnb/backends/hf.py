@@ -23,11 +23,14 @@ from mlnb.secrets import export_hf_token
 
 
 def pick_device(requested: str) -> str:
-    import torch
-
+    """The device to run on; ``auto`` takes the CUDA GPU with the most free memory (the CPU without one) and says so."""
     if requested != "auto":
         return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    from mlnb.backends.device_choice import choose_devices, cuda_free_memory
+
+    devices, why = choose_devices(1, cuda_free_memory())
+    print(why, flush=True)
+    return devices[0]
 
 
 def pick_dtype(requested: str, device: str):
@@ -122,6 +125,11 @@ class HFBackend(Backend):
         self._warm_up()
         if p.decode_path == "static":
             self._build_static_decoder()
+        self.profile_window = None
+        if p.profile:  # opened by the worker at its first measured batch
+            from mlnb.backends.profile_window import ProfileWindow
+
+            self.profile_window = ProfileWindow(Path(p.run_dir) / p.stage, self.device, p.profile_batches)
 
     def _load_tokenizer(self, auto_tokenizer):
         folder = Path(self.model_path)
@@ -218,7 +226,11 @@ class HFBackend(Backend):
                 if self._stopping and not self._pending:
                     return
                 batch = self._take_batch()
+            if self.profile_window is not None:
+                self.profile_window.before_batch(len(batch))
             self._generate(batch, self.sink)
+            if self.profile_window is not None:
+                self.profile_window.after_batch()
 
     def _generate(self, batch: list[Request], sink: ResponseSink) -> None:
         if self.decoder is not None and self.decoder.fits(batch_rows(batch)):
@@ -286,6 +298,8 @@ class HFBackend(Backend):
             self._stopping = True
             self._cv.notify()
         self._thread.join(timeout=self.params.timeout_s)
+        if self.profile_window is not None:  # a stage shorter than the window still gets its trace
+            self.profile_window.close()
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -309,6 +323,8 @@ class HFBackend(Backend):
             ),
             "decode_path": self.params.decode_path,
         }
+        if self.profile_window is not None and self.profile_window.result is not None:
+            info["profile"] = self.profile_window.result
         if self.decoder is not None:
             info["static_decode"] = self.static_facts
             info["batch_size"] = self.decoder.largest

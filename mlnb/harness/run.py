@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-from mlnb.backends.registry import get_backend
 from mlnb.compliance.test06 import write_audit_config
 from mlnb.config import StageParams
 from mlnb.data.output_lengths import OutputLengths, plan_output_lengths
@@ -26,6 +25,7 @@ from mlnb.fileio import write_json_atomic
 from mlnb.harness.faults import end_on_thread_faults, stage_declared_failed
 from mlnb.harness.generated import generated_samples
 from mlnb.harness.loadgen_trace import TRACE_FILE, compress_if_large, merge_trace_file
+from mlnb.harness.replicas import make_backend
 from mlnb.harness.settings import build_test_settings, plan_user_conf, write_user_conf
 from mlnb.harness.sut import LoadgenSUT
 from mlnb.models.tokenizer_at_hand import required_tokenizer, tokenizer_at_hand
@@ -117,7 +117,7 @@ def run_harness(stage_dir: Path) -> int:
     if params.samples is not None:
         records = records[: params.samples]
 
-    backend = get_backend(params.backend)(params)
+    backend = make_backend(params)  # the engine, or one replica of it per device
     t_load = time.monotonic()
     backend.load()
     load_s = time.monotonic() - t_load
@@ -137,6 +137,8 @@ def run_harness(stage_dir: Path) -> int:
         plan.relaxed.append("simulated backend: no model ran")
     if params.load_format == "dummy":
         plan.relaxed.append("random weights (load_format=dummy): outputs and accuracy are meaningless")
+    if params.profile and params.backend == "hf":
+        plan.relaxed.append("profile=true: the profiler slowed the first batches")
     user_conf = write_user_conf(params, plan, loadgen_dir / "user.conf")
     settings = build_test_settings(params, user_conf)
     log_settings = lg.LogSettings()

@@ -11,6 +11,9 @@ Formulas (bounds, not predictions; see README "Speed of light"):
   ``F = 2 * N_blocks * S + 2 * vocab * hidden + 2 * L * n_heads * d_head * S^2`` (causal attention,
   logits of the last position only)
 - MBU = (bytes per step / measured step time) / BW; MFU = achieved FLOP/s / FLOPS
+- ``devices`` replicas (each a whole model on its own device, the batch split evenly): every floor is
+  taken at the per-device batch B / devices; the decode ceiling and the FLOP/s behind decode MFU scale
+  with the device count; a prompt's prefill runs on one device, so its floor does not change
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class SpeedOfLight:
     decode_mfu: Optional[float] = None
     tokens_per_second: Optional[float] = None
     decode_ceiling_tokens_per_s: Optional[float] = None
+    devices: int = 1  # independent replicas, one per device; ``batch`` is their sum
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,11 +113,18 @@ def compute(
     measured_step_source: Optional[str] = None,
     measured_ttft_ms: Optional[float] = None,
     tokens_per_second: Optional[float] = None,
+    devices: int = 1,
 ) -> SpeedOfLight:
-    """Floors at the device figures, and the utilisations the measured times give."""
+    """Floors at the device figures, and the utilisations the measured times give.
+
+    ``devices``: replicas, each on its own device with a full copy of the weights; ``batch`` counts the
+    sequences of all of them, ``device`` describes one.
+    """
     kv_bytes = weight_bytes  # the KV cache is kept in the compute dtype
+    devices = max(int(devices), 1)
     batch = max(float(batch), 1.0)
-    step_bytes = decode_step_bytes(shape, batch, context, weight_bytes, kv_bytes)
+    per_device = max(batch / devices, 1.0)  # each device decodes its share of the batch
+    step_bytes = decode_step_bytes(shape, per_device, context, weight_bytes, kv_bytes)
     sol = SpeedOfLight(
         model=shape.name,
         params_total=shape.total_params,
@@ -131,16 +142,17 @@ def compute(
         measured_step_source=measured_step_source,
         measured_ttft_ms=measured_ttft_ms,
         tokens_per_second=tokens_per_second,
+        devices=devices,
     )
     bw, tf = device.bandwidth_gbps, device.tflops
     if bw:
-        step_s = step_floor_s(step_bytes, decode_step_flops(shape, batch), bw, tf)
+        step_s = step_floor_s(step_bytes, decode_step_flops(shape, per_device), bw, tf)
         sol.tpot_floor_ms = step_s * 1e3
         one = decode_step_bytes(shape, 1, context, weight_bytes, kv_bytes)
         sol.tpot_floor_batch1_ms = step_floor_s(one, decode_step_flops(shape, 1), bw, tf) * 1e3
-        sol.decode_ceiling_tokens_per_s = batch / step_s
+        sol.decode_ceiling_tokens_per_s = devices * per_device / step_s
     if device.table_bandwidth_gbps:
-        sol.table_tpot_floor_ms = step_floor_s(step_bytes, decode_step_flops(shape, batch), device.table_bandwidth_gbps, device.table_tflops) * 1e3
+        sol.table_tpot_floor_ms = step_floor_s(step_bytes, decode_step_flops(shape, per_device), device.table_bandwidth_gbps, device.table_tflops) * 1e3
     floor = prefill_floor_s(shape, prompt_tokens, weight_bytes, bw, tf)
     sol.ttft_floor_ms = floor * 1e3 if floor is not None else None
     if measured_step_ms:
@@ -152,7 +164,12 @@ def compute(
     if tf and measured_ttft_ms:
         sol.prefill_mfu = prefill_flops(shape, prompt_tokens) / (measured_ttft_ms / 1e3) / (tf * 1e12)
     if tf and tokens_per_second:
-        sol.decode_mfu = 2.0 * shape.matmul_params * tokens_per_second / (tf * 1e12)
+        sol.decode_mfu = 2.0 * shape.matmul_params * tokens_per_second / (tf * 1e12 * devices)
+    if devices > 1:
+        sol.notes.append(
+            f"{devices} replicas, one per device: floors at the per-device batch ({per_device:.3g} of {batch:.3g}), "
+            f"the decode ceiling and decode MFU over all {devices} devices; a prompt's prefill runs on one device."
+        )
     return sol
 
 

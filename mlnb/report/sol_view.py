@@ -187,7 +187,8 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
     prompt_med = float(np.median(prompt)) if prompt.size else 0.0
     context = float(np.median(prompt + out / 2.0)) if prompt.size else 0.0  # mean context over a query's decode steps
     cap = None if remote else _number(engine.get("batch_size")) or _number(params.get("sim_max_batch") if s.get("simulated") else params.get("batch_size"))
-    batch = effective_batch(done, cap)
+    replicas = 1 if remote else int(engine.get("replica_count") or 1)  # one engine per device
+    batch = effective_batch(done, cap * replicas if cap else None)
     metrics = s.get("metrics") or {}
     sut = s.get("sut") or {}
     tps = _number(metrics.get("tokens_per_second"))
@@ -203,7 +204,7 @@ def stage_speed_of_light(s: Mapping[str, Any], rows) -> tuple[Optional[SpeedOfLi
     sol = compute(
         shape, dtype, wbytes, batch, context, prompt_med, device,
         measured_step_ms=step, measured_step_source=source if step else None,
-        measured_ttft_ms=ttft, tokens_per_second=tps,
+        measured_ttft_ms=ttft, tokens_per_second=tps, devices=replicas,
     )
     if remote:
         count = int(params.get("server_device_count") or 1)

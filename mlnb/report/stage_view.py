@@ -409,6 +409,9 @@ def stage_parts(
     elif perf and not len(rows):
         parts.append(("html", wrap(_section("no_queries"))))
 
+    from mlnb.report.replica_view import replica_parts
+
+    parts.extend(replica_parts(s, rows, stage_dir))  # replicas > 1 and profile=true only
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", details_section_html(s)]
     parts.append(("html", wrap("".join(tail))))

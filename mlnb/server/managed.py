@@ -68,19 +68,52 @@ def vllm_executable() -> list[str]:
     return [sys.executable, "-m", "mlnb.server.vllm_cli"]
 
 
+def transformers_serve_command(model_path: str, host: str, port: int, engine_args: dict) -> list[str]:
+    """``transformers serve MODEL --host H --port P ...``: the model (a hub id; a local folder is served through a
+    hub cache view, see hub_view.py) is preloaded (FORCE_MODEL); ``engine_args`` become its flags (device, dtype,
+    continuous_batching, attn_implementation, ...)."""
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        raise ServerFailed("server kind 'transformers' needs FastAPI and Uvicorn (`pip install transformers[serving]`)")
+    flags = engine_arg_flags({"log_level": "info", **engine_args})
+    return [sys.executable, "-m", "transformers.cli.transformers", "serve", model_path, "--host", host,
+            "--port", str(port), *flags]
+
+
+# Every process on CUDA keeps NVLink multicast off (NVLS and torch's symmetric-memory multicast).
+CUDA_SERVER_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+
+
+def device_env(device: Optional[str]) -> dict[str, str]:
+    """A server pinned to one device: ``cuda:N`` shows it GPU N alone (as its cuda:0); ``cpu`` hides every GPU."""
+    if device is None:
+        return {}
+    if device == "cpu":
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    return {"CUDA_VISIBLE_DEVICES": device.split(":", 1)[1], **CUDA_SERVER_ENV}
+
+
 class ManagedServer:
-    def __init__(self, spec: ServerSpec, run_dir: Path, model_path: str, served_model_name: str):
+    def __init__(self, spec: ServerSpec, run_dir: Path, model_path: str, served_model_name: str,
+                 device: Optional[str] = None, index: int = 0):
+        """``index`` > 0: one of several servers (``spec.devices``), in ``RUN_DIR/server-INDEX``."""
         self.spec = spec
-        self.dir = run_dir / "server"
+        self.run_dir = run_dir
+        self.dir = run_dir / ("server" if index == 0 else f"server-{index}")
+        self.device = device
         self.model_path = model_path
         self.served_model_name = served_model_name
-        self.port = spec.port or free_port(spec.host)
+        self.port = (spec.port + index if spec.port else 0) or free_port(spec.host)
         self.proc: Optional[subprocess.Popen] = None
         self.record: Optional[ProcessRecord] = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.spec.host}:{self.port}/v1"
+
+    @property
+    def hub_cache(self) -> Path:
+        """Where a local model folder is laid out as a hub cache entry (kind transformers)."""
+        return self.run_dir / "server" / "hub-cache"
 
     @property
     def log_path(self) -> Path:
@@ -98,6 +131,8 @@ class ManagedServer:
                 port=self.port,
             )
             return shlex.split(text) + engine_arg_flags(s.engine_args)  # the same flags, appended
+        if s.kind == "transformers":
+            return transformers_serve_command(self.served_model_name, s.host, self.port, s.engine_args)
         return [
             *vllm_executable(),
             "serve",
@@ -114,8 +149,10 @@ class ManagedServer:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         argv = self.command()
-        env = dict(os.environ, **self.spec.env)
-        env[RUN_MARK_ENV] = str(self.dir.parent)  # found and stopped with the run, whatever happens
+        env = dict(os.environ, **device_env(self.device), **self.spec.env)
+        if self.spec.kind == "transformers" and Path(self.model_path).is_dir():  # served from a hub cache view
+            env.update(HF_HUB_CACHE=str(self.hub_cache), HF_HUB_OFFLINE="1")
+        env[RUN_MARK_ENV] = str(self.run_dir)  # found and stopped with the run, whatever happens
         with open(self.log_path, "ab") as log:
             log.write(redact(f"$ {shlex.join(argv)}\n").encode())
             log.flush()
@@ -127,11 +164,12 @@ class ManagedServer:
                 )
             except OSError as err:
                 raise ServerFailed(f"cannot start the server ({argv[0]}): {err}") from None
-        self.record = ProcessRecord.of(self.proc.pid, "server", self.dir.parent, argv)
+        self.record = ProcessRecord.of(self.proc.pid, "server", self.run_dir, argv)
         self.record.save(self.dir / RECORD_NAME)
         write_json_atomic(
             self.dir / "server.json",
             {"kind": self.spec.kind, "base_url": self.base_url, "served_model_name": self.served_model_name,
+             "device": self.device,
              "model": self.model_path, "command": [redact(a) for a in argv], "pid": self.proc.pid,
              "prefix_caching": self._prefix_caching_shown()},
         )
@@ -139,7 +177,7 @@ class ManagedServer:
     def _prefix_caching_shown(self) -> str:
         if self.spec.kind == "vllm":
             return "on" if self.spec.prefix_caching else "off"
-        return "unknown: a command server's own setting"
+        return "unknown: the server's own setting"
 
     def wait_ready(self) -> float:
         """Block until the server serves the model; returns the seconds it took."""
@@ -161,6 +199,12 @@ class ManagedServer:
         )
 
     def _probe(self) -> tuple[bool, str]:
+        ready, last = self._probe_listed()
+        if ready and self.spec.kind == "transformers":
+            return self._probe_completion()
+        return ready, last
+
+    def _probe_listed(self) -> tuple[bool, str]:
         root = self.base_url.rsplit("/v1", 1)[0]
         try:
             with urllib.request.urlopen(f"{root}/health", timeout=5) as response:
@@ -174,6 +218,19 @@ class ManagedServer:
             return False, str(getattr(err, "reason", err))[:200]
         if self.served_model_name not in served:
             return False, f"/v1/models lists {served}, not {self.served_model_name!r}"
+        return True, "ready"
+
+    def _probe_completion(self) -> tuple[bool, str]:
+        """A one-token completion: `transformers serve` may load its model at the first request, not at start."""
+        body = json.dumps({"model": self.served_model_name, "prompt": "Hello", "max_tokens": 1}).encode()
+        request = urllib.request.Request(f"{self.base_url}/completions", data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=max(self.spec.ready_timeout_s, 5)) as response:
+                json.load(response)
+        except urllib.error.HTTPError as err:
+            return False, f"HTTP {err.code} from {err.url}"
+        except (OSError, ValueError) as err:
+            return False, str(getattr(err, "reason", err))[:200]
         return True, "ready"
 
     def _log_tail(self) -> str:

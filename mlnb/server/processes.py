@@ -110,8 +110,8 @@ def _group_members(pgid: int) -> list[psutil.Process]:
 
 
 def recorded_processes(outputs: Path) -> Iterator[tuple[Path, ProcessRecord]]:
-    """Every process record under ``outputs/<run>/server/``."""
-    for path in sorted(outputs.glob(f"*/server/{RECORD_NAME}")):
+    """Every process record under ``outputs/<run>/server/`` (and ``server-N/``, one per device)."""
+    for path in sorted(outputs.glob(f"*/server*/{RECORD_NAME}")):
         try:
             yield path, ProcessRecord.load(path)
         except (ValueError, TypeError, KeyError, OSError):

@@ -19,9 +19,16 @@ It prints one table. Every figure is measured in this call on this machine:
   / bandwidth and its FLOPs / matmul throughput) divided by that batch, plus the prompt's prefill FLOPs
   spread over its output tokens. Target: at least half the ceiling.
 - Server: the highest target QPS at which LoadGen says VALID under TTFT 2 s / TPOT 100 ms, and under
-  the interactive 500 ms / 30 ms, found by bisection over short runs (min duration ``--server-seconds``,
-  far below MLPerf's 600 s: a search figure, not a submission). LoadGen runs in this process with
-  settings set field by field, without mlperf.conf, so its seeds are LoadGen's defaults.
+  the interactive 500 ms / 30 ms: a ladder (x2 up while VALID, /2 down while INVALID) then bisection
+  (mlnb/sweep/search.py's ``next_qps``). Each trial runs at least the queries LoadGen's early stopping
+  needs to pass with none over the limit (459 at p99), or ``qps x --server-seconds`` if more; a trial
+  that met its latency limits but failed early stopping alone is rerun once with the count LoadGen
+  said it would need. Min duration ``--server-seconds`` is far below MLPerf's 600 s: a search figure,
+  not a submission. LoadGen runs in this process with settings set field by field, without
+  mlperf.conf, so its seeds are LoadGen's defaults.
+
+The table is printed as it goes: its header first, then each section's rows as soon as the section
+has finished, so a long run shows what it has found so far.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +53,7 @@ from mlnb.backends.batch_sizing import ModelShape, rows_that_fit  # noqa: E402
 from mlnb.config import StageParams  # noqa: E402
 from mlnb.data.cnndm import EMBEDDED_DATASET, load_cnndm  # noqa: E402
 from mlnb.data.output_lengths import plan_output_lengths  # noqa: E402
+from mlnb.sweep.search import early_stopping_min_queries, more_queries_needed, next_qps  # noqa: E402
 
 LLAMA = ROOT / "mlnb" / "configs" / "llama-3.1-8b-instruct"
 TINY = {
@@ -223,27 +232,88 @@ def offline_ceiling(shape: ModelShape, dtype_bytes: int, bandwidth: float, flops
     return 1.0 / (step / batch + prefill_per_token), batch
 
 
+def trial_queries(qps: float, seconds: float, needed: int | None = None) -> int:
+    """Queries for one Server trial: enough for early stopping to pass with none over the limit (459 at
+    p99), the trial's duration at this rate if that is more, or what LoadGen said it would need."""
+    return max(early_stopping_min_queries(), math.ceil(qps * seconds), needed or 0)
+
+
+def trial_estimate_s(qps: float, seconds: float, queries: int) -> float:
+    """How long LoadGen will issue for: until both the minimum duration and the query count are met."""
+    return max(seconds, queries / qps)
+
+
+@dataclass
+class Trial:
+    qps: float
+    queries: int
+    valid: bool
+    p99_ttft_ms: float | None = None
+    p99_tpot_ms: float | None = None
+    needs_more: int | None = None  # early stopping alone failed: LoadGen's "would need N more queries"
+
+
+def search_highest_valid(run_trial, start: float, seconds: float, max_trials: int, tolerance: float = 0.1,
+                         factor: float = 2.0) -> tuple[float | None, list[Trial]]:
+    """The highest VALID QPS: ``run_trial(qps, queries) -> Trial`` at the rates ``next_qps`` picks.
+
+    A trial that failed on early stopping alone is run once more, sized by LoadGen's estimate; only
+    its second outcome counts. At most ``max_trials`` LoadGen runs in all.
+    """
+    tried: list[Trial] = []
+    history: list[tuple[float, bool]] = []
+    while len(tried) < max_trials:
+        qps = next_qps(history, start, factor, tolerance)
+        if qps is None:
+            break
+        trial = run_trial(qps, trial_queries(qps, seconds))
+        tried.append(trial)
+        if not trial.valid and trial.needs_more and len(tried) < max_trials:
+            trial = run_trial(qps, trial_queries(qps, seconds, math.ceil((trial.queries + trial.needs_more) * 1.1)))
+            tried.append(trial)
+        history.append((qps, trial.valid))
+    valid = [trial.qps for trial in tried if trial.valid]
+    return (max(valid) if valid else None), tried
+
+
 def highest_valid_qps(backend, params, start: float, seconds: float, ttft_ms: float, tpot_ms: float, trials: int):
-    """Double (or halve) from ``start`` until VALID and INVALID are bracketed, then bisect."""
-    tried = []
-    best, failed = None, None  # highest VALID, lowest INVALID
-    qps = start
-    for _ in range(trials):
-        result, _, _ = loadgen_run(backend, params, "Server", qps, seconds, max(16, int(qps * seconds)), ttft_ms, tpot_ms)
+    """The search against the real backend through LoadGen."""
+
+    def run_trial(qps: float, queries: int) -> Trial:
+        print(f"    trial: {qps:.3g} QPS x {queries} queries (~{trial_estimate_s(qps, seconds, queries):.0f} s)", flush=True)
+        result, _, _ = loadgen_run(backend, params, "Server", qps, seconds, queries, ttft_ms, tpot_ms)
         valid = result.validity == "VALID" and not result.num_errors
         p99 = lambda stats: (stats.percentiles.get("99.0") if stats else None)  # noqa: E731
-        tried.append((qps, valid, p99(result.ttft), p99(result.tpot)))
-        if valid:
-            best = qps if best is None else max(best, qps)
-        else:
-            failed = qps if failed is None else min(failed, qps)
-        if failed is None:
-            qps = best * 2
-        elif best is None:
-            qps = failed / 2
-        else:
-            qps = (best + failed) / 2
-    return best, tried
+        alone = (not valid and result.early_stopping_met is False and result.perf_constraints_met is not False
+                 and result.min_duration_met is not False and not result.num_errors)
+        return Trial(qps, queries, valid, p99(result.ttft), p99(result.tpot),
+                     more_queries_needed(result.early_stopping) if alone else None)
+
+    return search_highest_valid(run_trial, start, seconds, trials)
+
+
+class TablePrinter:
+    """The results table, printed as it grows: the header once, then each finished section's rows."""
+
+    WIDTHS = (52, 20, 64)
+    HEADER = ("figure", "measured", "floor / ceiling / target", "fraction")
+
+    def __init__(self, title: str, out=None):
+        self.out = out or sys.stdout
+        self.rows: list[tuple[str, str, str, str]] = []
+        print(title, file=self.out, flush=True)
+        self._print(self.HEADER)
+        self._print(tuple("-" * w for w in self.WIDTHS) + ("-" * 10,))
+
+    def _print(self, row) -> None:
+        cells = [str(c).ljust(w) for c, w in zip(row, self.WIDTHS)] + [str(row[3])]
+        print("  ".join(cells).rstrip(), file=self.out, flush=True)
+
+    def section(self, rows) -> None:
+        """A section has finished: its rows go out now."""
+        for row in rows:
+            self.rows.append(row)
+            self._print(row)
 
 
 def main(argv=None) -> int:
@@ -257,6 +327,7 @@ def main(argv=None) -> int:
     ap.add_argument("--server-seconds", type=float, default=None, help="min duration of each Server trial")
     ap.add_argument("--server-start-qps", type=float, default=None, help="first target QPS of the search")
     ap.add_argument("--server-trials", type=int, default=None, help="LoadGen runs per latency limit")
+    ap.add_argument("--samples", type=int, default=None, help="dataset records used (the QSL size); default 64 (tiny: 8)")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
     import torch
@@ -266,17 +337,16 @@ def main(argv=None) -> int:
         folder = Path(tempfile.mkdtemp(prefix="tiny-llama-"))
         (folder / "config.json").write_text(json.dumps(TINY))
         args.model = args.model or folder
-        args.samples, args.max_new_tokens, args.max_batch = 8, 16, 4
+        args.samples, args.max_new_tokens, args.max_batch = args.samples or 8, 16, 4
         copy_mib, matmul, ss_prompt, ss_new, offline_queries = 64, 512, 64, 16, 16
         server_seconds, trials = args.server_seconds or 2.0, args.server_trials or 2
     else:
         args.model = args.model or LLAMA
-        args.samples, args.max_new_tokens, args.max_batch = 64, 128, 256
+        args.samples, args.max_new_tokens, args.max_batch = args.samples or 64, 128, 256
         copy_mib, matmul, ss_prompt, ss_new, offline_queries = 4096, 8192, 512, 128, 0
         server_seconds, trials = args.server_seconds or 20.0, args.server_trials or 6
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     args.device = device
-    rows: list[tuple[str, str, str, str]] = []  # figure, measured, floor/ceiling, fraction
     figures: dict[str, object] = {"device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}
 
     config = json.loads((Path(args.model) / "config.json").read_text())
@@ -285,11 +355,16 @@ def main(argv=None) -> int:
 
     dtype = pick_dtype(args.dtype, device)
     dtype_bytes = torch.finfo(dtype).bits // 8
+    table = TablePrinter(f"gpu_targets on {figures['device']} ({'tiny self-check' if args.tiny else Path(args.model).name}, "
+                         f"{str(dtype).replace('torch.', '')}, random weights, {args.samples} samples)")
+    rows: list[tuple[str, str, str, str]] = []  # this section's rows: figure, measured, floor/ceiling, fraction
     bandwidth = measure_copy_bandwidth(device, copy_mib)
     flops = measure_matmul_flops(device, dtype, matmul)
     figures.update(copy_bandwidth_gbs=bandwidth / 1e9, matmul_tflops=flops / 1e12)
     rows.append(("copy bandwidth (read+write)", f"{bandwidth / 1e9:,.0f} GB/s", "", ""))
     rows.append((f"matmul {str(dtype).replace('torch.', '')} {matmul}^3", f"{flops / 1e12:,.3g} TFLOP/s", "", ""))
+    table.section(rows)
+    rows = []
 
     if "singlestream" in only:
         backend, load_s = load_backend(params_for(args, "SingleStream", static_max_batch=1))
@@ -312,6 +387,8 @@ def main(argv=None) -> int:
         rows.append(("  static = eager greedy tokens", f"{same}/{len(eager_tokens)} equal", "first difference at the count" if same < len(eager_tokens) else "", ""))
         rows.append(("  compile + graph capture (in load)", f"{backend.static_facts.get('compile_seconds')} s", f"load {load_s:.1f} s", ""))
         free_backend(backend)
+        table.section(rows)
+        rows = []
 
     if "offline" in only:
         params = params_for(args, "Offline")
@@ -334,6 +411,8 @@ def main(argv=None) -> int:
                      f"{tps / ceiling:.0%} of ceiling"))
         rows.append(("  shape: mean prompt / output tokens", f"{isl:.0f} / {osl:.0f}", lengths.note, ""))
         free_backend(backend)
+        table.section(rows)
+        rows = []
 
     server_backend = None
     for name in ("server", "interactive"):
@@ -348,25 +427,25 @@ def main(argv=None) -> int:
                          ", ".join(map(str, server_backend.decoder.batch_sizes)),
                          f"{server_backend.static_facts['compile_seconds']} s", ""))
         backend = server_backend
-        best, tried = highest_valid_qps(backend, params, args.server_start_qps or (0.25 if args.tiny else 8.0),
+        best, tried = highest_valid_qps(backend, params, args.server_start_qps or (16.0 if args.tiny else 8.0),
                                         server_seconds, ttft_ms, tpot_ms, trials)
         figures[f"{name}_highest_valid_qps"] = best
-        figures[f"{name}_trials"] = tried
+        figures[f"{name}_trials"] = [vars(trial) for trial in tried]
         rows.append((f"{name.capitalize()} highest VALID QPS (TTFT {ttft_ms:.0f} / TPOT {tpot_ms:.0f} ms)",
-                     "none VALID" if best is None else f"{best:.2f} QPS", f"{len(tried)} runs of >= {server_seconds:.0f} s",
+                     "none VALID" if best is None else f"{best:.2f} QPS",
+                     f"{len(tried)} runs of >= {early_stopping_min_queries()} queries and >= {server_seconds:.0f} s",
                      "no floor: queueing"))
-        for qps, valid, ttft, tpot in tried:
-            rows.append((f"  {qps:.2f} QPS", "VALID" if valid else "INVALID",
-                         f"p99 TTFT {ttft if ttft is None else round(ttft)} ms, p99 TPOT {tpot if tpot is None else round(tpot, 1)} ms", ""))
+        for trial in tried:
+            ttft, tpot = trial.p99_ttft_ms, trial.p99_tpot_ms
+            rows.append((f"  {trial.qps:.3g} QPS x {trial.queries} queries", "VALID" if trial.valid else "INVALID",
+                         f"p99 TTFT {ttft if ttft is None else round(ttft)} ms, p99 TPOT {tpot if tpot is None else round(tpot, 1)} ms"
+                         + (f"; early stopping alone: {trial.needs_more} more needed" if trial.needs_more else ""), ""))
+        table.section(rows)
+        rows = []
     if server_backend is not None:
         free_backend(server_backend)
 
-    width = [max(len(r[i]) for r in rows + [("figure", "measured", "floor / ceiling / target", "fraction")]) for i in range(4)]
-    header = ("figure", "measured", "floor / ceiling / target", "fraction")
-    print(f"gpu_targets on {figures['device']} ({'tiny self-check' if args.tiny else Path(args.model).name}, "
-          f"{str(dtype).replace('torch.', '')}, random weights)")
-    for row in [header, tuple("-" * w for w in width)] + rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, width)).rstrip())
+    table.section(rows)  # the Server backend's compile row when no search ran
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
     return 0

@@ -123,3 +123,56 @@ def test_the_server_is_stopped_when_the_run_is_interrupted(tmp_path):
     # The engine section says what the server was started with.
     assert summary["engine"]["server_settings"]["base_url"] == server["base_url"]
     assert summary["engine"]["server_settings"]["prefix_caching"].startswith("unknown")
+
+
+def test_transformers_serve_with_the_embedded_model(tmp_path):
+    """`transformers serve` (kind: transformers) on the CPU: the openai backend drives it with text prompts."""
+    pytest.importorskip("fastapi")
+    preset = {
+        "description": "openai backend against a managed transformers serve",
+        "stages": ["03_server_perf"],
+        # short synthetic prompts: the backend's 15 s probe must pass on a busy 2-core machine
+        "common": {"backend": "openai", "workload": "synthetic", "synthetic_records": 2, "synthetic_input_tokens": "32",
+                   "synthetic_output_tokens": "4", "max_new_tokens": 4, "timeout_s": 300, "read_timeout_s": 120},
+        "per_stage": {"03_server_perf": {"target_qps": 1, "min_duration_ms": 0, "min_query_count": 2}},
+        "server": {"kind": "transformers", "engine_args": {"device": "cpu", "dtype": "float32"},
+                   "ready_timeout_s": 240, "stop_timeout_s": 5},
+    }
+    path = tmp_path / "tserve.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    outputs = tmp_path / "out"
+    result = _mlnb_run(path, outputs, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = (outputs / "latest").resolve()
+    assert _record(run_dir).live_process() is None
+    server = json.loads((run_dir / "server" / "server.json").read_text())
+    assert server["kind"] == "transformers" and "transformers.cli.transformers" in " ".join(server["command"])
+    summary = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
+    assert summary["params"]["prompt_form"] == "text" and summary["params"]["vllm_extras"] is False
+    assert summary["sut"]["errors"] == 0 and summary["loadgen"]["num_errors"] == 0
+    assert 1 <= summary["sut"]["output_tokens"]["mean"] <= 4
+
+
+def test_one_server_per_device_and_the_stage_spreads_over_them(tmp_path):
+    path = _preset(tmp_path, "--tokens 8 --ttft-ms 5")
+    preset = yaml.safe_load(path.read_text())
+    preset["server"]["devices"] = ["cpu", "cpu"]
+    preset["per_stage"]["03_server_perf"].update(min_query_count=16)
+    path.write_text(yaml.safe_dump(preset))
+    outputs = tmp_path / "out"
+    result = _mlnb_run(path, outputs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "server: 2 ready" in result.stdout
+    run_dir = (outputs / "latest").resolve()
+    servers = [json.loads((run_dir / name / "server.json").read_text()) for name in ("server", "server-1")]
+    assert [s["device"] for s in servers] == ["cpu", "cpu"] and servers[0]["base_url"] != servers[1]["base_url"]
+    for name in ("server", "server-1"):
+        assert ProcessRecord.load(run_dir / name / "process.json").live_process() is None
+        assert "[mlnb] server stopped" in (run_dir / name / "server.log").read_text()
+    summary = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
+    assert summary["params"]["base_url"] == ",".join(s["base_url"] for s in servers)
+    rows = [json.loads(line) for line in (run_dir / "03_server_perf" / "queries.jsonl").read_text().splitlines()]
+    assert {r["server"] for r in rows} == {s["base_url"] for s in servers}  # both answered
+    from mlnb.server.processes import recorded_processes
+
+    assert len({path.resolve() for path, _ in recorded_processes(outputs)}) == 2  # `mlnb cleanup` sees both

@@ -128,3 +128,21 @@ def test_latency_chart_draws_the_floor_and_widens_to_show_it():
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any(label.startswith("speed-of-light floor (10") for label in labels)
     assert ax_hist.get_xlim()[0] <= 10.0 and ax_cdf.get_xlim()[0] <= 10.0
+
+
+def test_replicas_scale_the_floors_with_the_device_count():
+    shape = load_shape(LLAMA_DIR)
+    h200 = DeviceFigures("H200", 4800.0, "t", 989.4, "t")
+    one = compute(shape, "bfloat16", 2, batch=8, context=1024, prompt_tokens=700, device=h200,
+                  measured_step_ms=10.0, measured_ttft_ms=100.0, tokens_per_second=1000.0)
+    two = compute(shape, "bfloat16", 2, batch=16, context=1024, prompt_tokens=700, device=h200,
+                  measured_step_ms=10.0, measured_ttft_ms=100.0, tokens_per_second=2000.0, devices=2)
+    # 16 sequences on 2 devices: each device decodes 8, so the per-user floor is one device's at batch 8
+    assert two.tpot_floor_ms == pytest.approx(one.tpot_floor_ms)
+    assert two.bytes_per_step == pytest.approx(decode_step_bytes(shape, 8, 1024, 2, 2))
+    assert two.decode_ceiling_tokens_per_s == pytest.approx(2 * one.decode_ceiling_tokens_per_s)
+    assert two.mbu == pytest.approx(one.mbu)  # per device, against one device's bandwidth
+    assert two.decode_mfu == pytest.approx(one.decode_mfu)  # twice the tokens over twice the FLOP/s
+    assert two.ttft_floor_ms == pytest.approx(one.ttft_floor_ms)  # a prompt runs on one device
+    assert two.devices == 2 and any("2 replicas" in note for note in two.notes)
+    assert compute(shape, "bfloat16", 2, batch=16, context=1024, prompt_tokens=700, device=h200).tpot_floor_ms > two.tpot_floor_ms
