@@ -18,6 +18,7 @@ from jinja2 import Environment, select_autoescape
 from mlnb.errors import InputError
 from mlnb.fileio import write_bytes_atomic, write_json_atomic
 from mlnb.sweep.curve import pareto_frontier
+from mlnb.sweep.page import widen_narrow_axis
 from mlnb.sweep.plan import SWEEP_FILE
 
 COMPARE_JSON = "sweep_compare.json"
@@ -110,6 +111,7 @@ def _overlay_png(states: Sequence[dict], labels: Sequence[str]) -> bytes:
         frontier = pareto_frontier(done)
         ax.step([p["per_user_tokens_per_s"] for p in frontier], [p["output_tokens_per_s"] for p in frontier],
                 where="post", color=colour, lw=1.6, label=f"{label} frontier")
+    widen_narrow_axis(ax)
     ax.set_xlabel("per-user speed, tokens/s (1000 / p90 TPOT)")
     ax.set_ylabel("system output tokens/s")
     ax.grid(alpha=0.3)
