@@ -741,14 +741,10 @@ def _other_software(desc: dict, src: dict, software: list) -> None:
 
 
 def _observe(observed: dict, hints: dict) -> None:
-    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    observed["cpu_scaling_governor"] = governor.strip() if governor else "not exposed (no cpufreq for cpu0)"
-    thp = _read("/sys/kernel/mm/transparent_hugepage/enabled")
-    if thp:
-        chosen = re.search(r"\[(\w+)\]", thp)
-        observed["transparent_hugepage"] = chosen.group(1) if chosen else thp.strip()
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        observed["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    settings = host_settings()
+    for key in ("cpu_scaling_governor", "transparent_hugepage", "cuda_visible_devices"):
+        if settings.get(key) is not None:
+            observed[key] = settings[key]
 
     interfaces = []
     net = Path("/sys/class/net")
@@ -783,6 +779,22 @@ def _observe(observed: dict, hints: dict) -> None:
 
 
 # ---------------------------------------------------------------- public API
+
+
+def host_settings() -> dict[str, Any]:
+    """The host settings a stage records with its results (read-only, fast: no external tool runs):
+    CPU model, scaling governor, transparent huge pages, CUDA_VISIBLE_DEVICES."""
+    observed: dict[str, Any] = {}
+    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    observed["cpu_scaling_governor"] = governor.strip() if governor else "not exposed (no cpufreq for cpu0)"
+    thp = _read("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp:
+        chosen = re.search(r"\[(\w+)\]", thp)
+        observed["transparent_hugepage"] = chosen.group(1) if chosen else thp.strip()
+    blocks = _cpuinfo_blocks()
+    observed["cpu_model"] = next((b["model name"] for b in blocks if b.get("model name")), "")
+    observed["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return observed
 
 
 def _check_overrides(overrides: dict[str, Any]) -> dict[str, str]:
