@@ -48,7 +48,7 @@ def test_every_stage_has_summary_notebook_and_html(sim_run):
     for stage in ["01_offline_perf", "02_offline_accuracy", "03_server_perf", "04_server_accuracy", "05_singlestream_perf"]:
         folder = run_dir / stage
         summary = json.loads((folder / "summary.json").read_text())
-        assert summary["schema_version"] == 1
+        assert summary["schema_version"] == 2
         assert summary["simulated"] is True and summary["submittable"] is False
         assert "simulated backend: no model ran" in summary["relaxed_rules"]
         assert summary["verdict"] in {"VALID", "INVALID", "PASS", "FAIL"}
