@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from mlnb.fileio import read_json
 from mlnb.report import plots
 from mlnb.report.plots import COLORS, key_metrics, latency_limits, stat_percentile, summary_dict, verdict_color
+from mlnb.report.telemetry_view import telemetry_parts
 
 __all__ = [
     "CSS",
@@ -702,6 +703,7 @@ def stage_parts(
     elif perf:
         parts.append(("html", _wrap('<p class="muted">No queries.jsonl found: per-query plots are not available.</p>')))
 
+    parts.extend(telemetry_parts(s, stage_dir))
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", _details_section(s)]
     parts.append(("html", _wrap("".join(tail))))
