@@ -50,7 +50,9 @@ def _fmt(value: Any, digits: int = 2) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return str(value)
 

@@ -109,6 +109,8 @@ class TelemetrySampler:
         row["harness_cpu_pct"], row["harness_rss_mib"] = self.harness.sample()
         if self.server is not None:
             row["server_cpu_pct"], row["server_rss_mib"] = self.server.sample()
+        if not self.rows:  # CPU % over the moment since start() primed the counters says nothing
+            row.update({k: None for k in ("host_cpu_pct", "harness_cpu_pct", "server_cpu_pct") if k in row})
         if self.rapl is not None:
             row["host_power_w"] = self.rapl.power_w(now)
         if self.nvml is not None:
