@@ -25,6 +25,7 @@ import numpy as np
 from mlnb.compare import stats
 from mlnb.compare.comparability import SettingDifference
 from mlnb.compare.loading import TASK_PREFIX, RunData, StageData
+from mlnb.compare.telemetry_diff import PREFIXES as TELEMETRY_PREFIXES
 from mlnb.compare.telemetry_diff import telemetry_differences
 from mlnb.report.plots import key_metrics
 
@@ -170,6 +171,8 @@ def _overall(runs: Sequence[RunData], stages: list[dict[str, Any]]) -> list[dict
         every: list[dict[str, Any]] = []
         for stage in stages:
             for d in stage["comparisons"][index]["differences"]:
+                if d["metric"].startswith(TELEMETRY_PREFIXES):  # shown in the stage's table, not in the headline
+                    continue
                 if d["verdict"] in called:
                     called[d["verdict"]].append(f"{stage['stage']}: {d['label']} {d['stat']}")
                 every.append({**d, "stage": stage["stage"]})

@@ -69,5 +69,10 @@ def telemetry_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[st
     return out
 
 
+# Metric names of these differences: the headline leaves them out (they describe, they do not judge).
+PREFIXES = ("telemetry.", "energy.")
+
+
 def _telemetry(difference: stats.Difference) -> stats.Difference:
-    return dataclasses.replace(difference, method="one value per run (telemetry aggregate); no interval without repeats")
+    return dataclasses.replace(difference, reason="telemetry: one aggregate per run, shown, not judged",
+                               method="one value per run (telemetry aggregate); no interval")

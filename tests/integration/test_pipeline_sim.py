@@ -61,6 +61,11 @@ def test_every_stage_has_summary_notebook_and_html(sim_run):
     assert offline["metrics"]["tokens_per_second"] > 0
     server = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
     assert server["metrics"]["ttft_ms"]["percentiles"]["99.0"] > 0
+    # psutil telemetry of the harness process during the test, drawn in the report
+    telemetry = server["telemetry"]
+    assert telemetry["samples"] >= 2 and telemetry["aggregates"]["harness_rss_mib"]["peak"] > 10
+    assert (run_dir / "03_server_perf" / "telemetry.jsonl").is_file()
+    assert "System telemetry during the test" in (run_dir / "03_server_perf" / "03_server_perf.html").read_text()
     accuracy = json.loads((run_dir / "02_offline_accuracy" / "summary.json").read_text())
     assert accuracy["accuracy"]["gen_num"] == 4
     assert (run_dir / "02_offline_accuracy" / "accuracy.txt").read_text().startswith("{'rouge1': '")
