@@ -66,3 +66,10 @@ def test_comparison_lists_a_power_limit_change_and_telemetry_aggregates():
     assert diffs["energy.joules_per_output_token"].rel == -0.25
     assert "no interval" in diffs["telemetry.host_cpu_pct"].method
     assert telemetry_differences(_summary(None), _summary(None)) == []
+
+
+def test_a_sampler_that_did_not_start_is_reported():
+    note = {"enabled": True, "samples": 0, "note": "telemetry did not start: OSError: <boom>", "errors": {}}
+    html = telemetry_html(_summary(note))
+    assert "telemetry did not start: OSError: &lt;boom&gt;" in html
+    assert telemetry_html(_summary(note), "details").count("<") < 10  # nothing else to show
