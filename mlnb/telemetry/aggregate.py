@@ -111,6 +111,9 @@ def finish(sampler: TelemetrySampler, stage_dir: Path, origin_s: Optional[float]
         "sample_hz": SAMPLE_HZ,
         "samples": len(rows),
         "window_s": round(rows[-1]["t_s"] - rows[0]["t_s"], 3),
+        # the sampler's own CPU time (thread CPU time of its ticks) and its share of one core over the window
+        "sampler_cpu_s": round(sampler.cpu_s, 4),
+        "sampler_core_share": round(sampler.cpu_s / max(rows[-1]["t_s"] - rows[0]["t_s"], 1e-9), 5),
         "sources": {"gpu": sampler.nvml_note, "host_power": sampler.rapl_note,
                     "processes": "harness process tree" + (" and the managed server's" if sampler.server else "")},
         "aggregates": _levels(rows),

@@ -60,6 +60,7 @@ class TelemetrySampler:
         self.rapl, self.rapl_note = open_rapl()
         self.rows: list[dict] = []
         self.tick_errors: dict[str, str] = {}
+        self.cpu_s = 0.0
         self.energy_counters_mj: list[list[Optional[int]]] = []
         self.hardware: dict = {}
         self._stop = threading.Event()
@@ -95,11 +96,13 @@ class TelemetrySampler:
             next_at = max(next_at + period, time.monotonic())  # a slow tick skips, never bunches
 
     def _tick(self) -> None:
+        started = time.thread_time()  # this thread's CPU time: the sampler's own cost, whatever the load
         try:
             self.rows.append(self._sample())
         except Exception as err:  # telemetry must never cost the stage: count and say what failed
             key = type(err).__name__
             self.tick_errors.setdefault(key, f"{key}: {err}"[:300])
+        self.cpu_s += time.thread_time() - started
 
     def _sample(self) -> dict:
         now = time.monotonic()

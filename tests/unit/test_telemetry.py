@@ -199,6 +199,7 @@ def test_sampler_on_this_host_with_a_server_that_dies(server, tmp_path):
     sampler.stop()
     out = aggregate.finish(sampler, tmp_path, sampler.rows[0]["mono_s"], 3.0)
     assert out["samples"] >= 4 and (tmp_path / "telemetry.jsonl").is_file()
+    assert 0 < out["sampler_cpu_s"] and out["sampler_core_share"] < 0.5
     assert out["aggregates"]["harness_rss_mib"]["peak"] > 10
     assert out["aggregates"]["in_flight"]["peak"] > 0
     assert out["aggregates"]["srv_running"]["mean"] == 3
