@@ -95,6 +95,7 @@ class StageParams(StrictModel):
     )
     seed: int = 42
     timeout_s: float = Field(3600.0, gt=0, description="Harness wall-clock limit")
+    telemetry: bool = Field(True, description="Sample host, GPUs (NVML) and the server's /metrics at 2 Hz during the test")
     output_length: Optional[Literal["model", "reference"]] = Field(
         None,
         description="model: stop at EOS or max_new_tokens; reference: ignore EOS and stop at the record's "

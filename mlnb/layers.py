@@ -39,7 +39,10 @@ LAYERS: tuple[Layer, ...] = (
         "mlnb.compliance", "mlnb.perf",
     ), "parameters (config), datasets, workloads, models and tokenizers, scoring, logs, device figures"),
     # Inference engines behind one contract; server starts the vLLM server the openai backend calls.
-    Layer("backends", ("mlnb.backends", "mlnb.server"), "inference engines (hf, vllm, openai, sim), the managed server"),
+    # telemetry samples the devices, the host and a server's /metrics while the harness runs (it reads the
+    # managed server's process record, so it sits beside server).
+    Layer("backends", ("mlnb.backends", "mlnb.server", "mlnb.telemetry"),
+          "inference engines (hf, vllm, openai, sim), the managed server, telemetry sampled during a stage"),
     # The child processes that drive a backend: LoadGen's harness, and lm-eval's runner (its counterpart
     # for the MMLU stage); user_conf checks a user.conf with the harness's own settings planner.
     Layer("harness", ("mlnb.harness", "mlnb.lmeval", "mlnb.user_conf"), "the LoadGen harness and the lm-eval runner (child processes)"),

@@ -1,6 +1,6 @@
 """``summary.json``: one per stage, the file every report, rollup and comparison reads.
 
-Schema version 1. Top-level keys (all present; ``null`` where not applicable):
+Schema version 2 (2 added ``telemetry``; version 1 files load with it null). Top-level keys (all present; ``null`` where not applicable):
 
 - ``schema_version``, ``stage``, ``title``, ``status`` ("finished" | "failed")
 - ``scenario``, ``mode``, ``model_key``, ``backend``, ``simulated``, ``model``
@@ -20,6 +20,9 @@ Schema version 1. Top-level keys (all present; ``null`` where not applicable):
   overall, per-group and per-subject accuracy with standard errors, ``metrics`` the overall accuracy)
 - ``sut``: per-query statistics from the SUT's own timestamps, and SUT error counts
 - ``engine``, ``timings_s``, ``environment``, ``params``
+- ``telemetry``: samples during the LoadGen test (mlnb/telemetry): means and peaks of host, GPU and
+  server series, the servers' counters and histograms, energy figures or why they are not available,
+  and the hardware state at the start; ``{"enabled": false}`` when the stage turned it off
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from pydantic import BaseModel, ConfigDict
 
 from mlnb.fileio import read_json, write_json_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this mlnb still reads: a version-1 summary simply has no telemetry.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 SUMMARY_FILE = "summary.json"
 
 
@@ -65,6 +70,7 @@ class StageSummary(BaseModel):
     timings_s: dict[str, float]
     environment: dict[str, Any]
     params: dict[str, Any]
+    telemetry: Optional[dict[str, Any]] = None
 
 
 def save_summary(summary: StageSummary, stage_dir: Path) -> Path:

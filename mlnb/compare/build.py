@@ -25,6 +25,8 @@ import numpy as np
 from mlnb.compare import stats
 from mlnb.compare.comparability import SettingDifference
 from mlnb.compare.loading import TASK_PREFIX, RunData, StageData
+from mlnb.compare.telemetry_diff import PREFIXES as TELEMETRY_PREFIXES
+from mlnb.compare.telemetry_diff import telemetry_differences
 from mlnb.report.plots import key_metrics
 
 __all__ = ["ACCURACY_THRESHOLD", "COMPARISON_SCHEMA_VERSION", "PER_QUERY_METRICS", "build_comparison", "stage_differences"]
@@ -87,6 +89,7 @@ def stage_differences(
                 continue
             out.append(stats.single_value_difference(values_a[0] if values_a else None, values_b[0] if values_b else None,
                                                      key, "LoadGen", "higher", "/s"))
+        out.extend(telemetry_differences(a.summary, b.summary))
     else:
         scores_a, scores_b = a.accuracy_scores(), b.accuracy_scores()
         paired = bool(scores_a) and set(scores_a) == set(scores_b)
@@ -168,6 +171,8 @@ def _overall(runs: Sequence[RunData], stages: list[dict[str, Any]]) -> list[dict
         every: list[dict[str, Any]] = []
         for stage in stages:
             for d in stage["comparisons"][index]["differences"]:
+                if d["metric"].startswith(TELEMETRY_PREFIXES):  # shown in the stage's table, not in the headline
+                    continue
                 if d["verdict"] in called:
                     called[d["verdict"]].append(f"{stage['stage']}: {d['label']} {d['stat']}")
                 every.append({**d, "stage": stage["stage"]})

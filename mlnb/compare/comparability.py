@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from mlnb.compare.loading import RunData
+from mlnb.compare.telemetry_diff import hardware_facts
 from mlnb.errors import InputError
 
 __all__ = ["BLOCKING", "SettingDifference", "check_comparable", "common_stages", "differences", "stage_facts"]
@@ -81,6 +82,7 @@ def stage_facts(summary: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
         facts[f"environment.{key}"] = ("software", environment.get(key))
     for name, version in (environment.get("packages") or {}).items():
         facts[f"versions.{name}"] = ("software", version)
+    facts.update(hardware_facts(summary))
     return facts
 
 
@@ -109,7 +111,7 @@ def differences(runs: Sequence[RunData], stages: Optional[Iterable[str]] = None)
             out.append(SettingDifference("all stages", key, first.category, first.values, first.blocking))
         else:
             out.extend(by_stage.values())
-    order = {"model": 0, "dataset": 1, "workload": 2, "load": 3, "limits": 4, "engine": 5, "software": 6}
+    order = {"model": 0, "dataset": 1, "workload": 2, "load": 3, "limits": 4, "engine": 5, "software": 6, "hardware": 7}
     out.sort(key=lambda d: (not d.blocking, order.get(d.category, 9)))
     return out
 

@@ -18,7 +18,7 @@ import numpy as np
 from mlnb.errors import InputError
 from mlnb.fileio import read_json
 from mlnb.query_table import load_query_table
-from mlnb.results import SCHEMA_VERSION, SUMMARY_FILE, query_latencies
+from mlnb.results import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, SUMMARY_FILE, query_latencies
 
 __all__ = ["RunData", "StageData", "load_run", "load_runs"]
 
@@ -143,12 +143,12 @@ def load_run(path: str | Path) -> RunData:
         if not isinstance(summary, dict):
             raise InputError(f"{given}/{name}/{SUMMARY_FILE}", "expected a JSON object")
         version = summary.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             shown = "absent" if version is None else repr(version)
             age = "an older" if isinstance(version, int) and version < SCHEMA_VERSION or version is None else "an unknown"
             raise InputError(
                 f"{given}/{name}/{SUMMARY_FILE} field 'schema_version'",
-                f"{shown}: {age} summary schema; this mlnb compares schema {SCHEMA_VERSION} (re-run the stage)",
+                f"{shown}: {age} summary schema; this mlnb compares schemas {READABLE_SCHEMA_VERSIONS[0]} to {SCHEMA_VERSION} (re-run the stage)",
             )
         if summary.get("status") != "finished":
             raise InputError(f"{given}/{name}/{SUMMARY_FILE} field 'status'",

@@ -30,6 +30,7 @@ from mlnb.harness.settings import build_test_settings, plan_user_conf, write_use
 from mlnb.harness.sut import LoadgenSUT
 from mlnb.models.tokenizer_at_hand import required_tokenizer, tokenizer_at_hand
 from mlnb.query_table import load_query_table
+from mlnb.telemetry.stage import finish_for_stage, start_for_stage
 from mlnb.workloads import dataset_path, load_records, workload_for
 
 PROGRESS_EVERY_S = 2.0
@@ -161,6 +162,7 @@ def run_harness(stage_dir: Path) -> int:
     done = threading.Event()
     started = time.monotonic()
     threading.Thread(target=_progress, args=(sut, done, started, loadgen_dir), daemon=True).start()
+    telemetry = start_for_stage(params, stage_dir, lambda: (sut.issued, sut.completed, sut.tokens))
     try:
         if params.mode == "test06":
             audit = write_audit_config(loadgen_dir)
@@ -172,6 +174,8 @@ def run_harness(stage_dir: Path) -> int:
     finally:
         done.set()
         wall_s = time.monotonic() - started
+        if telemetry is not None:
+            telemetry.stop()
         backend.stop()
         backend.close()
         lg.DestroyQSL(lg_qsl)
@@ -208,6 +212,7 @@ def run_harness(stage_dir: Path) -> int:
             "loadgen_trace": trace_note,
             "sut_errors": sut.errors,
             "sut_error_examples": sut.error_examples(),
+            "telemetry": finish_for_stage(telemetry, stage_dir, sut.origin_s, wall_s),
         },
     )
     print(f"finished: {sut.completed} queries, {sut.tokens} tokens in {wall_s:.1f}s, {sut.errors} SUT errors", flush=True)

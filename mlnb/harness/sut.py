@@ -82,6 +82,11 @@ class LoadgenSUT:
         self.tokens = 0
         self.errors = 0
 
+    @property
+    def origin_s(self) -> float | None:
+        """time.monotonic() of the first issue, the origin of every query timestamp; None before it."""
+        return None if self._t0 is None else self._t0 / 1e9
+
     def _now_ms(self) -> float:
         now = time.monotonic_ns()
         if self._t0 is None:

@@ -84,6 +84,19 @@ def _fmt_filter(value: Any, digits: Optional[int] = None) -> Markup:
     return Markup(fmt_value(value, digits))
 
 
+def fixed_digits(value: Any, digits: int = 2) -> str:
+    """``{{ x | num(1) }}``: a fixed number of decimals (telemetry's means and peaks); "—" for none."""
+    if value is None:
+        return "\u2014"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
 def plural(count: Any, noun: str, many: Optional[str] = None) -> str:
     """'1 query', '2 queries', '1,234 samples': the count with the noun in the right number."""
     if many is None:
@@ -131,6 +144,7 @@ def environment() -> Environment:
         finalize=lambda value: "" if value is None else value,  # a missing value shows empty, as esc(None) did
     )
     env.filters["fmt"] = _fmt_filter
+    env.filters["num"] = fixed_digits
     env.filters["plural"] = lambda count, noun, many=None: Markup(plural(count, noun, many))
     env.filters["pretty_json"] = lambda value, indent=1: json.dumps(value, indent=indent, default=str)
     env.globals.update(colors=COLORS, verdict_color=verdict_color, value_kind=_value_kind)

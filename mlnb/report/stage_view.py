@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from mlnb.fileio import read_json
 from mlnb.report import plots
@@ -43,6 +43,7 @@ from mlnb.report.stage_sections import (
     verdict_banner_html,
 )
 from mlnb.report.plots import key_metrics, latency_limits, stat_percentile, summary_dict
+from mlnb.report.telemetry_view import telemetry_parts
 
 __all__ = [
     "CSS",
@@ -412,6 +413,7 @@ def stage_parts(
     from mlnb.report.replica_view import replica_parts
 
     parts.extend(replica_parts(s, rows, stage_dir))  # replicas > 1 and profile=true only
+    parts.extend(telemetry_parts(s, stage_dir))
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", details_section_html(s)]
     parts.append(("html", wrap("".join(tail))))

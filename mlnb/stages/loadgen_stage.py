@@ -238,6 +238,7 @@ def run_stage(params: StageParams) -> StageSummary:
             "client": client_side_stats(queries),
         },
         engine=harness["engine"],
+        telemetry=harness.get("telemetry"),
         timings_s={**harness["timings_s"], "stage": round(time.monotonic() - started, 3)},
         environment=environment(),
         params=params.model_dump(mode="json"),

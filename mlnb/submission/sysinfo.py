@@ -33,6 +33,7 @@ from typing import Any, Optional
 
 from mlnb.errors import InputError
 from mlnb.fileio import write_json_atomic
+from mlnb.perf.host_facts import cpuinfo_blocks, host_settings, key_values, read_text
 
 #: The submission checker's SYSTEM_DESC_REQUIRED_FIELDS (v6.1): every one must be present.
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -266,14 +267,6 @@ def _run(cmd: list[str], timeout: float = _TOOL_TIMEOUT_S) -> tuple[Optional[str
     return proc.stdout, ""
 
 
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _format_binary(n_bytes: float, whole: bool = False) -> str:
     """Memory sizes: binary units labelled GB/TB as spec sheets do ("80 GB" for 80 GiB)."""
     gib = n_bytes / 2**30
@@ -301,16 +294,6 @@ def _dist_version(*names: str) -> Optional[str]:
     return None
 
 
-def _key_values(text: str) -> dict[str, str]:
-    """``key: value`` lines, first occurrence wins."""
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() and key.strip() not in found:
-            found[key.strip()] = value.strip()
-    return found
-
-
 # ---------------------------------------------------------------- host probes
 
 
@@ -318,12 +301,7 @@ def _lscpu() -> tuple[dict[str, str], str]:
     if shutil.which("lscpu") is None:
         return {}, "lscpu not on PATH"
     out, why = _run(["lscpu"])
-    return (_key_values(out), "") if out is not None else ({}, why)
-
-
-def _cpuinfo_blocks() -> list[dict[str, str]]:
-    text = _read("/proc/cpuinfo") or ""
-    return [_key_values(block) for block in text.split("\n\n") if block.strip()]
+    return (key_values(out), "") if out is not None else ({}, why)
 
 
 def _positive_int(text: Optional[str]) -> Optional[int]:
@@ -336,7 +314,7 @@ def _positive_int(text: Optional[str]) -> Optional[int]:
 
 def _detect_cpu(desc: dict, src: dict, review: list, observed: dict) -> None:
     lscpu, lscpu_why = _lscpu()
-    blocks = _cpuinfo_blocks()
+    blocks = cpuinfo_blocks()
     first = blocks[0] if blocks else {}
     logical = os.cpu_count()
     observed["logical_cpus"] = logical
@@ -393,7 +371,7 @@ def _detect_cpu(desc: dict, src: dict, review: list, observed: dict) -> None:
 
     # Frequency: the rated maximum where the kernel says it; else the clock seen right now.
     max_mhz = lscpu.get("CPU max MHz")
-    max_khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    max_khz = read_text("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
     try:
         if max_mhz:
             desc["host_processor_frequency"] = f"{float(max_mhz):.0f} MHz"
@@ -425,7 +403,7 @@ def _detect_cpu(desc: dict, src: dict, review: list, observed: dict) -> None:
         sysfs = []
         base = Path("/sys/devices/system/cpu/cpu0/cache")
         for index in sorted(base.glob("index*")) if base.is_dir() else []:
-            level, kind, size = (_read(str(index / n)) for n in ("level", "type", "size"))
+            level, kind, size = (read_text(str(index / n)) for n in ("level", "type", "size"))
             if level and size:
                 kind = (kind or "").strip()
                 suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
@@ -444,7 +422,7 @@ def _detect_cpu(desc: dict, src: dict, review: list, observed: dict) -> None:
 
 
 def _detect_memory(desc: dict, src: dict) -> None:
-    info = _key_values(_read("/proc/meminfo") or "")
+    info = key_values(read_text("/proc/meminfo") or "")
     match = re.match(r"(\d+)\s*kB", info.get("MemTotal", ""))
     if match:
         desc["host_memory_capacity"] = _format_binary(int(match.group(1)) * 1024)
@@ -482,7 +460,7 @@ def _detect_storage_type(desc: dict, src: dict, review: list, where: str) -> Non
     if disk is None:
         src["host_storage_type"] = "not found: the working directory is on no block device (overlay, tmpfs or network)"
         return
-    rotational = (_read(str(disk / "queue" / "rotational")) or "").strip()
+    rotational = (read_text(str(disk / "queue" / "rotational")) or "").strip()
     if disk.name.startswith("nvme"):
         kind = "NVMe SSD"
     elif disk.name.startswith("vd") or disk.name.startswith("xvd"):
@@ -519,7 +497,7 @@ def _networking_defaults(desc: dict, src: dict, review: list, observed: dict) ->
 
 
 def _detect_os(desc: dict, src: dict) -> None:
-    text = _read("/etc/os-release") or _read("/usr/lib/os-release")
+    text = read_text("/etc/os-release") or read_text("/usr/lib/os-release")
     pretty = ""
     if text:
         for line in text.splitlines():
@@ -741,21 +719,17 @@ def _other_software(desc: dict, src: dict, software: list) -> None:
 
 
 def _observe(observed: dict, hints: dict) -> None:
-    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    observed["cpu_scaling_governor"] = governor.strip() if governor else "not exposed (no cpufreq for cpu0)"
-    thp = _read("/sys/kernel/mm/transparent_hugepage/enabled")
-    if thp:
-        chosen = re.search(r"\[(\w+)\]", thp)
-        observed["transparent_hugepage"] = chosen.group(1) if chosen else thp.strip()
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        observed["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    settings = host_settings()
+    for key in ("cpu_scaling_governor", "transparent_hugepage", "cuda_visible_devices"):
+        if settings.get(key) is not None:
+            observed[key] = settings[key]
 
     interfaces = []
     net = Path("/sys/class/net")
     for entry in sorted(net.iterdir()) if net.is_dir() else []:
         if not (entry / "device").exists():  # loopback, bridges, tunnels: no hardware behind them
             continue
-        speed = _read(str(entry / "speed"))
+        speed = read_text(str(entry / "speed"))
         speed_mbit = _positive_int(speed)
         driver = ""
         try:
@@ -767,7 +741,7 @@ def _observe(observed: dict, hints: dict) -> None:
                 "name": entry.name,
                 "driver": driver,
                 "speed_mbit": speed_mbit if speed_mbit else "unknown",
-                "state": (_read(str(entry / "operstate")) or "").strip(),
+                "state": (read_text(str(entry / "operstate")) or "").strip(),
             }
         )
     observed["network_interfaces"] = interfaces

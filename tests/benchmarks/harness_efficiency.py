@@ -1,6 +1,6 @@
 """Offline harness efficiency: does LoadGen + the SUT wrapper cost throughput?
 
-    python tests/benchmarks/harness_efficiency.py [--backend hf] [--samples 32] [--batch-size 8]
+    python tests/benchmarks/harness_efficiency.py [--backend hf] [--samples 32] [--batch-size 8] [--telemetry both]
 
 1. Direct: load the backend, submit the same prompts with no LoadGen, and time from submit
    to the last completion (tokens/s).
@@ -9,11 +9,16 @@
 
 Efficiency = LoadGen tokens/s / direct tokens/s (target: at least 0.95). The two are measured
 alternately, repeated, and the medians compared, because a 2-core machine is noisy.
+
+``--telemetry both`` adds a third side: the harness with the telemetry sampler off (``telemetry=False``),
+interleaved with the others; the cost of telemetry is 1 - on/off (target: under 1 %). The spread of
+each side's repeats and the load average are printed beside it: a cost below the spread is noise.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -61,9 +66,14 @@ def direct_tokens_per_second(backend, params: StageParams) -> float:
     return backend_tokens_per_second(backend, prompts, params.max_new_tokens, params.min_new_tokens)
 
 
-def loadgen_tokens_per_second(params: StageParams, run_dir: str, index: int) -> float:
-    p = params.model_copy(update={"run_dir": run_dir, "stage": f"offline_{index}"})
+def loadgen_tokens_per_second(params: StageParams, run_dir: str, index: int, telemetry: bool = True) -> float:
+    p = params.model_copy(update={"run_dir": run_dir, "stage": f"offline_{index}_{'on' if telemetry else 'off'}",
+                                  "telemetry": telemetry})
     return run_stage(p).metrics["tokens_per_second"]
+
+
+def _spread(values: list[float]) -> str:
+    return f"spread {(max(values) - min(values)) / statistics.median(values):.1%}"
 
 
 def main() -> int:
@@ -75,6 +85,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--telemetry", default="on", choices=["on", "off", "both"],
+                        help="the harness's telemetry sampler; both: also measure it off and print its cost")
     args = parser.parse_args()
     params = StageParams(
         stage="bench",
@@ -90,16 +102,26 @@ def main() -> int:
     )
     backend = get_backend(params.backend)(params)
     backend.load()
-    direct, through = [], []
+    direct, through, without = [], [], []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):  # interleaved, so a noisy neighbour hits both sides alike
+        for i in range(args.repeats):  # interleaved, so a noisy neighbour hits every side alike
             direct.append(direct_tokens_per_second(backend, params))
-            through.append(loadgen_tokens_per_second(params, tmp, i))
+            through.append(loadgen_tokens_per_second(params, tmp, i, telemetry=args.telemetry != "off"))
+            if args.telemetry == "both":
+                without.append(loadgen_tokens_per_second(params, tmp, i, telemetry=False))
     d, t = statistics.median(direct), statistics.median(through)
     print(f"backend={args.backend} model={args.model} load_format={args.load_format} samples={args.samples} batch_size={args.batch_size} max_new_tokens={args.max_new_tokens}")
     print(f"direct   tokens/s: {', '.join(f'{x:.1f}' for x in direct)}  median {d:.1f}")
     print(f"LoadGen  tokens/s: {', '.join(f'{x:.1f}' for x in through)}  median {t:.1f}")
     print(f"efficiency (LoadGen / direct): {t / d:.3f}  target >= 0.95")
+    if without:
+        w = statistics.median(without)
+        print(f"telemetry on  tokens/s: {', '.join(f'{x:.1f}' for x in through)}  median {t:.1f}  {_spread(through)}")
+        print(f"telemetry off tokens/s: {', '.join(f'{x:.1f}' for x in without)}  median {w:.1f}  {_spread(without)}")
+        print(f"telemetry cost (1 - on/off): {1 - t / w:+.2%}  target < 1 %")
+    load_after = os.getloadavg()
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min; {os.cpu_count()} CPUs)")
     return 0
 
 

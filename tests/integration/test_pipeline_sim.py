@@ -48,7 +48,7 @@ def test_every_stage_has_summary_notebook_and_html(sim_run):
     for stage in ["01_offline_perf", "02_offline_accuracy", "03_server_perf", "04_server_accuracy", "05_singlestream_perf"]:
         folder = run_dir / stage
         summary = json.loads((folder / "summary.json").read_text())
-        assert summary["schema_version"] == 1
+        assert summary["schema_version"] == 2
         assert summary["simulated"] is True and summary["submittable"] is False
         assert "simulated backend: no model ran" in summary["relaxed_rules"]
         assert summary["verdict"] in {"VALID", "INVALID", "PASS", "FAIL"}
@@ -61,6 +61,11 @@ def test_every_stage_has_summary_notebook_and_html(sim_run):
     assert offline["metrics"]["tokens_per_second"] > 0
     server = json.loads((run_dir / "03_server_perf" / "summary.json").read_text())
     assert server["metrics"]["ttft_ms"]["percentiles"]["99.0"] > 0
+    # psutil telemetry of the harness process during the test, drawn in the report
+    telemetry = server["telemetry"]
+    assert telemetry["samples"] >= 2 and telemetry["aggregates"]["harness_rss_mib"]["peak"] > 10
+    assert (run_dir / "03_server_perf" / "telemetry.jsonl").is_file()
+    assert "System telemetry during the test" in (run_dir / "03_server_perf" / "03_server_perf.html").read_text()
     accuracy = json.loads((run_dir / "02_offline_accuracy" / "summary.json").read_text())
     assert accuracy["accuracy"]["gen_num"] == 4
     assert (run_dir / "02_offline_accuracy" / "accuracy.txt").read_text().startswith("{'rouge1': '")

@@ -58,5 +58,14 @@ def test_server_run_through_a_managed_vllm_serve(tmp_path):
     # vLLM counts the probes' text as the local tokenizer does, and each token-id prompt as sent.
     engine = summary["engine"]
     assert engine["prompt_form"] == "tokens" and "equals the local count" in engine["prompt_token_check"]
+    # Telemetry: the managed server's own /metrics over time and its process tree, beside the harness's.
+    telemetry = summary["telemetry"]
+    scraped = telemetry["server"][0]
+    assert scraped["origin"] == "managed server" and scraped["ok"] >= 2, scraped
+    assert scraped["series"]["running"] == "vllm:num_requests_running" and "kv_cache_usage" in scraped["series"]
+    assert scraped["counters"]["generation_tokens"] == sum(r["output_tokens"] for r in rows)
+    assert telemetry["aggregates"]["server_rss_mib"]["peak"] > 100 and "srv_waiting" in telemetry["aggregates"]
+    series = [json.loads(line) for line in (run_dir / "03_server_perf" / "telemetry.jsonl").read_text().splitlines()]
+    assert any("srv_kv_cache_usage" in row for row in series)
     assert list(engine["max_model_len"].values()) == [2048]
     assert all(r["usage_prompt_tokens"] == r["prompt_tokens"] for r in rows)
