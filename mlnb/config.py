@@ -140,6 +140,11 @@ class StageParams(StrictModel):
     stop_sending_after_errors: int = Field(
         1, ge=0, description="openai: after this many failed requests, fail new ones without sending (0: never)"
     )
+    client_workers: int = Field(
+        1, ge=1, le=64,
+        description="openai: processes that stream the HTTP answers (1: the client runs in the harness process; "
+        "N: N worker processes, each with its own event loop, and LoadGen in the harness)",
+    )
     # openai backend against a server mlnb did not start: what the prompts are, and the server's device.
     prompt_form: Optional[Literal["tokens", "text"]] = Field(
         None,

@@ -19,9 +19,18 @@ from typing import Any, Optional
 
 
 try:  # the fast path; json gives the same objects, only slower
+    import orjson
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - orjson is a dependency, this only keeps a bare checkout working
+    orjson = None
     _loads = json.loads
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """A request body as JSON bytes (orjson: token-id prompts are long lists; numpy ints allowed)."""
+    if orjson is not None:
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY, default=int)
+    return json.dumps(body, default=int).encode()
 
 
 class StreamError(Exception):
