@@ -114,8 +114,7 @@ class OpenAIBackend(Backend):
         """Started here, on the harness's main thread: the parent-death signal follows the thread that starts a child."""
         from mlnb.backends.openai_workers import ClientWorkers, Handlers
 
-        settings = {"urls": self.urls, "chat": self.params.api == "chat", "params": self.params,
-                    "tokenizer_path": getattr(self, "_tokenizer_path", None)}
+        settings = {"urls": self.urls, "chat": self.params.api == "chat", "params": self.params}
         handlers = Handlers(first=self._worker_first, done=self._worker_done, died=self._worker_lost)
         try:
             self._workers = ClientWorkers(self.params.client_workers, settings, handlers)
@@ -148,9 +147,7 @@ class OpenAIBackend(Backend):
         field, name = ("tokenizer", p.tokenizer) if p.tokenizer else ("model", p.model)
         try:
             where = resolve_model(name) if field == "model" or name == "embedded" else str(Path(name).expanduser())
-            tokenizer = AutoTokenizer.from_pretrained(where)
-            self._tokenizer_path = str(where)  # client worker processes load the same one
-            return tokenizer
+            return AutoTokenizer.from_pretrained(where)
         except InputError:
             raise
         except Exception as err:
@@ -270,25 +267,26 @@ class OpenAIBackend(Backend):
         return bool(limit) and self._errors >= limit
 
     # The workers' receiver thread (client_workers > 1) ---------------------------------------
-    def _worker_first(self, rid: int, sent: int, first: int, ids: list[int]) -> None:
+    def _worker_first(self, rid: int, sent: int, first: int, token: tuple[str, list[int]]) -> None:
         request = self._requests.get(rid)
         if request is not None:
             self._sink.mark_sent(request, sent)
-            self._sink.first_token(request, ids, first)
+            self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer), first)
 
-    def _worker_done(self, rid: int, sent: int, first: Optional[int], end: int, ids: list[int], facts: dict, error: Optional[str]) -> None:
+    def _worker_done(self, rid: int, sent: int, first: Optional[int], end: int, url: str,
+                     answer: Optional[StreamedAnswer], error: Optional[str]) -> None:
         request = self._requests.pop(rid, None)
         if request is None:
             return
         self._sink.mark_sent(request, sent)
         if first is not None and not request.stream:
             self._sink.mark_time(request, "first_chunk_ms", first)
-        url = facts.get("server")
-        if error is not None:
-            self._fail(request, error, url, end)
+        if answer is None:
+            self._fail(request, error or "no answer", url, end)
             return
         try:
-            self._finish(request, ids, facts, url, end)
+            ids = answer.final_token_ids(self._tokenizer)  # the server's ids, or the text counted here
+            self._finish(request, ids, answer_facts(answer, ids, url), url, end)
         except StreamError as err:
             self._fail(request, str(err), url, end)
 

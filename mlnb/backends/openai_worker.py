@@ -4,8 +4,12 @@ Started by :mod:`mlnb.backends.openai_workers` as ``python -m mlnb.backends.open
 end of a socket pair. It reads its settings, then batches of requests (LoadGen's ids, the path and the
 JSON body already made by the parent), streams them, and sends back, batched once per loop turn:
 
-- ``("first", id, sent_ns, first_ns, first_ids)`` when the first token arrived (streaming scenarios);
-- ``("done", id, sent_ns, first_ns, end_ns, ids, facts, error)`` when the answer ended or failed.
+- ``("first", id, sent_ns, first_ns, (text, ids))`` when the first token arrived (streaming scenarios);
+- ``("done", id, sent_ns, first_ns, end_ns, url, answer, error)`` when the answer ended (the parsed
+  :class:`StreamedAnswer`) or failed (``answer`` None, ``error`` the one-line reason).
+
+A worker needs no tokenizer (importing transformers would cost each worker seconds of CPU): an answer
+without the server's token ids goes back as text and the parent counts it, as it would in-process.
 
 Times are ``time.monotonic_ns()``: CLOCK_MONOTONIC, one clock for every process of the machine, so
 the parent's per-query times and these compare directly. The chunk's arrival is read before it is
@@ -22,8 +26,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Optional
 
-from mlnb.backends.openai_http import answer_facts, failure_reason, new_event_loop, open_session, stream_answer
-from mlnb.backends.openai_stream import StreamError, first_token_ids
+from mlnb.backends.openai_http import failure_reason, new_event_loop, open_session, stream_answer
+from mlnb.backends.openai_stream import StreamError
 from mlnb.backends.openai_load import ClientLoad
 
 
@@ -35,7 +39,6 @@ class Worker:
         self.chat: bool = settings["chat"]
         self.params = settings["params"]
         self.outstanding = {url: 0 for url in self.urls}
-        self.tokenizer = _load_tokenizer(settings.get("tokenizer_path"))
         self.load = ClientLoad()
         self.inflight: set[asyncio.Task] = set()
         self._out: list[tuple] = []
@@ -82,16 +85,14 @@ class Worker:
         def on_first(arrived: int, token: tuple[str, list[int]]) -> None:
             first[0] = arrived
             if stream:
-                self._emit(("first", rid, sent, arrived, first_token_ids(token[0], token[1], self.tokenizer)))
+                self._emit(("first", rid, sent, arrived, token))
 
         try:
             answer = await stream_answer(self.session, url, path, body, self.chat, on_first)
             self.load.chunks += answer.chunks
-            ids = answer.final_token_ids(self.tokenizer)
-            self._emit(("done", rid, sent, first[0], time.monotonic_ns(), ids, answer_facts(answer, ids, url), None))
+            self._emit(("done", rid, sent, first[0], time.monotonic_ns(), url, answer, None))
         except (Exception, asyncio.CancelledError) as err:  # never a lost query
-            reason = failure_reason(err, url)
-            self._emit(("done", rid, sent, first[0], time.monotonic_ns(), [], {"server": url}, reason))
+            self._emit(("done", rid, sent, first[0], time.monotonic_ns(), url, None, failure_reason(err, url)))
         finally:
             self.outstanding[url] -= 1
 
@@ -108,14 +109,6 @@ class Worker:
         await self.session.close()
         self._flush()
         self.conn.send([("stopped", self.load.raw())])
-
-
-def _load_tokenizer(path: Optional[str]):
-    if not path:
-        return None
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path)
 
 
 def main(argv: list[str]) -> int:

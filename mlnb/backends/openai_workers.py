@@ -50,8 +50,8 @@ class _Worker:
 class Handlers:
     """What the backend does with the workers' replies (all called on the receiver thread)."""
 
-    first: Callable[[int, int, int, list[int]], None]  # (id, sent_ns, first_ns, first ids)
-    done: Callable[[int, int, Optional[int], int, list[int], dict, Optional[str]], None]
+    first: Callable[[int, int, int, tuple[str, list[int]]], None]  # (id, sent_ns, first_ns, (text, ids))
+    done: Callable[[int, int, Optional[int], int, str, Any, Optional[str]], None]  # (..., end_ns, url, answer, error)
     died: Callable[[int, str], None]  # (id, reason): fail a query whose worker is gone
 
 
@@ -133,14 +133,14 @@ class ClientWorkers:
     def _dispatch(self, worker: _Worker, message: tuple) -> None:
         kind = message[0]
         if kind == "first":
-            _, rid, sent, first, ids = message
-            self.handlers.first(rid, sent, first, ids)
+            _, rid, sent, first, token = message
+            self.handlers.first(rid, sent, first, token)
             self.handoff_ns.append(time.monotonic_ns() - first)
         elif kind == "done":
-            _, rid, sent, first, end, ids, facts, error = message
+            _, rid, sent, first, end, url, answer, error = message
             with self._lock:
                 worker.outstanding.discard(rid)
-            self.handlers.done(rid, sent, first, end, ids, facts, error)
+            self.handlers.done(rid, sent, first, end, url, answer, error)
         elif kind == "stopped":
             worker.load, worker.stopped = message[1], True
 
