@@ -90,7 +90,9 @@ class StreamedAnswer:
         text = text or ""
         ids = choice.get("token_ids")
         if ids:
-            ids = list(map(int, ids))
+            if type(ids) is not list:
+                ids = list(ids)
+            # No per-chunk copy or int() of each id: orjson made a fresh list; final_token_ids checks the type once.
             self.server_ids = True
             self.token_ids += ids
         else:
@@ -116,7 +118,7 @@ class StreamedAnswer:
     def final_token_ids(self, tokenizer) -> list[int]:
         """Every generated token id: the server's, or the text re-tokenized."""
         if self.server_ids:
-            return list(self.token_ids)
+            return list(map(int, self.token_ids))
         if tokenizer is None:
             raise StreamError("the server returned no token ids and no tokenizer is loaded to count them")
         return list(tokenizer(self.text, add_special_tokens=False)["input_ids"])

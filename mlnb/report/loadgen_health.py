@@ -310,6 +310,14 @@ def _client_load_html(load: dict) -> str:
          f"time behind its timers; lag p50 / p99 / max {fmt_value(lag.get('p50'))} / {fmt_value(lag.get('p99'))} / "
          f"{fmt_value(lag.get('max'))} ms (flag above {CLIENT_LOOP_LAG_SHARE_LIMIT:.0%})"],
     ]
+    if load.get("workers"):
+        rows.append(["client worker processes", fmt_value(load.get("workers")),
+                     "CPU summed over their loops; CPU share and lag share are the busiest loop's"])
+    handoff = load.get("handoff_ms") or {}
+    if handoff:
+        rows.append(["worker \u2192 LoadGen hand-over, ms p99", fmt_value(handoff.get("p99")),
+                     f"first token, from its arrival in a worker to FirstTokenComplete: inside LoadGen's TTFT; "
+                     f"p50 / max {fmt_value(handoff.get('p50'))} / {fmt_value(handoff.get('max'))} ms"])
     return "<h3>The HTTP client's own load</h3>" + _table(["client", "value", "detail"], rows, numeric=(1,))
 
 
