@@ -105,12 +105,18 @@ class ClientWorkers:
                 worker.conn.send(("begin",))
 
     def send(self, batch: list[tuple[int, str, bytes, bool]]) -> None:
-        """(LoadGen id, path, JSON body, stream) each; all to the least busy worker."""
+        """(LoadGen id, path, JSON body, stream) each, to the worker with the fewest outstanding; an
+        Offline batch (every query at once) is dealt out one by one, so it is spread evenly."""
+        shares: dict[int, list] = {}
         with self._lock:
-            worker = min(self.workers, key=lambda w: len(w.outstanding))
-            worker.outstanding.update(item[0] for item in batch)
-        with worker.send_lock:
-            worker.conn.send(("go", batch))
+            for item in batch:
+                worker = min(self.workers, key=lambda w: len(w.outstanding))
+                worker.outstanding.add(item[0])
+                shares.setdefault(worker.index, []).append(item)
+        for index, items in shares.items():
+            worker = self.workers[index]
+            with worker.send_lock:
+                worker.conn.send(("go", items))
 
     # The receiver thread ---------------------------------------------------------------------
     def _receive(self) -> None:

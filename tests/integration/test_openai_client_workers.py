@@ -109,3 +109,14 @@ def test_a_killed_worker_fails_the_stage_with_one_line_and_leaves_nothing(tmp_pa
     time.sleep(0.5)  # the parent-death signal is delivered at once; give the kernel a moment to reap
     assert not marked_processes(STAGE_MARK_ENV, str(stage_dir))
     assert not _client_workers()
+
+
+def test_offline_deals_its_one_batch_out_to_both_workers(tmp_path):
+    with fake_openai_server(tokens=8, ttft_ms=20, itl_ms=2) as url:
+        summary = run_stage(_params(tmp_path, url, scenario="Offline", stage="offline_workers", min_query_count=16,
+                                    target_qps=None, max_new_tokens=8))
+    rows = [json.loads(line) for line in (tmp_path / summary.stage / "queries.jsonl").read_text().splitlines()]
+    assert summary.sut["errors"] == 0 and len(rows) >= 16
+    assert all(r["output_tokens"] == 8 and r["first_chunk_ms"] >= r["sent_ms"] for r in rows)
+    per_worker = summary.engine["client_load"]["per_worker"]
+    assert [w["chunks"] for w in per_worker] == [8 * len(rows) // 2] * 2, per_worker
