@@ -4,7 +4,8 @@ One aiohttp session with an unbounded connection pool and one event loop thread 
 run. LoadGen's issue thread hands requests over with a single ``call_soon_threadsafe`` per batch;
 nothing waits on a lock across an ``await``, and Server mode has no concurrency cap: LoadGen sets
 the arrivals. With several base URLs each request goes to the one with the fewest requests in
-flight (only the loop thread touches those counters).
+flight (only the loop thread touches those counters). With ``client_workers`` > 1 the streaming runs
+in that many worker processes instead (openai_workers.py); the preflight checks stay here.
 
 Every failure (refused connection, HTTP status, timeout, a stream that ends early or is not JSON,
 an answer without tokens) completes the query with an error, so LoadGen ends the run and the
