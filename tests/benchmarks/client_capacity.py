@@ -158,7 +158,7 @@ def main() -> None:
             return run_vllm(url, rate, count, args.tokens, work, tag, tokenizer)
 
         for repeat in range(args.repeats):
-            for rate in rates + [streams_rate]:
+            for rate in rates + ([] if streams_rate in rates else [streams_rate]):  # the streams rate may be on the ladder
                 # Alternate who goes first, so a drift in the machine's load favours neither.
                 for client in clients if repeat % 2 == 0 else clients[::-1]:
                     count = max(60, int(rate * args.seconds))
