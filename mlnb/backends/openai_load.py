@@ -127,7 +127,8 @@ def combined_summary(parts: list, parent_cpu_s: Optional[float] = None, handoff_
     if several:
         out["workers"] = len(parts)
         out["per_worker"] = [
-            {"chunks": int(p["chunks"]), "loop_cpu_share": c, "lag_share": lag}
+            {"chunks": int(p["chunks"]), "loop_cpu_s_per_1000_chunks": round(1000 * p["thread_cpu_s"] / p["chunks"], 4)
+             if p["chunks"] else None, "loop_cpu_share": c, "lag_share": lag}
             for p, c, lag in zip(parts, cpu_shares, lag_shares)
         ]
     if handoff_ns is not None and len(handoff_ns):

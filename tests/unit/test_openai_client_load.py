@@ -36,6 +36,7 @@ def test_worker_loads_are_summed_and_the_busiest_loop_is_named():
     assert out["loop_lag_share"] == 0.1  # 100 x 10 ms late over 10 s
     assert out["loop_lag_ms"]["probes"] == 200 and out["loop_lag_ms"]["max"] == 10.0
     assert [w["chunks"] for w in out["per_worker"]] == [1000, 3000]
+    assert [w["loop_cpu_s_per_1000_chunks"] for w in out["per_worker"]] == [2.0, round(5000 / 3000, 4)]
     assert out["handoff_ms"]["max"] == 0.3
 
 
