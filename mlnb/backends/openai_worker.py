@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any, Optional
@@ -55,10 +56,12 @@ class Worker:
         if out:
             self.conn.send(out)
 
-    def _on_readable(self) -> None:
+    def _read(self) -> None:
+        """A thread that blocks on the pipe: the socket stays blocking (an event loop's reader would make
+        it non-blocking, and a message larger than one read would then fail half-read)."""
         try:
-            while self.conn.poll():
-                self._handle(self.conn.recv())
+            while True:
+                self.loop.call_soon_threadsafe(self._handle, self.conn.recv())
         except (EOFError, OSError):  # the parent is gone: nothing to report to
             os._exit(0)
 
@@ -98,7 +101,7 @@ class Worker:
 
     async def run(self) -> None:
         self.session = open_session(self.params, os.environ.get(self.params.api_key_env) or None)
-        self.loop.add_reader(self.conn.fileno(), self._on_readable)
+        threading.Thread(target=self._read, name="client-worker-pipe", daemon=True).start()
         self.conn.send([("ready", os.getpid())])
         await self._stopped
         self.load.end()
