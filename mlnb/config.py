@@ -145,6 +145,11 @@ class StageParams(StrictModel):
         None, ge=1, description="openai: at most this many requests in flight; the rest wait in the client "
         "(in Offline: a closed loop of N requests). None: no cap",
     )
+    client_workers: int = Field(
+        1, ge=1, le=64,
+        description="openai: processes that stream the HTTP answers (1: the client runs in the harness process; "
+        "N: N worker processes, each with its own event loop, and LoadGen in the harness)",
+    )
     # openai backend against a server mlnb did not start: what the prompts are, and the server's device.
     prompt_form: Optional[Literal["tokens", "text"]] = Field(
         None,

@@ -120,6 +120,9 @@ def check_stage_inputs(p: StageParams) -> None:
     get_backend(p.backend, f"stage {p.stage} backend")
     if p.max_concurrency is not None and p.backend != "openai":
         raise InputError(f"stage {p.stage} max_concurrency={p.max_concurrency}", f"only the openai backend caps requests in flight, not {p.backend}")
+    if p.max_concurrency is not None and p.client_workers > 1:
+        raise InputError(f"stage {p.stage} max_concurrency={p.max_concurrency}",
+                         f"the cap is kept by the in-process client; it cannot be used with client_workers={p.client_workers}")
     check_tokenizer_available(p)
     records = load_records(p)  # custom/synthetic: also tokenized and checked against the model's context
     if p.samples is not None and p.samples > len(records):

@@ -5,7 +5,8 @@ run. LoadGen's issue thread hands requests over with a single ``call_soon_thread
 nothing waits on a lock across an ``await``, and there is no concurrency cap unless
 ``max_concurrency`` sets one (then requests beyond it wait unsent in the client): LoadGen sets the
 arrivals. With several base URLs each request goes to the one with the fewest requests in
-flight (only the loop thread touches those counters).
+flight (only the loop thread touches those counters). With ``client_workers`` > 1 the streaming runs
+in that many worker processes instead (openai_workers.py); the preflight checks stay here.
 
 Every failure (refused connection, HTTP status, timeout, a stream that ends early or is not JSON,
 an answer without tokens) completes the query with an error, so LoadGen ends the run and the
@@ -33,8 +34,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mlnb.backends.base import Backend, Request, ResponseSink
-from mlnb.backends.openai_load import ClientLoad
-from mlnb.backends.openai_stream import StreamError, StreamedAnswer, first_token_ids
+from mlnb.backends.openai_http import (
+    answer_facts,
+    describe_error as _describe,
+    failure_reason,
+    new_event_loop as _new_event_loop,
+    open_session,
+    stream_answer,
+)
+from mlnb.backends.openai_load import ClientLoad, combined_summary, process_cpu_s
+from mlnb.backends.openai_stream import StreamError, StreamedAnswer, encode_body, first_token_ids
 from mlnb.backends.prompt_check import (
     CHECKED_ANSWERS,
     PROBE_PROMPTS,
@@ -91,6 +100,9 @@ class OpenAIBackend(Backend):
         # A closed loop of max_concurrency requests: the rest wait unsent (not in sent_ms, not at the server).
         self._slots = asyncio.Semaphore(p.max_concurrency) if p.max_concurrency else None
         self._client_load = ClientLoad()
+        self._workers = None  # ClientWorkers when client_workers > 1
+        self._requests: dict[int, Request] = {}  # in flight in a worker, by LoadGen id
+        self._load_summary: Optional[dict] = None
         # LoadGen's threads and the client's loop share the GIL: hand it over every 0.5 ms, not 5 ms,
         # so a chunk that arrived is not left waiting behind a thread that holds it.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -101,6 +113,20 @@ class OpenAIBackend(Backend):
         # Closed at exit too, if an error ends the process before stop(): no "Unclosed client session".
         atexit.register(self.stop)
         self._closing_on_error(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
+        if p.client_workers > 1:
+            self._start_workers()
+
+    def _start_workers(self) -> None:
+        """Started here, on the harness's main thread: the parent-death signal follows the thread that starts a child."""
+        from mlnb.backends.openai_workers import ClientWorkers, Handlers
+
+        settings = {"urls": self.urls, "chat": self.params.api == "chat", "params": self.params}
+        handlers = Handlers(first=self._worker_first, done=self._worker_done, died=self._worker_lost)
+        try:
+            self._workers = ClientWorkers(self.params.client_workers, settings, handlers)
+        except BaseException:
+            self.stop()
+            raise
 
     def _closing_on_error(self, coro, timeout: float):
         """Run a pre-run check; if it fails, close the session and the loop before the error goes up.
@@ -137,19 +163,7 @@ class OpenAIBackend(Backend):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _open_session(self):
-        import aiohttp
-
-        p = self.params
-        # limit=0: no pool cap (LoadGen, not the client, decides how many requests are in flight).
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        timeout = aiohttp.ClientTimeout(
-            total=p.request_timeout_s, sock_connect=p.connect_timeout_s, sock_read=p.read_timeout_s
-        )
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        # read_bufsize: long prompts' usage chunks and long SSE lines exceed aiohttp's 64 KiB default.
-        return aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers=headers, read_bufsize=2**20, max_line_size=2**20
-        )
+        return open_session(self.params, self.api_key)
 
     async def _preflight(self) -> None:
         """Each server answers /models and serves the model: fail before LoadGen starts if not."""
@@ -232,11 +246,60 @@ class OpenAIBackend(Backend):
     def start(self, sink: ResponseSink) -> None:
         self._sink = sink
         # From here to stop(): the client's CPU and its event loop's lag are what the run cost it.
-        self._loop.call_soon_threadsafe(self._client_load.begin, self._loop)
+        if self._workers is not None:
+            self._parent_cpu0 = process_cpu_s()
+            self._workers.begin()
+        else:
+            self._loop.call_soon_threadsafe(self._client_load.begin, self._loop)
 
     # LoadGen's issue thread --------------------------------------------------------------
     def submit(self, requests: list[Request]) -> None:
-        self._loop.call_soon_threadsafe(self._spawn, requests)
+        if self._workers is None:
+            self._loop.call_soon_threadsafe(self._spawn, requests)
+            return
+        batch = []
+        for request in requests:
+            if self._stopped_sending():
+                self._fail(request, f"not sent: stopped after {self._errors} failed requests (first: {self._first_error})")
+                continue
+            path, body = self._payload(request)
+            self._requests[request.request_id] = request
+            batch.append((request.request_id, path, encode_body(body), request.stream))
+        if batch:
+            self._workers.send(batch)
+
+    def _stopped_sending(self) -> bool:
+        limit = self.params.stop_sending_after_errors
+        return bool(limit) and self._errors >= limit
+
+    # The workers' receiver thread (client_workers > 1) ---------------------------------------
+    def _worker_first(self, rid: int, sent: int, first: int, token: tuple[str, list[int]]) -> None:
+        request = self._requests.get(rid)
+        if request is not None:
+            self._sink.mark_sent(request, sent)
+            self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer), first)
+
+    def _worker_done(self, rid: int, sent: int, first: Optional[int], end: int, url: str,
+                     answer: Optional[StreamedAnswer], error: Optional[str]) -> None:
+        request = self._requests.pop(rid, None)
+        if request is None:
+            return
+        self._sink.mark_sent(request, sent)
+        if first is not None and not request.stream:
+            self._sink.mark_time(request, "first_chunk_ms", first)
+        if answer is None:
+            self._fail(request, error or "no answer", url, end)
+            return
+        try:
+            ids = answer.final_token_ids(self._tokenizer)  # the server's ids, or the text counted here
+            self._finish(request, ids, answer_facts(answer, ids, url), url, end)
+        except StreamError as err:
+            self._fail(request, str(err), url, end)
+
+    def _worker_lost(self, rid: int, reason: str) -> None:
+        request = self._requests.pop(rid, None)
+        if request is not None:
+            self._fail(request, reason)
 
     # The event loop thread ---------------------------------------------------------------
     def _spawn(self, requests: list[Request]) -> None:
@@ -286,63 +349,35 @@ class OpenAIBackend(Backend):
             await self._serve_now(request)
 
     async def _serve_now(self, request: Request) -> None:
-        import aiohttp
-
-        if self.params.stop_sending_after_errors and self._errors >= self.params.stop_sending_after_errors:
+        if self._stopped_sending():
             self._fail(request, f"not sent: stopped after {self._errors} failed requests (first: {self._first_error})")
             return
         url = self._pick_url()
         self._outstanding[url] += 1
         try:
             await self._stream(url, request)
-        except StreamError as err:
-            self._fail(request, str(err), url)
-        except asyncio.TimeoutError:
-            self._fail(request, f"timeout: no answer within read_timeout_s/request_timeout_s from {url}", url)
-        except asyncio.CancelledError:
-            self._fail(request, "cancelled: the run stopped before the answer ended", url)
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as err:
-            self._fail(request, f"stream ended early: the connection closed mid-answer ({_describe(err)})", url)
-        except aiohttp.ClientConnectionError as err:
-            self._fail(request, f"connection failed: {type(err).__name__}: {_describe(err)}", url)
-        except Exception as err:  # aiohttp.ClientError and anything unexpected: never a lost query
-            self._fail(request, f"{type(err).__name__}: {_describe(err)}", url)
+        except (Exception, asyncio.CancelledError) as err:  # never a lost query
+            self._fail(request, failure_reason(err, url), url)
         finally:
             self._outstanding[url] -= 1
 
     async def _stream(self, url: str, request: Request) -> None:
         path, body = self._payload(request)
-        answer = StreamedAnswer(chat=self.params.api == "chat")
-        first_sent = False
+
+        def on_first(arrived: int, token: tuple[str, list[int]]) -> None:
+            if request.stream:
+                self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer), arrived)
+            else:  # Offline reports no first token to LoadGen; the time is kept for the report
+                self._sink.mark_time(request, "first_chunk_ms", arrived)
+
         self._sink.mark_sent(request)
-        async with self._session.post(url + path, json=body) as response:
-            if response.status != 200:
-                detail = (await response.text())[:300].replace("\n", " ")
-                raise StreamError(f"HTTP {response.status} from {url}{path}: {detail}")
-            pending = b""
-            # Whatever bytes have arrived, split into lines here: one await per network read rather
-            # than one per SSE line (each event is a data line plus a blank one, skipped unparsed).
-            async for data in response.content.iter_any():
-                lines = (pending + data if pending else data).split(b"\n")
-                pending = lines.pop()
-                for line in lines:
-                    if not line:
-                        continue
-                    token = answer.feed_line(line)
-                    if token is None or first_sent:
-                        continue
-                    first_sent = True
-                    if request.stream:
-                        self._sink.first_token(request, first_token_ids(token[0], token[1], self._tokenizer))
-                    else:  # Offline reports no first token to LoadGen; the time is kept for the report
-                        self._sink.mark_time(request, "first_chunk_ms")
-            if pending.strip():
-                answer.feed_line(pending)
+        answer = await stream_answer(self._session, url, path, encode_body(body), self.params.api == "chat", on_first)
         self._client_load.chunks += answer.chunks
-        answer.check_complete()
         ids = answer.final_token_ids(self._tokenizer)
-        facts = answer.accounting(len(ids))
-        facts["server"] = url
+        self._finish(request, ids, answer_facts(answer, ids, url), url)
+
+    def _finish(self, request: Request, ids: list[int], facts: dict, url: Optional[str], at_ns: Optional[int] = None) -> None:
+        """A whole answer: check the first answers' prompt counts, count, and complete the query."""
         counted = facts["usage_prompt_tokens"]
         if counted is not None and self.stats["prompt_counts_checked"] < CHECKED_ANSWERS:  # the first answers
             expected = self._local.count(request.sample_index) if self._local is not None else None
@@ -355,19 +390,26 @@ class OpenAIBackend(Backend):
         self.stats["token_count_mismatches"] += facts["token_count_mismatch"]
         self.stats[facts["token_source"]] += 1
         self._sink.annotate(request, facts)
-        self._sink.complete(request, ids)
+        self._sink.complete(request, ids, at_ns=at_ns)
 
-    def _fail(self, request: Request, error: str, url: Optional[str] = None) -> None:
+    def _fail(self, request: Request, error: str, url: Optional[str] = None, at_ns: Optional[int] = None) -> None:
         self._errors += 1
         self._first_error = self._first_error or error
         self.stats["requests_failed"] += 1
         self.stats[f"error: {error_kind(error)}"] += 1
         self._sink.annotate(request, {"server": url, "error_kind": error_kind(error)})
-        self._sink.complete(request, [], error=error)
+        self._sink.complete(request, [], error=error, at_ns=at_ns)
 
     def stop(self) -> None:
         """Cancel what is in flight, close the session and its connections, end the loop; safe to call twice."""
         atexit.unregister(self.stop)
+        if self._workers is not None:
+            workers, self._workers = self._workers, None
+            loads = workers.stop()
+            parent_cpu = process_cpu_s() - self._parent_cpu0 if hasattr(self, "_parent_cpu0") else None
+            self._load_summary = combined_summary(loads, parent_cpu, workers.handoff_ns)
+            for rid in list(self._requests):  # a worker that did not answer its cancellations
+                self._worker_lost(rid, "cancelled: the run stopped before the answer ended")
         if not self._thread.is_alive():
             return
 
@@ -412,7 +454,8 @@ class OpenAIBackend(Backend):
             "vllm_extras": p.vllm_extras,
             "timeouts_s": {"connect": p.connect_timeout_s, "read": p.read_timeout_s, "request": p.request_timeout_s},
             "request_stats": dict(self.stats),
-            "client_load": self._client_load.summary(),
+            "client_workers": p.client_workers,
+            "client_load": self._load_summary if p.client_workers > 1 else self._client_load.summary(),
             "eos_token_ids": [self._tokenizer.eos_token_id] if self._tokenizer is not None else None,
         }
 
@@ -433,20 +476,6 @@ def _server_device(p) -> str:
     if p.server_device:
         return f"{p.server_device_count} × {p.server_device} (the server's, as given by server_device)"
     return "remote (the server's; unknown: set server_device and server_device_count)"
-
-
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where installed (about twice asyncio's throughput per core), else asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err) or type(err).__name__
-    return text.splitlines()[0][:300]
 
 
 def _client_versions() -> str:

@@ -19,9 +19,18 @@ from typing import Any, Optional
 
 
 try:  # the fast path; json gives the same objects, only slower
+    import orjson
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - orjson is a dependency, this only keeps a bare checkout working
+    orjson = None
     _loads = json.loads
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """A request body as JSON bytes (orjson: token-id prompts are long lists; numpy ints allowed)."""
+    if orjson is not None:
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY, default=int)
+    return json.dumps(body, default=int).encode()
 
 
 class StreamError(Exception):
@@ -81,7 +90,9 @@ class StreamedAnswer:
         text = text or ""
         ids = choice.get("token_ids")
         if ids:
-            ids = list(map(int, ids))
+            if type(ids) is not list:
+                ids = list(ids)
+            # No per-chunk copy or int() of each id: orjson made a fresh list; final_token_ids checks the type once.
             self.server_ids = True
             self.token_ids += ids
         else:
@@ -107,7 +118,7 @@ class StreamedAnswer:
     def final_token_ids(self, tokenizer) -> list[int]:
         """Every generated token id: the server's, or the text re-tokenized."""
         if self.server_ids:
-            return list(self.token_ids)
+            return list(map(int, self.token_ids))
         if tokenizer is None:
             raise StreamError("the server returned no token ids and no tokenizer is loaded to count them")
         return list(tokenizer(self.text, add_special_tokens=False)["input_ids"])

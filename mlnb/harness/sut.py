@@ -87,8 +87,9 @@ class LoadgenSUT:
         """time.monotonic() of the first issue, the origin of every query timestamp; None before it."""
         return None if self._t0 is None else self._t0 / 1e9
 
-    def _now_ms(self) -> float:
-        now = time.monotonic_ns()
+    def _now_ms(self, at_ns: int | None = None) -> float:
+        """``at_ns``: a time.monotonic_ns() taken elsewhere (a client worker process: the same clock)."""
+        now = time.monotonic_ns() if at_ns is None else at_ns
         if self._t0 is None:
             self._t0 = now
         return (now - self._t0) / 1e6
@@ -113,30 +114,30 @@ class LoadgenSUT:
         self.backend.flush()
 
     # Backend sink ------------------------------------------------------------------------
-    def first_token(self, request: Request, token_ids: Sequence[int]) -> None:
+    def first_token(self, request: Request, token_ids: Sequence[int], at_ns: int | None = None) -> None:
         import mlperf_loadgen as lg
 
         data = np.asarray(token_ids, dtype=np.int32)
         with self._lock:
             record = self.records.get(request.request_id)
             if record is not None:
-                record.first_token_ms = self._now_ms()
+                record.first_token_ms = self._now_ms(at_ns)
             self._first_sent.add(request.request_id)
         # The buffer must stay alive until the call returns; `data` does.
         lg.FirstTokenComplete([lg.QuerySampleResponse(request.request_id, data.ctypes.data, data.nbytes)])
 
-    def complete(self, request: Request, token_ids: Sequence[int], error: str | None = None) -> None:
+    def complete(self, request: Request, token_ids: Sequence[int], error: str | None = None, at_ns: int | None = None) -> None:
         import mlperf_loadgen as lg
 
         data = np.asarray(token_ids, dtype=np.int32)
         if self.streaming and request.request_id not in self._first_sent:
             # LoadGen needs a first token before completion; an errored request still ends.
-            self.first_token(request, token_ids[:1])
+            self.first_token(request, token_ids[:1], at_ns)
         with self._lock:
             record = self.records.pop(request.request_id, None)
             self._first_sent.discard(request.request_id)
             if record is not None:  # None: a second completion of one query; LoadGen still hears it
-                record.done_ms = self._now_ms()
+                record.done_ms = self._now_ms(at_ns)
                 record.output_tokens = len(data)
                 record.error = error
                 self.completed += 1
@@ -148,15 +149,15 @@ class LoadgenSUT:
         response = lg.QuerySampleResponse(request.request_id, data.ctypes.data, data.nbytes, len(data))
         lg.QuerySamplesComplete([response])
 
-    def mark_sent(self, request: Request) -> None:
+    def mark_sent(self, request: Request, at_ns: int | None = None) -> None:
         with self._lock:
             record = self.records.get(request.request_id)
             if record is not None:
-                record.sent_ms = self._now_ms()
+                record.sent_ms = self._now_ms(at_ns)
 
-    def mark_time(self, request: Request, name: str) -> None:
+    def mark_time(self, request: Request, name: str, at_ns: int | None = None) -> None:
         """Record an extra event time (ms since the first issue), e.g. ``first_chunk_ms`` in Offline."""
-        self.annotate(request, {name: self._now_ms()})
+        self.annotate(request, {name: self._now_ms(at_ns)})
 
     def annotate(self, request: Request, facts: dict) -> None:
         with self._lock:

@@ -282,7 +282,7 @@ def _client_load_rows(load: dict) -> list[list[str]]:
         return f"{value:.1%}" if isinstance(value, (int, float)) else "\u2014"
 
     lag = load.get("loop_lag_ms") or {}
-    return [
+    rows = [
         ["streamed chunks", fmt_value(load.get("chunks")), "chunks that carried a token"],
         ["event loop thread CPU, s per 1,000 chunks", fmt_value(load.get("loop_cpu_s_per_1000_chunks")),
          f"{fmt_value(load.get('loop_thread_cpu_s'))} s, {share(load.get('loop_thread_cpu_share'))} of one core"],
@@ -292,6 +292,15 @@ def _client_load_rows(load: dict) -> list[list[str]]:
          f"time behind its timers; lag p50 / p99 / max {fmt_value(lag.get('p50'))} / {fmt_value(lag.get('p99'))} / "
          f"{fmt_value(lag.get('max'))} ms (flag above {CLIENT_LOOP_LAG_SHARE_LIMIT:.0%})"],
     ]
+    if load.get("workers"):
+        rows.append(["client worker processes", fmt_value(load.get("workers")),
+                     "CPU summed over their loops; CPU share and lag share are the busiest loop's"])
+    handoff = load.get("handoff_ms") or {}
+    if handoff:
+        rows.append(["worker \u2192 LoadGen hand-over, ms p99", fmt_value(handoff.get("p99")),
+                     f"first token, from its arrival in a worker to FirstTokenComplete: inside LoadGen's TTFT; "
+                     f"p50 / max {fmt_value(handoff.get('p50'))} / {fmt_value(handoff.get('max'))} ms"])
+    return rows
 
 
 def health_figure(h: Health):

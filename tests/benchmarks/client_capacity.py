@@ -11,8 +11,9 @@ request rate R streams R x tokens chunks per second. Printed, with the load aver
   request failed. The spread (max - min of p99 over the repeats) is printed beside it: a spread larger
   than the criterion means the criterion is inside the noise and the ratio is not resolved.
   mlnb's TPOT is LoadGen's; vLLM's its own; both per request, (E2E - TTFT) / (tokens - 1).
-- Client CPU per 1,000 chunks: mlnb's event loop thread from LoadGen's start to the client's stop
-  (summary engine.client_load; its process CPU, LoadGen included, is printed too); vLLM bench's whole
+- Client CPU per 1,000 chunks: mlnb's event loop thread(s) from LoadGen's start to the client's stop
+  (summary engine.client_load; with ``--client-workers N`` the N worker loops summed); its process CPU
+  (LoadGen and, with workers, every worker process included) is printed and compared too; vLLM bench's whole
   process from the moment the server sees its requests begin (polled every 0.1 s, after its one test
   request) to its exit, so its start-up (imports, tokenizer, data set) is not counted.
 - TTFT from the send at about ``--streams`` concurrent streams (rate = streams / answer duration):
@@ -20,6 +21,7 @@ request rate R streams R x tokens chunks per second. Printed, with the load aver
 
     .venv/bin/python tests/benchmarks/client_capacity.py [--rates 20,40,60,80,100,120] [--repeats 3]
         [--seconds 6] [--tokens 256] [--itl-ms 10] [--ttft-ms 50] [--streams 300] [--fixture-workers 2]
+        [--client-workers 1]
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ ADDED_LIMIT_MS = 1.0
 ADDED_LIMIT_SHARE = 0.05
 
 
-def run_mlnb(url: str, rate: float, count: int, tokens: int, workdir: Path, tag: str) -> dict:
+def run_mlnb(url: str, rate: float, count: int, tokens: int, workdir: Path, tag: str, workers: int = 1) -> dict:
     from mlnb.config import StageParams
     from mlnb.stages.loadgen_stage import run_stage
 
@@ -52,6 +54,7 @@ def run_mlnb(url: str, rate: float, count: int, tokens: int, workdir: Path, tag:
         run_dir=str(workdir), stage=f"mlnb_{tag}", scenario="Server", backend="openai", base_url=url,
         served_model_name=MODEL, tokenizer="embedded", samples=64, max_new_tokens=tokens, target_qps=rate,
         min_duration_ms=0, min_query_count=count, timeout_s=900, ttft_latency_ms=60_000, tpot_latency_ms=10_000,
+        client_workers=workers,
     )
     summary = run_stage(params)
     load = summary.engine.get("client_load") or {}
@@ -127,6 +130,7 @@ def main() -> None:
     parser.add_argument("--itl-ms", type=float, default=10.0)
     parser.add_argument("--streams", type=int, default=300)
     parser.add_argument("--fixture-workers", type=int, default=2)
+    parser.add_argument("--client-workers", type=int, default=1, help="mlnb's client_workers")
     parser.add_argument("--skip-vllm", action="store_true")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
@@ -138,7 +142,8 @@ def main() -> None:
     tokenizer = str(prepare_embedded_model())
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs", flush=True)
     print(f"fixture: {args.fixture_workers} processes, {args.tokens} tokens per answer, one per chunk, first after "
-          f"{args.ttft_ms:g} ms, then every {args.itl_ms:g} ms ({answer_s:.2f} s per answer); {args.repeats} repeats per rate")
+          f"{args.ttft_ms:g} ms, then every {args.itl_ms:g} ms ({answer_s:.2f} s per answer); {args.repeats} repeats per rate; "
+          f"mlnb client_workers={args.client_workers}")
     clients = ["mlnb"] + ([] if args.skip_vllm else ["vllm"])
     results: dict[tuple[str, float], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="mlnb-capacity-") as tmp, fake_openai_server(
@@ -149,11 +154,11 @@ def main() -> None:
 
         def measure(client: str, rate: float, count: int, tag: str) -> dict:
             if client == "mlnb":
-                return run_mlnb(url, rate, count, args.tokens, work, tag)
+                return run_mlnb(url, rate, count, args.tokens, work, tag, args.client_workers)
             return run_vllm(url, rate, count, args.tokens, work, tag, tokenizer)
 
         for repeat in range(args.repeats):
-            for rate in rates + [streams_rate]:
+            for rate in rates + ([] if streams_rate in rates else [streams_rate]):  # the streams rate may be on the ladder
                 # Alternate who goes first, so a drift in the machine's load favours neither.
                 for client in clients if repeat % 2 == 0 else clients[::-1]:
                     count = max(60, int(rate * args.seconds))
@@ -196,8 +201,10 @@ def main() -> None:
         for rate in rates:
             m = statistics.median(r["cpu_per_1000"] for r in results[("mlnb", rate)])
             v = statistics.median(r["cpu_per_1000"] for r in results[("vllm", rate)])
-            print(f"RESULT CPU per 1,000 chunks at {rate * args.tokens:g} chunks/s: mlnb loop {m:.3f} s, vllm bench "
-                  f"process {v:.3f} s, mlnb/vllm {m / v:.2f} (target <= 0.5)")
+            mp = statistics.median(r["process_cpu_per_1000"] for r in results[("mlnb", rate)])
+            print(f"RESULT CPU per 1,000 chunks at {rate * args.tokens:g} chunks/s: mlnb loop(s) {m:.3f} s, vllm bench "
+                  f"process {v:.3f} s, mlnb/vllm {m / v:.2f} (target <= 0.5); mlnb all processes {mp:.3f} s, "
+                  f"mlnb/vllm {mp / v:.2f}")
     sends = {c: [r["p99_ttft_send_ms"] - args.ttft_ms for r in results[(c, streams_rate)]] for c in clients}
     for client, added in sends.items():
         print(f"RESULT added TTFT p99 from the send at {streams_rate:g} req/s (about {args.streams} streams): "

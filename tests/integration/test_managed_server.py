@@ -69,6 +69,9 @@ def test_run_starts_the_server_hands_stages_its_url_and_stops_it(tmp_path):
     # The managed server serves the preset's model, so its tokenizer is known and token ids go.
     assert summary["engine"]["prompt_form"] == "tokens" and summary["params"]["tokenizer"] == "embedded"
     assert "equals the local count" in summary["engine"]["prompt_token_check"]
+    # The engine section says what the server was started with.
+    assert summary["engine"]["server_settings"]["base_url"] == server["base_url"]
+    assert summary["engine"]["server_settings"]["prefix_caching"].startswith("unknown")
 
 
 def test_a_server_that_never_gets_ready_fails_the_run_in_bounded_time(tmp_path):
@@ -120,9 +123,6 @@ def test_the_server_is_stopped_when_the_run_is_interrupted(tmp_path):
     assert record.live_process() is None
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     assert os.path.exists(run_dir / "server" / "server.log")
-    # The engine section says what the server was started with.
-    assert summary["engine"]["server_settings"]["base_url"] == server["base_url"]
-    assert summary["engine"]["server_settings"]["prefix_caching"].startswith("unknown")
 
 
 def test_transformers_serve_with_the_embedded_model(tmp_path):

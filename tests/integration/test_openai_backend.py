@@ -235,18 +235,18 @@ class _Sink:
         self.done = threading.Event()
         self.errors: list[str] = []
 
-    def first_token(self, request, ids):
+    def first_token(self, request, ids, at_ns=None):
         pass
 
-    def complete(self, request, ids, error=None):
+    def complete(self, request, ids, error=None, at_ns=None):
         if error:
             self.errors.append(error)
         self.done.set()
 
-    def mark_sent(self, request):
+    def mark_sent(self, request, at_ns=None):
         pass
 
-    def mark_time(self, request, name):
+    def mark_time(self, request, name, at_ns=None):
         pass
 
     def annotate(self, request, facts):

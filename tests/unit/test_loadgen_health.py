@@ -148,3 +148,10 @@ def test_client_load_measures_cpu_per_chunk_and_loop_lateness():
     assert summary["loop_lag_ms"]["max"] >= 40
     assert 0.05 < summary["loop_lag_share"] < 1  # about 50 ms late in a span of about 0.15 s
     assert ClientLoad().summary() is None  # never started: nothing claimed
+
+
+def test_client_workers_and_their_hand_over_to_loadgen_are_shown():
+    summary = _with_client_load(0.02)
+    summary["engine"]["client_load"].update(workers=3, handoff_ms={"p50": 0.2, "p99": 1.7, "max": 4.0})
+    html = health_html(assess(summary, _rows([1.0] * 50)))
+    assert "client worker processes" in html and "1.7" in html and "FirstTokenComplete" in html
