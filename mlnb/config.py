@@ -55,6 +55,17 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+def check_device_names(names: list[str], per: str) -> list[str]:
+    """``cpu`` or ``cuda:N``, no GPU twice (one replica or server per GPU)."""
+    for name in names:
+        if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
+            raise ValueError(f"device {name!r} is not cpu or cuda:N")
+    cuda = [n for n in names if n != "cpu"]
+    if len(set(cuda)) != len(cuda):
+        raise ValueError(f"a GPU is named twice; one {per} per GPU")
+    return names
+
+
 class StageParams(StrictModel):
     """Everything one benchmark stage needs. Notebook parameter cells mirror these fields."""
 
@@ -275,13 +286,7 @@ class StageParams(StrictModel):
     def _check_devices(cls, devices: Optional[str], info: ValidationInfo) -> Optional[str]:
         if devices is None:
             return None
-        names = [d.strip() for d in devices.split(",")]
-        for name in names:
-            if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
-                raise ValueError(f"device {name!r} is not cpu or cuda:N")
-        cuda = [n for n in names if n != "cpu"]
-        if len(set(cuda)) != len(cuda):
-            raise ValueError("a GPU is named twice; one replica per GPU")
+        names = check_device_names([d.strip() for d in devices.split(",")], "replica")
         replicas = info.data.get("replicas")
         if replicas not in (None, 1) and replicas != len(names):
             raise ValueError(f"{len(names)} devices for replicas={replicas}; give as many devices as replicas")
@@ -365,13 +370,7 @@ class ServerSpec(StrictModel):
     @field_validator("devices")
     @classmethod
     def _check_server_devices(cls, devices: list[str]) -> list[str]:
-        for name in devices:
-            if not re.fullmatch(r"cpu|cuda:[0-9]+", name):
-                raise ValueError(f"device {name!r} is not cpu or cuda:N")
-        cuda = [d for d in devices if d != "cpu"]
-        if len(set(cuda)) != len(cuda):
-            raise ValueError("a GPU is named twice; one server per GPU")
-        return devices
+        return check_device_names(devices, "server")
     ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for /health and /v1/models")
     stop_timeout_s: float = Field(30.0, gt=0, description="SIGTERM grace before SIGKILL")
 

@@ -84,17 +84,9 @@ def _fmt_filter(value: Any, digits: Optional[int] = None) -> Markup:
     return Markup(fmt_value(value, digits))
 
 
-def fixed_digits(value: Any, digits: int = 2) -> str:
-    """``{{ x | num(1) }}``: a fixed number of decimals (telemetry's means and peaks); "—" for none."""
-    if value is None:
-        return "\u2014"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
+def fixed_digits(value: Any, digits: int = 2) -> Markup:
+    """``{{ x | num(1) }}``: floats with ``digits`` decimals (telemetry's means and peaks), the rest as ``fmt``."""
+    return _fmt_filter(value, digits)
 
 
 def plural(count: Any, noun: str, many: Optional[str] = None) -> str:
