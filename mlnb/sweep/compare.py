@@ -13,10 +13,10 @@ import io
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from jinja2 import Environment, select_autoescape
 
 from mlnb.errors import InputError
 from mlnb.fileio import write_bytes_atomic, write_json_atomic
+from mlnb.report.markup import render
 from mlnb.sweep.curve import pareto_frontier
 from mlnb.sweep.page import widen_narrow_axis
 from mlnb.sweep.plan import SWEEP_FILE
@@ -122,24 +122,6 @@ def _overlay_png(states: Sequence[dict], labels: Sequence[str]) -> bytes:
     return buffer.getvalue()
 
 
-_TEMPLATE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sweeps compared</title>
-<style>body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1000px; padding: 0 12px; color: #111827; }
-table { border-collapse: collapse; font-size: 0.88em; } th, td { border: 1px solid #d1d5db; padding: 3px 8px; text-align: right; }
-th { background: #f3f4f6; } td.l { text-align: left; } .note { color: #4b5563; font-size: 0.9em; } img { max-width: 100%; }</style>
-</head><body><h1>Sweeps compared</h1>
-<p>A: <a href="{{ links[0] }}">{{ labels[0] }}</a> ({{ kinds[0] }}) &middot; B: <a href="{{ links[1] }}">{{ labels[1] }}</a> ({{ kinds[1] }})</p>
-<p style="font-size:1.15em">Verdict: <b>{{ result.verdict }}</b></p>
-<p class="note">Each sweep's Pareto frontier (finished points; verdicts are on each sweep's page) is a step function: the most
-output tokens/s at a per-user speed or faster. They are compared at every frontier speed inside the range both sweeps
-measured{% if result.overlap %} ({{ result.overlap.low }} to {{ result.overlap.high }} tokens/s per user){% endif %}; one dominates where its
-frontier is more than {{ (result.threshold * 100) | round(1) }} % above the other's.{% if result.overlap_note %} Note: {{ result.overlap_note }}.{% endif %}</p>
-<img alt="curves" src="data:image/png;base64,{{ png }}">
-<table><tr><th>per-user tok/s</th><th>A output tok/s</th><th>B output tok/s</th><th>dominates</th></tr>
-{% for c in result.checks %}<tr><td>{{ c.per_user_tokens_per_s }}</td><td>{{ c.a_output_tokens_per_s }}</td><td>{{ c.b_output_tokens_per_s }}</td><td class="l">{{ c.dominates }}</td></tr>{% endfor %}
-</table></body></html>
-"""
-
-
 def compare_sweeps(folder_a: Path, folder_b: Path, out: Optional[Path] = None, threshold: float = 0.05) -> tuple[Path, dict]:
     """Write sweep_compare.json and sweep_compare.html (default: into a new folder next to A); returns (folder, result)."""
     import base64
@@ -159,8 +141,8 @@ def compare_sweeps(folder_a: Path, folder_b: Path, out: Optional[Path] = None, t
         raise InputError(f"--out {out}", "already exists; a comparison never overwrites a folder")
     out.mkdir(parents=True)
     write_json_atomic(out / COMPARE_JSON, result)
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    page = env.from_string(_TEMPLATE).render(
+    page = render(
+        "sweep_compare.html.j2",
         result=result, labels=labels, kinds=[s["spec"]["kind"] for s in states],
         links=[os.path.relpath(Path(f) / "sweep.html", out) for f in (folder_a, folder_b)],
         png=base64.b64encode(_overlay_png(states, ["A " + labels[0], "B " + labels[1]])).decode("ascii"),
