@@ -131,9 +131,10 @@ def _mlnb(*args, cwd):
 
 @pytest.mark.slow
 def test_hf_backend_end_to_end_per_task_type(tmp_path):
-    """The one real run: the embedded model answers 4 records; the report scores them per task_type."""
-    path = _write(tmp_path, "jsonl")
-    result = _mlnb("run", "--preset", "smoke", "--stages", "02_offline_accuracy", "--backend", "hf", "--samples", "4",
+    """The one real run: the embedded model answers 20 records; the report scores them per task_type."""
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps(RECORDS[i % len(RECORDS)]) + "\n" for i in range(20)))
+    result = _mlnb("run", "--preset", "smoke", "--stages", "02_offline_accuracy", "--backend", "hf", "--samples", "20",
                    "--dataset", str(path), "--set", "workload=custom", *COLUMNS, "--set", "max_new_tokens=8",
                    "--outputs", "out", "--run-id", "r", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -143,14 +144,14 @@ def test_hf_backend_end_to_end_per_task_type(tmp_path):
     groups = summary["accuracy"]["per_task_type"]
     assert set(groups) == {"math", "multiple_choice", "exact", "summarization"}
     assert {g["scorer"] for g in groups.values()} == {"numeric", "choice", "exact", "rouge"}
-    assert all(g["scored"] == 1 for g in groups.values())
+    assert all(g["scored"] == 5 for g in groups.values())
     lengths = summary["dataset"]["output_lengths"]
-    assert lengths["queries"] == 4 and lengths["requested"]["max"] == 8 and lengths["produced"]["max"] <= 8
+    assert lengths["queries"] == 20 and lengths["requested"]["max"] == 8 and lengths["produced"]["max"] <= 8
     assert "plain text" in summary["dataset"]["tokenization_note"]
     html = (stage / "02_offline_accuracy.html").read_text()
     assert "Accuracy (per task_type)" in html and "Prompts and output lengths" in html
     samples = [json.loads(line) for line in (stage / "accuracy_samples.jsonl").read_text().splitlines()]
-    assert sorted(s["qsl_idx"] for s in samples) == [0, 1, 2, 3]
+    assert sorted(s["qsl_idx"] for s in samples) == list(range(20))
 
 
 def test_openai_backend_text_prompts_per_task_type(tmp_path):
