@@ -56,15 +56,13 @@ def link_runs(comparison: Mapping[str, Any], compare_dir: Path, html_name: str) 
 
 def comparisons_html(run_dir: str | Path) -> str:
     """The index page's "Comparisons" section; empty when the run was never compared."""
-    from mlnb.report.markup import esc
+    from mlnb.report.markup import macro
 
     entries = read_comparisons(run_dir)
     if not entries:
         return ""
-    items = []
+    rows = []
     for e in entries:
-        href = quote(str(e["href"]), safe="/.-_~")
         runs: Sequence[str] = e.get("runs") or []
-        items.append(f'<li><a href="{esc(href)}">{esc(" vs ".join(runs) or e.get("id"))}</a> '
-                     f'<span class="muted">{esc(e.get("created"))} \u00b7 {esc(e.get("verdicts"))}</span></li>')
-    return f'<h2>Comparisons</h2><ul class="comparisons">{"".join(items)}</ul>'
+        rows.append((quote(str(e["href"]), safe="/.-_~"), " vs ".join(runs) or e.get("id"), e.get("created"), e.get("verdicts")))
+    return str(macro("stage_table.html.j2", "comparisons", rows))
