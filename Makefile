@@ -69,8 +69,9 @@ sandbox:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	fi
 
+# --durations: the slowest tests are listed, so the time budget of `make test` stays visible in CI logs.
 test: model browser sandbox vllm
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
