@@ -7,7 +7,8 @@ goes on. The process prints its stages' progress as ``[stage] progress ...`` lin
 log area. Stop sends SIGINT to the run's process group: the pipeline stops the running stage,
 marks the run "interrupted" in run.json and keeps its logs (SIGTERM, then SIGKILL, follow only if
 it does not end). When the run ends, the widget links its index and stage reports and shows
-their key numbers.
+their key numbers. Below it, a sweep section (:mod:`mlnb.ui.sweep_form`) runs ``mlnb sweep`` the
+same way.
 """
 
 from __future__ import annotations
@@ -278,6 +279,14 @@ class Launcher:
         self.stop_button.on_click(lambda _b: self.stop())
         self.process: Optional[RunProcess] = None
         self.bars: dict[str, _StageBar] = {}
+        from mlnb.ui.sweep_form import SweepSection
+
+        # A sweep takes its preset, backend and parameters from the form above; one process at a time.
+        self.sweep = SweepSection(self.form, self.outputs, busy=lambda: self.process is not None and self.process.running,
+                                  on_running=lambda _flag: self._refresh())
+        self.sweep_panel = w.Accordion(children=[self.sweep.widget])
+        self.sweep_panel.set_title(0, "Sweep (mlnb sweep): the highest VALID QPS, rate or concurrency ladders")
+        self.sweep_panel.selected_index = None
         self.widget = w.VBox(
             [
                 w.HTML(
@@ -292,6 +301,7 @@ class Launcher:
                 w.HTML("<b>Log</b>"),
                 self.log,
                 self.result,
+                self.sweep_panel,
             ]
         )
         self.widget.add_class("mlnb-launcher")
@@ -313,12 +323,15 @@ class Launcher:
             if general else ""
         )
         running = self.process is not None and self.process.running
-        self.run_button.disabled = problem is not None or running
+        sweep = getattr(self, "sweep", None)  # None while the widget is being built
+        if sweep is not None:
+            sweep.refresh()
+        self.run_button.disabled = problem is not None or running or (sweep is not None and sweep.running)
         return problem.text if problem is not None else None
 
     # run ---------------------------------------------------------------------------------------
     def start(self) -> Optional[RunProcess]:
-        if self.process is not None and self.process.running:
+        if (self.process is not None and self.process.running) or self.sweep.running:
             return None
         if self._refresh():
             return None
