@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from mlnb.ui.form import FormProblem
-from mlnb.ui.launcher import EXIT_MEANING, RunProcess, link_path
+from mlnb.ui.run_process import EXIT_MEANING, RunProcess, link_path
 
 __all__ = [
     "SWEEP_KINDS",
@@ -58,6 +58,7 @@ class SweepChoices:
     slo_tpot: str = ""
     trial_duration_ms: str = ""
     confirm: bool = False
+    curve_only: bool = False  # keep the preset's min_query_count: short points that cannot pass early stopping
     extra: tuple[str, ...] = field(default=())  # more `mlnb sweep` options, passed as they are
 
 
@@ -87,6 +88,8 @@ def sweep_cli_args(c: SweepChoices) -> list[str]:
             args += ["--slo", f"{name}={value.strip()}"]
     if c.trial_duration_ms.strip():
         args += ["--trial-duration-ms", c.trial_duration_ms.strip()]
+    if c.curve_only:
+        args.append("--no-early-stopping-sizing")
     return [*args, *c.extra]
 
 
@@ -149,6 +152,7 @@ def check_sweep(c: SweepChoices) -> Optional[FormProblem]:
         preset=c.preset, stage=c.stage.strip() or None, sets=list(c.sets), search=c.kind == "search",
         rates=c.rates if c.kind == "rates" else None, concurrency=c.concurrency if c.kind == "concurrency" else None,
         confirm=c.confirm and c.kind == "search", slos=slos, trial_duration_ms=duration,
+        size_for_early_stopping=not c.curve_only,
     )
     options.update({k: v for k, v in (("start_qps", start_qps), ("tolerance", tolerance), ("repeats", repeats))
                     if v is not None})
@@ -253,6 +257,9 @@ class SweepSection:
         }
         self.confirm = w.Checkbox(value=False, description="confirm the found QPS with the preset's durations",
                                   indent=False, layout={"margin": "0 0 0 195px"})
+        self.curve_only = w.Checkbox(
+            value=False, indent=False, layout={"margin": "0 0 0 195px"},
+            description="curve only: keep the preset's query count (short points that cannot pass early stopping)")
         self.notes = {}
         self.rows = {}
         for name, widget in self.fields.items():
@@ -264,6 +271,7 @@ class SweepSection:
             self.notes[name] = note
             self.rows[name] = w.HBox([widget, note])
         self.confirm.observe(self._changed, names="value")
+        self.curve_only.observe(self._changed, names="value")
         self.error = w.HTML()
         self.error.add_class("mlnb-error")
         self.start_button = w.Button(description="Start sweep", button_style="success", icon="play")
@@ -289,7 +297,7 @@ class SweepSection:
             w.HTML("<p>Sweeps one stage over load with the preset, backend and parameters above; each point is a "
                    "full LoadGen run, grouped in one folder with <code>sweep.html</code>.</p>"),
             self.rows["stage"], self.rows["kind"], self.kind_box,
-            self.rows["slo_ttft"], self.rows["slo_tpot"], self.rows["trial_duration_ms"],
+            self.rows["slo_ttft"], self.rows["slo_tpot"], self.rows["trial_duration_ms"], self.curve_only,
             self.error,
             w.HBox([self.start_button, self.stop_button, self.resume_button, self.status]),
             self.command, w.HTML("<b>Sweep log</b>"), self.log, self.result,
@@ -321,13 +329,13 @@ class SweepSection:
             start_qps=f["start_qps"].value, tolerance=f["tolerance"].value, rates=f["rates"].value,
             concurrency=f["concurrency"].value, repeats=f["repeats"].value, slo_ttft=f["slo_ttft"].value,
             slo_tpot=f["slo_tpot"].value, trial_duration_ms=f["trial_duration_ms"].value,
-            confirm=self.confirm.value,
+            confirm=self.confirm.value, curve_only=self.curve_only.value,
         )
 
     def set_values(self, **values) -> None:
         """Fill fields by name, as a user would; for scripts and tests."""
         for name, value in values.items():
-            widget = self.confirm if name == "confirm" else self.fields[name]
+            widget = {"confirm": self.confirm, "curve_only": self.curve_only}.get(name) or self.fields[name]
             widget.value = value
 
     @property
