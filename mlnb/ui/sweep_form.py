@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -59,7 +59,7 @@ class SweepChoices:
     trial_duration_ms: str = ""
     confirm: bool = False
     curve_only: bool = False  # keep the preset's min_query_count: short points that cannot pass early stopping
-    extra: tuple[str, ...] = field(default=())  # more `mlnb sweep` options, passed as they are
+    extra: tuple[str, ...] = ()  # more `mlnb sweep` options (e.g. --factor 1.5), passed as they are
 
 
 def sweep_cli_args(c: SweepChoices) -> list[str]:
