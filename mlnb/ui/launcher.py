@@ -1,34 +1,27 @@
 """The launcher notebook's widget: a parameter form, Run and Stop, live progress, the results.
 
 ``notebooks/00_launcher.ipynb`` calls :func:`launcher`. Run starts ``mlnb run`` as a separate
-process (:class:`RunProcess`), so the kernel stays free and the form keeps working while the run
+process (:class:`~mlnb.ui.run_process.RunProcess`), so the kernel stays free and the form keeps working while the run
 goes on. The process prints its stages' progress as ``[stage] progress ...`` lines
 (``--progress-lines``); they drive one progress bar per stage, and every other line goes to the
 log area. Stop sends SIGINT to the run's process group: the pipeline stops the running stage,
 marks the run "interrupted" in run.json and keeps its logs (SIGTERM, then SIGKILL, follow only if
 it does not end). When the run ends, the widget links its index and stage reports and shows
-their key numbers.
+their key numbers. Below it, a sweep section (:mod:`mlnb.ui.sweep_form`) runs ``mlnb sweep`` the
+same way.
 """
 
 from __future__ import annotations
 
 import html
 import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from mlnb.ui.progress import CliEvent, StageProgress, parse_cli_line
+from mlnb.ui.run_process import EXIT_MEANING, RunProcess, link_path
 
 __all__ = ["Launcher", "RunProcess", "launcher", "resolve_outputs_dir", "run_links_html"]
-
-STOP_SIGTERM_AFTER_S = 90.0  # after SIGINT; the pipeline needs seconds, not minutes
-STOP_SIGKILL_AFTER_S = 30.0  # after SIGTERM
-EXIT_MEANING = {0: "finished", 1: "failed", 2: "refused (bad input)", 130: "interrupted"}
 
 
 def resolve_outputs_dir(outputs_dir: str | os.PathLike = "outputs") -> Path:
@@ -45,130 +38,6 @@ def resolve_outputs_dir(outputs_dir: str | os.PathLike = "outputs") -> Path:
         return path
     workspace = find_workspace()
     return (workspace if workspace is not None else Path.cwd()) / path
-
-
-def link_path(target: Path, base: Optional[Path] = None) -> str:
-    """``target`` relative to ``base`` (the notebook's folder), as a URL path."""
-    base = Path.cwd() if base is None else base
-    try:
-        rel = os.path.relpath(Path(target).resolve(), Path(base).resolve())
-    except ValueError:  # another drive
-        rel = str(Path(target).resolve())
-    return Path(rel).as_posix()
-
-
-# ---------------------------------------------------------------------------------------------
-# The run as a process
-# ---------------------------------------------------------------------------------------------
-
-
-class RunProcess:
-    """``python -m mlnb.cli run ARGS --outputs OUT --progress-lines`` in its own process group.
-
-    ``on_line(line)`` gets every output line, ``on_event(CliEvent)`` the ones that mean something
-    (stage start and end, progress, run folder), ``on_exit(returncode)`` the end; all are called
-    from a reader thread.
-    """
-
-    def __init__(
-        self,
-        args: Sequence[str],
-        outputs: Path,
-        cwd: Optional[Path] = None,
-        on_line: Optional[Callable[[str], None]] = None,
-        on_event: Optional[Callable[[CliEvent], None]] = None,
-        on_exit: Optional[Callable[[int], None]] = None,
-    ):
-        self.argv = [
-            sys.executable, "-m", "mlnb.cli", "run", *args,
-            "--outputs", str(outputs), "--progress-lines", "--no-progress",
-        ]
-        self.cwd = Path.cwd() if cwd is None else Path(cwd)
-        self.on_line, self.on_event, self.on_exit = on_line, on_event, on_exit
-        self.lines: list[str] = []
-        self.run_dir: Optional[Path] = None
-        self.returncode: Optional[int] = None
-        self.stop_requested = False
-        self._proc: Optional[subprocess.Popen] = None
-        self._reader: Optional[threading.Thread] = None
-        self._done = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and not self._done.is_set()
-
-    def start(self) -> "RunProcess":
-        env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
-        self._proc = subprocess.Popen(
-            self.argv,
-            cwd=str(self.cwd),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            env=env,
-            start_new_session=True,  # its own process group: Stop signals the run, never the kernel
-        )
-        self._reader = threading.Thread(target=self._read, name="mlnb-launcher-reader", daemon=True)
-        self._reader.start()
-        return self
-
-    def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        try:
-            for raw in self._proc.stdout:
-                line = raw.rstrip("\n")
-                self.lines.append(line)
-                event = parse_cli_line(line)
-                if event is not None and event.kind == "run" and event.path:
-                    self.run_dir = Path(event.path)
-                self._call(self.on_line, line)
-                if event is not None:
-                    self._call(self.on_event, event)
-        finally:
-            self.returncode = self._proc.wait()
-            self._done.set()
-            self._call(self.on_exit, self.returncode)
-
-    @staticmethod
-    def _call(callback, *args) -> None:
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception as err:  # a display problem must not stop reading the run's output
-            print(f"mlnb launcher: {type(err).__name__}: {err}", file=sys.stderr)
-
-    def stop(self) -> None:
-        """SIGINT to the run's process group; SIGTERM and SIGKILL follow if it does not end."""
-        if not self.running:
-            return
-        self.stop_requested = True
-        self._signal(signal.SIGINT)
-        threading.Thread(target=self._escalate, name="mlnb-launcher-stop", daemon=True).start()
-
-    def _escalate(self) -> None:
-        if self._done.wait(STOP_SIGTERM_AFTER_S):
-            return
-        self._signal(signal.SIGTERM)
-        if self._done.wait(STOP_SIGKILL_AFTER_S):
-            return
-        self._signal(signal.SIGKILL)
-
-    def _signal(self, sig: int) -> None:
-        if self._proc is None or self._done.is_set():
-            return
-        try:
-            os.killpg(self._proc.pid, sig)
-        except OSError:
-            pass
-
-    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
-        self._done.wait(timeout)
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        return self.returncode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +147,14 @@ class Launcher:
         self.stop_button.on_click(lambda _b: self.stop())
         self.process: Optional[RunProcess] = None
         self.bars: dict[str, _StageBar] = {}
+        from mlnb.ui.sweep_form import SweepSection
+
+        # A sweep takes its preset, backend and parameters from the form above; one process at a time.
+        self.sweep = SweepSection(self.form, self.outputs, busy=lambda: self.process is not None and self.process.running,
+                                  on_running=lambda _flag: self._refresh())
+        self.sweep_panel = w.Accordion(children=[self.sweep.widget])
+        self.sweep_panel.set_title(0, "Sweep (mlnb sweep): the highest VALID QPS, rate or concurrency ladders")
+        self.sweep_panel.selected_index = None
         self.widget = w.VBox(
             [
                 w.HTML(
@@ -292,6 +169,7 @@ class Launcher:
                 w.HTML("<b>Log</b>"),
                 self.log,
                 self.result,
+                self.sweep_panel,
             ]
         )
         self.widget.add_class("mlnb-launcher")
@@ -313,12 +191,15 @@ class Launcher:
             if general else ""
         )
         running = self.process is not None and self.process.running
-        self.run_button.disabled = problem is not None or running
+        sweep = getattr(self, "sweep", None)  # None while the widget is being built
+        if sweep is not None:
+            sweep.refresh()
+        self.run_button.disabled = problem is not None or running or (sweep is not None and sweep.running)
         return problem.text if problem is not None else None
 
     # run ---------------------------------------------------------------------------------------
     def start(self) -> Optional[RunProcess]:
-        if self.process is not None and self.process.running:
+        if (self.process is not None and self.process.running) or self.sweep.running:
             return None
         if self._refresh():
             return None
