@@ -192,9 +192,10 @@ class Launcher:
         )
         running = self.process is not None and self.process.running
         sweep = getattr(self, "sweep", None)  # None while the widget is being built
+        # The button first, in the same update as the notes; the sweep section's own checks take longer.
+        self.run_button.disabled = problem is not None or running or (sweep is not None and sweep.running)
         if sweep is not None:
             sweep.refresh()
-        self.run_button.disabled = problem is not None or running or (sweep is not None and sweep.running)
         return problem.text if problem is not None else None
 
     # run ---------------------------------------------------------------------------------------

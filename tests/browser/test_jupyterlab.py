@@ -248,7 +248,8 @@ def test_launcher_runs_the_pipeline(lab, browser):
         arg=[".mlnb-launcher .mlnb-error", expected],
     )
     run_button = launcher.locator("button.mlnb-run")
-    assert run_button.is_disabled()
+    # widget updates reach the page one message at a time: wait for the button's, not only the note's
+    page.wait_for_function("sel => document.querySelector(sel).disabled", arg=".mlnb-launcher button.mlnb-run")
 
     samples.fill("4")
     samples.press("Tab")
@@ -256,7 +257,7 @@ def test_launcher_runs_the_pipeline(lab, browser):
         "sel => document.querySelector(sel) && document.querySelector(sel).innerText.trim() === ''",
         arg=".mlnb-launcher .mlnb-error",
     )
-    assert run_button.is_enabled()
+    page.wait_for_function("sel => !document.querySelector(sel).disabled", arg=".mlnb-launcher button.mlnb-run")
     run_button.click()
 
     status = launcher.locator(".mlnb-status")
