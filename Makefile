@@ -69,9 +69,10 @@ sandbox:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	fi
 
-# --durations: the slowest tests are listed, so the time budget of `make test` stays visible in CI logs.
+# Two test files at a time (-n 2, each file whole in one worker, so a file's fixtures are shared);
+# --durations lists the slowest tests, so the time budget of `make test` stays visible in CI logs.
 test: model browser sandbox vllm
-	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
