@@ -285,7 +285,7 @@ def execute_run(
     t0 = time.monotonic()
     server = None
     stage_errors: dict[str, dict] = {}  # failures that could not be written to the stage's failure.json
-    with _interrupt_signals():
+    with interrupt_signals():
         try:
             _measure_device(plan, run_dir, echo, device_measure)  # inside: Ctrl-C here ends the run as "interrupted"
             if progress is not None:
@@ -397,7 +397,7 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 @contextmanager
-def _interrupt_signals():
+def interrupt_signals():
     """SIGINT and SIGTERM raise RunInterrupted in the main thread while the run goes on.
 
     SIGINT is set explicitly because a process started in the background may inherit it ignored.

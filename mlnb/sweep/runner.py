@@ -95,8 +95,9 @@ def _latest_per_qps(points: list[dict]) -> dict[float, dict]:
     return latest
 
 
-def next_action(state: dict[str, Any]) -> Optional[tuple[str, float, Optional[int]]]:
-    """(role, target_qps, min_query_count) of the next point, or None when the sweep is done.
+def next_action(state: dict[str, Any]) -> Optional[tuple]:
+    """(role, target_qps, min_query_count) of the next search point, (role, level, min_query_count,
+    server setting, repeat) of the next ladder point, or None when the sweep is done.
 
     Sets ``state["stop_reason"]`` when it ends the sweep.
     """
@@ -209,15 +210,24 @@ def search_result(state: dict[str, Any]) -> dict[str, Any]:
 def run_sweep(sweep_dir: Path, state: dict[str, Any], echo: Callable[[str], None] = print,
               write_page: Optional[Callable[[Path, dict], None]] = None) -> dict[str, Any]:
     """Run the sweep's remaining points; returns the final state (raises SweepInterrupted on Ctrl-C)."""
-    from mlnb.perf.measure import MEASURE_FILE
-    from mlnb.perf.run_measure import measure_run_device
-    from mlnb.pipeline import RunInterrupted, execute_run
+    from mlnb.pipeline import interrupt_signals
 
     spec = spec_of(state)
     state["status"] = "running"
     state.pop("stop_reason", None)
-    point: Optional[dict[str, Any]] = None
     started = time.monotonic()
+    # The whole sweep takes SIGINT/SIGTERM, between points too (a sweep started from a process that
+    # ignores SIGINT would otherwise drop a Stop that arrives while no point is running).
+    with interrupt_signals():
+        return _run_points(sweep_dir, state, spec, echo, write_page, started)
+
+
+def _run_points(sweep_dir: Path, state: dict[str, Any], spec, echo, write_page, started: float) -> dict[str, Any]:
+    from mlnb.perf.measure import MEASURE_FILE
+    from mlnb.perf.run_measure import measure_run_device
+    from mlnb.pipeline import RunInterrupted, execute_run
+
+    point: Optional[dict[str, Any]] = None
     try:
         _save(sweep_dir, state, write_page)
         first = plan_point(spec, state["first_qps"]).stage_params[spec.stage]

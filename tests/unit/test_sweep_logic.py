@@ -59,7 +59,8 @@ def test_ladder_skips_finished_rates_and_stops_at_saturation():
     spec = SweepSpec(kind="ladder", preset="smoke", rates=[1, 2, 4, 8])
     state = {"spec": spec.model_dump(mode="json"), "points": [_point(1, 1, "VALID"), _point(2, 2, "VALID", status="interrupted")],
              "first_qps": 1, "base_min_query_count": 10}
-    assert next_action(state) == ("ladder", 2, 459)  # the interrupted rate runs again, the finished one not
+    # the interrupted rate runs again (no server setting, first repeat), the finished one not
+    assert next_action(state) == ("ladder", 2, 459, None, 1)
     state["points"].append(_point(3, 2, "INVALID", saturated=True))
     assert next_action(state) is None and state["stop_reason"].startswith("saturated at 2 qps")
 
