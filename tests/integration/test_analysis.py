@@ -114,7 +114,9 @@ def test_sweep_points_match_points_csv(tmp_path):
                      output_tokens_per_s=100.0 * qps, per_user_tokens_per_s=50.0 / qps, ttft_p99_ms=10.0 * qps,
                      tpot_p90_ms=2.0 * qps, run_dir=str(tmp_path / f"p{i}"), reasons=["too slow"] if qps >= 4 else [])
         points.append(point)
-    state = {"points": points}
+    from mlnb.sweep.plan import SweepSpec
+
+    state = {"spec": SweepSpec(kind="ladder", preset="smoke", rates=[1, 2, 4]).model_dump(mode="json"), "points": points}
     (tmp_path / "sweep.json").write_text(json.dumps(state))
     write_csv(tmp_path, state)
     table = analysis.sweep_points(tmp_path)
