@@ -493,23 +493,26 @@ class ParamForm:
 
     def show_problem(self, problem: Optional[FormProblem]) -> None:
         """The problem beside its field (the others cleared); one without a field is the caller's to show."""
-        for name, note in self.notes.items():
-            mine = problem is not None and problem.field == name
-            if mine and problem.needed:
-                text = problem.detail or problem.text.removeprefix("error: ")
-                note.value = f'<span style="color:#92400e;font-size:0.9em">needed: {html.escape(text)}</span>'
-            elif mine:
-                note.value = (f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap;font-size:0.9em">'
-                              f'{html.escape(problem.text)}</div>')
-            else:
-                note.value = ""
-            if mine and not problem.needed:
-                note.add_class("mlnb-error")
-            else:
-                note.remove_class("mlnb-error")
+        show_field_notes(self.notes, problem)
 
     def set_values(self, **values: Any) -> None:
         """Fill fields by name (strings for text fields), as a user would; for scripts and tests."""
         for name, value in values.items():
             widget = self.fields[name]
             widget.value = ("" if value is None else str(value)) if isinstance(widget, self._w.Text) else value
+
+
+def show_field_notes(notes: dict, problem: Optional[FormProblem]) -> None:
+    """Each field's note: the problem beside its own field (amber "needed" for an empty one, red for an
+    error, with the class the browser tests find), the others cleared."""
+    for name, note in notes.items():
+        mine = problem is not None and problem.field == name
+        if mine and problem.needed:
+            text = problem.detail or problem.text.removeprefix("error: ")
+            note.value = f'<span style="color:#92400e;font-size:0.9em">needed: {html.escape(text)}</span>'
+        elif mine:
+            note.value = (f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap;font-size:0.9em">'
+                          f'{html.escape(problem.text)}</div>')
+        else:
+            note.value = ""
+        (note.add_class if mine and not problem.needed else note.remove_class)("mlnb-error")

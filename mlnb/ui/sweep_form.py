@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from mlnb.ui.form import FormProblem
+from mlnb.ui.form import FormProblem, show_field_notes
 from mlnb.ui.run_process import EXIT_MEANING, RunProcess, link_path
 
 __all__ = [
@@ -345,16 +345,7 @@ class SweepSection:
     def refresh(self) -> Optional[FormProblem]:
         """Check the section: a problem shows beside its field, or under the fields when it concerns none."""
         problem = check_sweep(self.choices())
-        for name, note in self.notes.items():
-            mine = problem is not None and problem.field == name
-            if mine and problem.needed:
-                note.value = f'<span style="color:#92400e;font-size:0.9em">needed: {html.escape(problem.detail)}</span>'
-            elif mine:
-                note.value = (f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap;font-size:0.9em">'
-                              f'{html.escape(problem.text)}</div>')
-            else:
-                note.value = ""
-            (note.add_class if mine and not problem.needed else note.remove_class)("mlnb-error")
+        show_field_notes(self.notes, problem)
         general = problem is not None and problem.field is None
         self.error.value = (f'<div style="color:#b91c1c;font-family:monospace;white-space:pre-wrap">'
                             f'{html.escape(problem.text)}</div>' if general else "")
