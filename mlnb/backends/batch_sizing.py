@@ -100,28 +100,19 @@ def rows_that_fit(
 
 
 def static_batch_sizes(rows: int, limit: int, streaming: bool) -> list[int]:
-    """The batch sizes to build static caches and CUDA graphs for, within ``rows`` in total.
+    """The batch sizes to record decode steps for; all share one KV cache of the largest size.
 
-    Offline fills one large batch at a time, so it gets a single size. Streaming scenarios see any
-    number of waiting queries, so they get sizes 1, 4, 16, ... up to the largest: a lone query is not
-    padded to a batch of 64. All of them are allocated at once, so their sum must fit.
+    Offline keeps its slots full, so it gets a single size. Streaming scenarios see any number of
+    requests in flight, so they get powers of two up to the largest: a lone query runs at batch 1, not
+    padded to a batch of 64.
     """
     largest = min(rows, limit)
     if largest < 1:
         return []
     if not streaming:
         return [largest]
-    while largest >= 1:
-        sizes = [size for size in _powers_of_four(largest) if size < largest] + [largest]
-        if sum(sizes) <= rows:
-            return sizes
-        largest -= 1
-    return []
-
-
-def _powers_of_four(limit: int) -> list[int]:
     sizes, size = [], 1
-    while size <= limit:
+    while size < largest:
         sizes.append(size)
-        size *= 4
-    return sizes
+        size *= 2
+    return sizes + [largest]

@@ -156,22 +156,31 @@ class HFBackend(Backend):
         max_context = self._max_context()
         free = free_memory_bytes(self.device)
         dtype_bytes = torch.finfo(self.dtype).bits // 8
-        rows = rows_that_fit(free, ModelShape.from_config(self.model.config), dtype_bytes, max_context)
+        # Whole prompts go through prefill in groups of this many tokens: large on GPUs, where a wide
+        # forward runs near the matrix units' peak; on CPUs a group's cost is its tokens either way.
+        prefill_tokens = 16384 if self.device.startswith("cuda") else 2048
+        rows = rows_that_fit(free, ModelShape.from_config(self.model.config), dtype_bytes, max_context, prefill_tokens)
         sizes = static_batch_sizes(rows, p.static_max_batch, streaming=p.scenario != "Offline")
         if not sizes:
             raise InputError(
                 "decode_path 'static'", f"no KV cache of {max_context} tokens fits in {free / 2**30:.1f} GiB free memory"
             )
         graphs = self.device.startswith("cuda")
-        self.decoder = StaticDecoder(self.model, sizes, max_context, self.eos_ids, self.pad_id, use_cuda_graphs=graphs)
-        if graphs:  # CPUs run the step uncompiled: nothing to compile or record
-            self.decoder.warm_up()
+        cache_note = use_run_compile_cache(Path(p.run_dir)) if graphs else None
+        self.decoder = StaticDecoder(
+            self.model, sizes, max_context, self.eos_ids, self.pad_id, use_cuda_graphs=graphs, prefill_tokens=prefill_tokens
+        )
+        self.decoder.warm_up()  # CPUs run the step uncompiled: nothing to compile or record
         self.static_facts = {
             "batch_sizes": sizes,
             "max_context": max_context,
             "rows_that_fit": rows,
             "free_memory_gib": round(free / 2**30, 2),
             "cuda_graphs": graphs,
+            "prefill_tokens": prefill_tokens,
+            "step": self.decoder.step_mode,
+            "compile_cache": cache_note,
+            "fallbacks": self.decoder.fallbacks,
             "compile_seconds": round(time.monotonic() - started, 2),
         }
 
@@ -218,7 +227,27 @@ class HFBackend(Backend):
         self._pending = [r for r in self._pending if id(r) not in taken]
         return batch
 
+    def _generate(self, batch: list[Request], sink: ResponseSink) -> None:
+        """Decode a whole batch outside the worker (warm-up, scripts): the static path when it holds them."""
+        if self.decoder is not None and all(self.decoder.fits(request_row(r)) for r in batch):
+            self._generate_static(batch, sink)
+        else:
+            self._generate_eager(batch, sink)
+
+    def _generate_static(self, batch: list[Request], sink: ResponseSink) -> None:
+        def on_token(row, tokens: list[int], done: bool) -> None:
+            if len(tokens) == 1 and row.key.stream:
+                sink.first_token(row.key, tokens[:1])
+            if done:
+                sink.complete(row.key, list(tokens))
+
+        self.decoder.generate([request_row(r) for r in batch], on_token)
+        self.batches_run += 1
+        self.static_batches_run += 1
+
     def _worker(self) -> None:
+        if self.decoder is not None:
+            return self._continuous_worker()
         while True:
             with self._cv:
                 while not self._pending and not self._stopping:
@@ -228,36 +257,68 @@ class HFBackend(Backend):
                 batch = self._take_batch()
             if self.profile_window is not None:
                 self.profile_window.before_batch(len(batch))
-            self._generate(batch, self.sink)
+            self._generate_eager(batch, self.sink)
             if self.profile_window is not None:
                 self.profile_window.after_batch()
 
-    def _generate(self, batch: list[Request], sink: ResponseSink) -> None:
-        if self.decoder is not None and self.decoder.fits(batch_rows(batch)):
-            self._generate_static(batch, sink)
-        else:
-            self._generate_eager(batch, sink)
+    def _continuous_worker(self) -> None:
+        """Static path: rows join between decode steps as slots free up (continuous batching)."""
+        decoder = self.decoder
+        while True:
+            with self._cv:
+                while not self._pending and not decoder.live and not self._stopping:
+                    self._cv.wait()
+                if self._stopping and not self._pending and not decoder.live:
+                    return
+                joining, too_long = self._take_joining(decoder.free_slots())
+            if self.profile_window is not None:
+                self.profile_window.before_batch(decoder.live + len(joining))
+            if too_long:  # longer than the ring holds: the eager reference path, alone
+                self._generate_eager(too_long, self.sink)
+            self._decode_static(joining)
+            if self.profile_window is not None:
+                self.profile_window.after_batch()
 
-    def _generate_static(self, batch: list[Request], sink: ResponseSink) -> None:
-        finished = [False] * len(batch)
-        seen: list[list[int]] = [[] for _ in batch]
+    def _take_joining(self, room: int) -> tuple[list[Request], list[Request]]:
+        """Up to ``room`` waiting requests (streaming ones in arrival order, else shortest first)."""
+        if not room or not self._pending:
+            return [], []
+        if not any(r.stream for r in self._pending):
+            self._pending.sort(key=lambda r: len(r.prompt_ids))  # rows of a prefill group pad less
+        joining, too_long = [], []
+        while self._pending and len(joining) < room:
+            request = self._pending.pop(0)
+            (joining if self.decoder.fits(request_row(request)) else too_long).append(request)
+        return joining, too_long
 
-        def on_token(row: int, tokens: list[int], done: bool) -> None:
-            seen[row] = tokens
-            if len(tokens) == 1 and batch[row].stream:
-                sink.first_token(batch[row], tokens[:1])
+    def _decode_static(self, joining: list[Request]) -> None:
+        """Admit ``joining`` and run one decode step; a failure ends every request in flight with its error."""
+        sink = self.sink
+
+        completed: set[int] = set()
+
+        def on_token(row, tokens: list[int], done: bool) -> None:
+            request = row.key
+            if len(tokens) == 1 and request.stream:
+                sink.first_token(request, tokens[:1])
             if done:
-                finished[row] = True
-                sink.complete(batch[row], list(tokens))
+                completed.add(id(request))
+                sink.complete(request, list(tokens))
 
         try:
-            self.decoder.generate(batch_rows(batch), on_token)
-        except Exception as err:  # report every unfinished request so LoadGen can end the run
-            for row, request in enumerate(batch):
-                if not finished[row]:
-                    sink.complete(request, list(seen[row]), error=f"{type(err).__name__}: {err}")
-        self.batches_run += 1
-        self.static_batches_run += 1
+            if joining:
+                self.decoder.admit([request_row(r) for r in joining], on_token)
+                self.batches_run += 1
+                self.static_batches_run += 1
+            self.decoder.step(on_token)
+        except Exception as err:  # end every request in flight with the error, so LoadGen can end the run
+            error = f"{type(err).__name__}: {err}"
+            for live in self.decoder.evict_all():
+                completed.add(id(live.row.key))
+                sink.complete(live.row.key, list(live.tokens), error=error)
+            for request in joining:
+                if id(request) not in completed:
+                    sink.complete(request, [], error=error)
 
     def _generate_eager(self, batch: list[Request], sink: ResponseSink) -> None:
         import torch
@@ -339,10 +400,21 @@ class HFBackend(Backend):
         return info
 
 
-def batch_rows(batch: Sequence[Request]):
+def use_run_compile_cache(run_dir: Path) -> str:
+    """Point inductor's on-disk cache at the run folder, so later stages of the run reuse its kernels."""
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return f"TORCHINDUCTOR_CACHE_DIR from the environment ({os.environ['TORCHINDUCTOR_CACHE_DIR']})"
+    folder = run_dir / "compile-cache"
+    warm = folder.is_dir() and any(folder.iterdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)  # read by inductor when it first compiles
+    return f"{folder.name}/ in the run folder ({'reused' if warm else 'new'})"
+
+
+def request_row(request: Request):
     from mlnb.backends.static_decode import Row
 
-    return [Row(r.prompt_ids, r.max_new_tokens, r.min_new_tokens, r.ignore_eos) for r in batch]
+    return Row(request.prompt_ids, request.max_new_tokens, request.min_new_tokens, request.ignore_eos, key=request)
 
 
 def free_memory_bytes(device: str) -> int:

@@ -1,22 +1,27 @@
-"""The hf backend's fast decode path: transformers' StaticCache and one compiled decode step.
+"""The hf backend's fast decode path: continuous batching over fixed slots, one graph per batch size.
 
-For each batch size chosen (``batch_sizing.static_batch_sizes``) there is a ``StaticCache`` of
-``max_context`` tokens per row, allocated once. A batch is left-padded to its widest prompt; a 2D
-attention mask as long as the cache marks the padding, so every decode step has the same shapes and
-one compiled graph serves the whole run. Prefill runs eagerly, in chunks of at most ``prefill_tokens``
-tokens, because its width varies. On CUDA the decode step is ``torch.compile(mode="reduce-overhead")``,
-which records it as a CUDA graph and replays it: the per-step cost is then the GPU's, not Python's
-kernel launches. ``warm_up`` compiles and records every size before LoadGen starts. On CPUs the same
-step runs uncompiled, so the path is tested where there is no GPU.
+Rows live in slots of a ``RingCache`` (``kv_ring.py``). Between decode steps, rows that ended leave their
+slot and waiting rows join: their prompts are prefilled together, whole, as one batched forward
+(SDPA), in groups of at most ``prefill_tokens`` tokens, and copied into their slots. A long row
+therefore never holds the others back, and a new request starts at the next step, not the next batch.
 
-Greedy decoding here must give the tokens eager ``generate`` gives (tests check it): same positions for
-left-padded rows, EOS suppressed until ``min_new_tokens``, argmax over the last position's logits.
+A decode step advances every row by one token and keeps every shape fixed for a batch size: the
+step's tokens, positions, per-row column mask and EOS ban are buffers updated in place, and the step
+itself picks the next tokens (greedy argmax, EOS banned below ``min_new_tokens``) and feeds them back.
+On CUDA the step is compiled once with inductor (the batch dimension dynamic) and recorded as a CUDA
+graph per batch size before LoadGen starts; a step is then one graph replay plus the read-back of the
+chosen tokens, the only host synchronisation. On CPUs the same step runs eagerly, so the path is
+tested where there is no GPU.
+
+Greedy decoding here gives the tokens eager ``generate`` gives up to floating-point rounding (tests check
+it on the CPU in fp32): same positions per row, EOS suppressed until ``min_new_tokens``, argmax of the
+last position's logits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 
 @dataclass
@@ -25,10 +30,17 @@ class Row:
     max_new_tokens: int
     min_new_tokens: int = 1
     ignore_eos: bool = False
+    key: Any = None  # the caller's handle, passed back in every callback
 
 
-# on_token(row_index, token_ids_so_far, finished) is called after every step for every live row.
-TokenCallback = Callable[[int, list[int], bool], None]
+@dataclass
+class _Live:
+    row: Row
+    tokens: list[int] = field(default_factory=list)
+
+
+# on_token(row, token_ids_so_far, finished) is called after every step for every live row.
+TokenCallback = Callable[[Row, list[int], bool], None]
 
 
 class StaticDecoder:
@@ -43,110 +55,270 @@ class StaticDecoder:
         prefill_tokens: int = 4096,
     ):
         import torch
-        from transformers import StaticCache
+
+        from mlnb.backends.kv_ring import RingCache, use_ring_attention
 
         self.model = model
+        config = model.config
         self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
         self.batch_sizes = sorted(batch_sizes)
         self.max_context = max_context
-        self.eos = torch.tensor(sorted(eos_ids), device=self.device)
-        self.eos_ids = eos_ids
+        self.eos_ids = set(eos_ids)
         self.pad_id = pad_id
         self.prefill_tokens = prefill_tokens
         self.use_cuda_graphs = use_cuda_graphs
-        self.caches = {size: StaticCache(config=model.config, max_cache_len=max_context) for size in self.batch_sizes}
+        use_ring_attention(model)
+        rows = self.largest
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        self.ring = RingCache(config.num_hidden_layers, rows, kv_heads, max_context, head_dim, self.dtype, self.device)
+        self.hidden_masked = torch.finfo(self.dtype).min  # not -inf: a row with no visible column stays finite
+        # The step's inputs and output, written in place so a recorded graph keeps reading the same memory.
+        self.tokens = torch.full((rows, 1), pad_id, dtype=torch.long, device=self.device)
+        self.positions = torch.zeros((rows, 1), dtype=torch.long, device=self.device)
+        self.mask = torch.full((rows, 1, 1, max_context), self.hidden_masked, dtype=self.dtype, device=self.device)
+        self.ban_eos = torch.zeros((rows, 1), dtype=torch.bool, device=self.device)
+        self.chosen = torch.zeros(rows, dtype=torch.long, device=self.device)
+        self.eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=self.device)
+        self.slots: list[_Live | None] = [None] * rows
+        self.steps_run = 0
+        self.prefills_run = 0
+        self._graphs: dict[int, Any] = {}
+        self.step_mode = "not warmed up"
+        self.fallbacks: list[str] = []
+        self._step_fn = self._step
         if use_cuda_graphs:
-            # One graph per batch size: each size is a new shape and a new cache object to guard on.
-            config = torch._dynamo.config
-            limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-            setattr(config, limit, max(getattr(config, limit), 4 * len(batch_sizes)))
-            self._step = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=True)
-        else:
-            self._step = self._decode_step
+            self._step_fn = torch.compile(self._step, dynamic=None, fullgraph=True)
 
     @property
     def largest(self) -> int:
         return self.batch_sizes[-1]
 
-    def size_for(self, rows: int) -> int:
-        """The smallest prepared batch size that holds ``rows`` rows."""
-        return next(size for size in self.batch_sizes if size >= rows)
+    @property
+    def live(self) -> int:
+        return sum(slot is not None for slot in self.slots)
 
-    def fits(self, rows: Sequence[Row]) -> bool:
-        return max(len(r.prompt_ids) for r in rows) + max(r.max_new_tokens for r in rows) <= self.max_context
+    def free_slots(self) -> int:
+        return self.largest - self.live
 
-    def _decode_step(self, cache, tokens, positions, mask):
-        out = self.model(
-            input_ids=tokens, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=True,
-            logits_to_keep=1,
-        )
-        return out.logits[:, -1, :]
+    def fits(self, row: Row) -> bool:
+        return len(row.prompt_ids) + row.max_new_tokens <= self.max_context
 
-    def warm_up(self, steps: int = 3) -> None:
-        """Compile and record every batch size (reduce-overhead records a graph on a later call)."""
-        for size in self.batch_sizes:
-            self.generate([Row([self.pad_id] * 4, steps + 1, 0, True)] * size, lambda *_: None)
+    # -- the step -------------------------------------------------------------------------------------
 
-    def generate(self, rows: Sequence[Row], on_token: TokenCallback) -> None:
+    def _step(self, tokens, positions, mask, ban_eos, chosen):
         import torch
 
-        size = self.size_for(len(rows))
-        cache = self.caches[size]
-        # Unused rows of a prepared size: one pad token, no new tokens, never reported.
-        filler = Row([self.pad_id], 0, 0, True)
-        batch = list(rows) + [filler] * (size - len(rows))
-        width = max(len(r.prompt_ids) for r in batch)
-        ids = torch.full((size, width), self.pad_id, dtype=torch.long)
-        mask = torch.ones((size, self.max_context), dtype=torch.bool)
-        positions = torch.zeros((size, width), dtype=torch.long)
-        for i, row in enumerate(batch):
+        rows = tokens.shape[0]
+        # The column this step writes becomes visible to every row (each writes its own token there).
+        mask.index_fill_(3, self.ring.write_col, 0.0)
+        logits = self.model(
+            input_ids=tokens, position_ids=positions, attention_mask=mask, past_key_values=self.ring,
+            use_cache=True, logits_to_keep=1,
+        ).logits[:, -1, :].float()
+        eos_logits = logits[:, self.eos]
+        logits[:, self.eos] = torch.where(ban_eos, torch.full_like(eos_logits, float("-inf")), eos_logits)
+        picked = logits.argmax(dim=-1)
+        chosen.copy_(picked)
+        tokens.copy_(picked.view(rows, 1))
+        positions.add_(1)
+        self.ring.write_col.add_(1).remainder_(self.max_context)
+
+    def _run_step(self, size: int) -> None:
+        args = (self.tokens[:size], self.positions[:size], self.mask[:size], self.ban_eos[:size], self.chosen[:size])
+        graph = self._graphs.get(size)
+        if graph is not None:
+            graph.replay()
+        else:
+            self._step_fn(*args)
+
+    def warm_up(self) -> None:
+        """Compile the step and record one CUDA graph per batch size (call before LoadGen starts).
+
+        Falls back a rung at a time (graphs of the uncompiled step, then no graphs) and says why in
+        ``step_mode``, so a compiler failure costs speed, not the run.
+        """
+        import torch
+
+        if not self.use_cuda_graphs:
+            self.step_mode = "eager (no CUDA)"
+            return
+        compiled = self._step_fn
+        for mode, fn in (("compiled + CUDA graphs", compiled), ("CUDA graphs, uncompiled", self._step)):
+            try:
+                self._record_graphs(fn)
+                self.step_mode = mode
+                break
+            except Exception as err:  # noqa: BLE001 - the next rung is tried, and the reason kept
+                self._graphs = {}
+                self.fallbacks.append(f"{mode}: {type(err).__name__}: {str(err)[:300]}")
+        else:
+            self.step_mode = "eager"
+            self._step_fn = self._step
+        self._reset_buffers()
+
+    def _record_graphs(self, fn) -> None:
+        import torch
+
+        with torch.no_grad():
+            for size in self.batch_sizes:
+                args = (self.tokens[:size], self.positions[:size], self.mask[:size], self.ban_eos[:size],
+                        self.chosen[:size])
+                if size > 1:  # one compiled graph for every size, not one per size
+                    for tensor in args:
+                        torch._dynamo.mark_dynamic(tensor, 0)
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(3):  # compile, then settle the allocator before recording
+                        fn(*args)
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    fn(*args)
+                self._graphs[size] = graph
+            torch.cuda.synchronize()
+
+    def _reset_buffers(self) -> None:
+        self.ring.write_col.zero_()
+        self.tokens.fill_(self.pad_id)
+        self.positions.zero_()
+        self.mask.fill_(self.hidden_masked)
+        self.ban_eos.zero_()
+
+    def step(self, on_token: TokenCallback) -> None:
+        """One decode step for the occupied slots; reports every live row's tokens."""
+        import torch
+
+        occupied = [i for i, slot in enumerate(self.slots) if slot is not None]
+        if not occupied:
+            return
+        size = next(s for s in self.batch_sizes if s > occupied[-1])
+        with torch.no_grad():
+            self._run_step(size)
+            chosen = self.chosen[:size].tolist()  # the one host synchronisation of a step
+        self.steps_run += 1
+        for i in occupied:
+            self._advance(i, int(chosen[i]), on_token)
+
+    def _advance(self, slot: int, token: int, on_token: TokenCallback) -> None:
+        live = self.slots[slot]
+        live.tokens.append(token)
+        row = live.row
+        done = len(live.tokens) >= row.max_new_tokens or (not row.ignore_eos and token in self.eos_ids)
+        if len(live.tokens) == row.min_new_tokens:
+            self.ban_eos[slot] = False
+        on_token(row, live.tokens, done)
+        if done:
+            self.slots[slot] = None
+            self.positions[slot] = 0  # a vacant slot still runs in its batch; keep its positions small
+
+    def evict_all(self) -> list[_Live]:
+        """Empty every slot (after a failure) and return what was in them."""
+        gone = [slot for slot in self.slots if slot is not None]
+        self.slots = [None] * self.largest
+        return gone
+
+    # -- joining --------------------------------------------------------------------------------------
+
+    def admit(self, rows: Sequence[Row], on_token: TokenCallback) -> None:
+        """Prefill ``rows`` (at most ``free_slots()``, each ``fits``) and give each its first token."""
+        import torch
+
+        free = [i for i, slot in enumerate(self.slots) if slot is None]
+        assert len(rows) <= len(free), "admit more rows than free slots"
+        with torch.no_grad():
+            for group in self._prefill_groups(rows):
+                slots, free = free[: len(group)], free[len(group) :]
+                self._prefill(group, slots, on_token)
+
+    def _prefill_groups(self, rows: Sequence[Row]):
+        """Consecutive groups whose padded size (rows x widest prompt) stays within ``prefill_tokens``."""
+        group: list[Row] = []
+        width = 0
+        for row in rows:
+            wider = max(width, len(row.prompt_ids))
+            if group and wider * (len(group) + 1) > self.prefill_tokens:
+                yield group
+                group, wider = [], len(row.prompt_ids)
+            group.append(row)
+            width = wider
+        if group:
+            yield group
+
+    def _prefill(self, group: list[Row], slots: list[int], on_token: TokenCallback) -> None:
+        import torch
+
+        from mlnb.backends.kv_ring import PrefillCache
+
+        width = max(len(r.prompt_ids) for r in group)
+        ids = torch.full((len(group), width), self.pad_id, dtype=torch.long)
+        positions = torch.zeros((len(group), width), dtype=torch.long)
+        valid = torch.zeros((len(group), width), dtype=torch.bool)
+        for i, row in enumerate(group):  # left padding: every prompt ends in the last column
             n = len(row.prompt_ids)
             ids[i, width - n :] = torch.tensor(list(row.prompt_ids), dtype=torch.long)
-            mask[i, : width - n] = False
             positions[i, width - n :] = torch.arange(n)
-        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
-        next_position = torch.tensor([len(r.prompt_ids) for r in batch], device=self.device).unsqueeze(1)
+            valid[i, width - n :] = True
+        ids, positions, valid = ids.to(self.device), positions.to(self.device), valid.to(self.device)
+        cache = PrefillCache(self.model.config.num_hidden_layers)
+        # Chunks bound the activations of one very long prompt; most groups are one chunk.
+        chunk = max(1, self.prefill_tokens // len(group))
+        logits = None
+        for start in range(0, width, chunk):
+            stop = min(width, start + chunk)
+            logits = self.model(
+                input_ids=ids[:, start:stop], position_ids=positions[:, start:stop],
+                attention_mask=self._prefill_mask(valid, start, stop), past_key_values=cache, use_cache=True,
+                logits_to_keep=1,
+            ).logits[:, -1, :].float()
+        self.prefills_run += 1
+        # The prompt goes into the columns just behind the write column, so the next step continues it.
+        write = int(self.ring.write_col.item())
+        columns = (torch.arange(width, device=self.device) + write - width) % self.max_context
+        slot_index = torch.tensor(slots, dtype=torch.long, device=self.device)
+        for layer in range(len(cache.keys)):
+            self.ring.place(layer, slot_index, columns, cache.keys[layer], cache.values[layer])
+        banned = torch.tensor([row.min_new_tokens > 0 for row in group], device=self.device)
+        logits[banned.unsqueeze(1) & torch.isin(torch.arange(logits.shape[1], device=self.device), self.eos)] = float(
+            "-inf"
+        )
+        firsts = logits.argmax(dim=-1).tolist()
+        for i, (row, slot) in enumerate(zip(group, slots)):
+            n = len(row.prompt_ids)
+            self.mask[slot].fill_(self.hidden_masked)
+            self.mask[slot, 0, 0, columns[width - n :]] = 0.0
+            self.tokens[slot, 0] = int(firsts[i])
+            self.positions[slot, 0] = n
+            self.ban_eos[slot, 0] = row.min_new_tokens > 1
+            self.slots[slot] = _Live(row)
+            if row.max_new_tokens <= 0:  # nothing to generate: report it done with no tokens
+                self.slots[slot] = None
+                on_token(row, [], True)
+                continue
+            self._advance(slot, int(firsts[i]), on_token)
 
-        with torch.no_grad():  # as generate; the compiled step and its graph are recorded under it too
-            cache.reset()  # in place, keeping the addresses the recorded graph reads
-            logits = None
-            for start in range(0, width, max(1, self.prefill_tokens // size)):
-                stop = min(width, start + max(1, self.prefill_tokens // size))
-                logits = self.model(
-                    input_ids=ids[:, start:stop], position_ids=positions[:, start:stop], attention_mask=mask,
-                    past_key_values=cache, use_cache=True, logits_to_keep=1,
-                ).logits[:, -1, :]
-            tokens: list[list[int]] = [[] for _ in batch]
-            live = [i for i, row in enumerate(batch) if row.max_new_tokens > 0]
-            step = 0
-            while live:
-                chosen = self._choose(logits, batch, step).tolist()
-                still = []
-                for i in live:
-                    row = batch[i]
-                    tokens[i].append(int(chosen[i]))
-                    done = len(tokens[i]) >= row.max_new_tokens or (not row.ignore_eos and chosen[i] in self.eos_ids)
-                    if i < len(rows):
-                        on_token(i, tokens[i], done)
-                    if not done:
-                        still.append(i)
-                live = still
-                if not live or width + step >= self.max_context:  # the next token's cache column
-                    break
-                current = torch.tensor(chosen, device=self.device).unsqueeze(1)
-                logits = self._step(cache, current, next_position + step, mask)
-                step += 1
-            for i in live:  # only when the cache ran out, which fits() rules out
-                if i < len(rows):
-                    on_token(i, tokens[i], True)
-
-    def _choose(self, logits, batch: Sequence[Row], step: int):
+    def _prefill_mask(self, valid, start: int, stop: int):
+        """Additive mask (rows, 1, stop-start, stop): causal over the prompt so far, padding hidden."""
         import torch
 
-        # As generate's min_new_tokens: EOS is not a candidate before a row has its minimum.
-        needs_min = [i for i, row in enumerate(batch) if step < row.min_new_tokens]
-        if needs_min:
-            logits = logits.clone()
-            rows = torch.tensor(needs_min, device=logits.device)
-            logits[rows.unsqueeze(1), self.eos.unsqueeze(0)] = float("-inf")
-        return logits.argmax(dim=-1)
+        query = torch.arange(start, stop, device=self.device).unsqueeze(1)
+        key = torch.arange(stop, device=self.device).unsqueeze(0)
+        allowed = (key <= query).unsqueeze(0) & valid[:, None, :stop]
+        # A padding query sees nothing; give it its own column so its softmax stays finite (never read).
+        allowed = allowed | (~valid[:, start:stop]).unsqueeze(2) & (key == query).unsqueeze(0)
+        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
+        mask.masked_fill_(~allowed, self.hidden_masked)
+        return mask.unsqueeze(1)
+
+    def generate(self, rows: Sequence[Row], on_token: TokenCallback) -> None:
+        """Decode ``rows`` to the end, admitting them as slots free up (a whole batch, for scripts and tests)."""
+        waiting = list(rows)
+        while waiting or self.live:
+            room = self.free_slots()
+            if waiting and room:
+                joining, waiting = waiting[:room], waiting[room:]
+                self.admit(joining, on_token)
+            self.step(on_token)

@@ -66,12 +66,53 @@ def test_static_path_gives_the_greedy_tokens_of_eager_generate(embedded_model_di
         results[path] = _run(backend, requests)
         if path == "static":
             facts = backend.describe()["static_decode"]
-            assert facts["batch_sizes"] == [1, 4] and facts["cuda_graphs"] is False
+            assert facts["batch_sizes"] == [1, 2, 4] and facts["cuda_graphs"] is False
             assert backend.static_batches_run == 1  # one static batch of 4 for the three rows
     eager, static = results["eager"], results["static"]
     assert static.done == eager.done
     assert [len(static.done[i]) for i in range(3)] <= [14, 10, 6]
     assert static.firsts == {i: ids[:1] for i, ids in static.done.items()}
+
+
+def test_rows_join_as_slots_free_and_the_ring_wraps_with_the_tokens_of_generate_alone(embedded_model_dir):
+    """Continuous batching: 7 rows through 2 slots, each row's tokens as generate gives it run alone.
+
+    The ring holds exactly the longest row (prompt + new tokens), so the write column wraps round many
+    times while rows of other lengths join and leave; a mask or column slip would change tokens.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mlnb.backends.static_decode import Row, StaticDecoder
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32).eval()
+    texts = ["The weather today is", "Write a haiku about the sea.", "Name three colours:", "Once upon a time",
+             "The capital of France is", "def add(a, b):", "A short story about a robot who learns to paint:"]
+    prompts = [tokenizer(t).input_ids for t in texts]
+    new_tokens = [9, 3, 12, 6, 1, 10, 5]
+    eos = {tokenizer.eos_token_id}
+    expected = []
+    for ids, n in zip(prompts, new_tokens):
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                 pad_token_id=tokenizer.eos_token_id)
+        expected.append(out[0, len(ids):].tolist())
+    ring = max(len(p) + n for p, n in zip(prompts, new_tokens))
+    decoder = StaticDecoder(model, [1, 2], ring, eos, tokenizer.eos_token_id, use_cuda_graphs=False,
+                            prefill_tokens=24)  # small groups: several prefills, one chunked
+    got, order = {}, []
+
+    def on_token(row, tokens, done):
+        if done:
+            got[row.key] = list(tokens)
+            order.append(row.key)
+
+    decoder.generate([Row(p, n, n, False, key=i) for i, (p, n) in enumerate(zip(prompts, new_tokens))], on_token)
+    assert [got[i] for i in range(len(prompts))] == expected
+    assert order != sorted(order)  # short rows left before earlier long ones: they did not wait for a batch
+    assert decoder.steps_run < sum(new_tokens)  # rows shared steps
+    assert decoder.prefills_run >= 4 and decoder.live == 0
 
 
 def _tiny_model(tmp_path):

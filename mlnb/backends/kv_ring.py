@@ -1,0 +1,99 @@
+"""The KV cache of the hf backend's static decode path: one ring of columns per batch row.
+
+A row's keys and values carry their rotary positions already, so attention does not care in which
+cache column they sit: only the per-row mask says which columns belong to the row. Every decode step
+writes one column, the same one for all rows (``write_col``), and moves on around the ring. A row that
+joins is prefilled on its own and its prompt copied into the columns just behind the write column, so
+rows join and leave between steps while every step keeps the same shapes (one CUDA graph per batch
+size). A row of ``n`` prompt and ``m`` new tokens needs ``n + m <= columns``: the write column then never
+comes round to its own data while it lives.
+
+``ring_attention`` is registered with transformers as an attention implementation: decode steps (one
+query per row) multiply each group of query heads with its shared key/value head directly, so grouped
+-query attention does not copy the cache once per query head, as SDPA with a mask does; prefill goes to
+transformers' SDPA.
+"""
+
+from __future__ import annotations
+
+ATTENTION_NAME = "mlnb_ring"
+
+
+class RingCache:
+    """Per-layer key/value tensors of shape (rows, kv_heads, columns, head_dim), written at ``write_col``.
+
+    Duck-types the one method transformers' decoder layers call on a cache: ``update``.
+    """
+
+    def __init__(self, layers: int, rows: int, kv_heads: int, columns: int, head_dim: int, dtype, device):
+        import torch
+
+        self.keys = [torch.zeros(rows, kv_heads, columns, head_dim, dtype=dtype, device=device) for _ in range(layers)]
+        self.values = [torch.zeros_like(k) for k in self.keys]
+        self.write_col = torch.zeros(1, dtype=torch.long, device=device)
+        self.columns = columns
+        self.rows = rows
+
+    def update(self, key_states, value_states, layer_idx: int, *_args, **_kwargs):
+        # A step of batch size b runs on the first b rows (views, so one cache serves every size).
+        rows = key_states.shape[0]
+        keys = self.keys[layer_idx][:rows]
+        values = self.values[layer_idx][:rows]
+        keys.index_copy_(2, self.write_col, key_states)
+        values.index_copy_(2, self.write_col, value_states)
+        return keys, values
+
+    def place(self, layer_idx: int, slots, columns, keys, values) -> None:
+        """Copy prefilled keys/values (k rows, kv_heads, width, head_dim) into ``slots`` at ``columns``."""
+        # Advanced indices on dims 0 and 2 around a slice put the indexed dims first: (k, width, heads, dim).
+        self.keys[layer_idx][slots[:, None], :, columns[None, :]] = keys.permute(0, 2, 1, 3)
+        self.values[layer_idx][slots[:, None], :, columns[None, :]] = values.permute(0, 2, 1, 3)
+
+
+class PrefillCache:
+    """Collects each layer's keys/values over the chunks of one prefill (a plain growing cache)."""
+
+    def __init__(self, layers: int):
+        self.keys: list = [None] * layers
+        self.values: list = [None] * layers
+
+    def update(self, key_states, value_states, layer_idx: int, *_args, **_kwargs):
+        import torch
+
+        if self.keys[layer_idx] is not None:
+            key_states = torch.cat([self.keys[layer_idx], key_states], dim=2)
+            value_states = torch.cat([self.values[layer_idx], value_states], dim=2)
+        self.keys[layer_idx], self.values[layer_idx] = key_states, value_states
+        return key_states, value_states
+
+
+def ring_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """Attention for ``ATTENTION_NAME``: grouped matmuls for single-query steps, transformers' SDPA else."""
+    import torch
+
+    if query.shape[2] != 1:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    rows, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    if scaling is None:
+        scaling = dim**-0.5
+    grouped = query.reshape(rows, kv_heads, heads // kv_heads, dim)  # query heads that share a kv head
+    scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scaling  # (rows, kv_heads, group, columns)
+    if attention_mask is not None:
+        scores = scores + attention_mask  # (rows, 1, 1, columns) broadcasts over heads
+    probs = scores.softmax(dim=-1).to(value.dtype)
+    out = torch.matmul(probs, value)  # (rows, kv_heads, group, dim)
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def use_ring_attention(model) -> None:
+    """Register ``ring_attention`` and switch ``model`` to it (prefill still runs SDPA)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTENTION_NAME, ring_attention)
+    try:
+        model.set_attn_implementation(ATTENTION_NAME)
+    except (AttributeError, ValueError):  # older releases: the config attribute the layers read
+        model.config._attn_implementation = ATTENTION_NAME
