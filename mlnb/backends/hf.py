@@ -1,6 +1,7 @@
 """Hugging Face transformers backend: CUDA when present, else CPU.
 
-Concurrency model (README, "How the hf backend batches"): one worker thread runs batched
+``decode_path=static`` runs continuous batching (``static_decode.py``). The rest of this note is the
+eager path, the reference. Concurrency model (README, "How the hf backend batches"): one worker thread runs batched
 greedy ``generate`` calls. Each call takes up to ``batch_size`` waiting requests: Offline
 requests are taken shortest-prompt-first so padding stays small, streaming requests in
 arrival order. A request that arrives while a batch decodes waits for the next batch (dynamic
@@ -390,9 +391,12 @@ class HFBackend(Backend):
             info["static_decode"] = self.static_facts
             info["batch_size"] = self.decoder.largest
             info["concurrency"] = (
-                f"static batches of {', '.join(map(str, self.decoder.batch_sizes))} rows (sized from free memory), "
-                "KV cache of max_context tokens per row; requests arriving during a batch wait for the next one"
+                f"continuous batching: {self.decoder.largest} slots (sized from free memory), steps recorded at "
+                f"{', '.join(map(str, self.decoder.batch_sizes))} rows; a request joins at the next step after "
+                "its prefill, and leaves its slot when it ends"
             )
+            info["static_decode"] = {**self.static_facts, "decode_steps": self.decoder.steps_run,
+                                     "prefills": self.decoder.prefills_run}
         if self.device.startswith("cuda"):
             info["gpu"] = torch.cuda.get_device_name(torch.device(self.device))
         else:
