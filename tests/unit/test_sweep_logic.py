@@ -113,3 +113,18 @@ def test_search_resizes_an_early_stopping_failure_once_then_confirms_the_result(
     assert next_action(state) == ("confirm", 16.25, None)  # full durations: no min_query_count override
     state["points"].append(_point(7, 16.25, "VALID", role="confirm"))
     assert next_action(state) is None and state["stop_reason"] == "tolerance reached"
+
+
+def test_a_concurrency_point_is_sized_by_queries_not_the_offline_stage_duration():
+    from mlnb.sweep.plan import CLOSED_LOOP_NOTE, point_overrides
+
+    spec = SweepSpec(kind="concurrency", preset="smoke", stage="01_offline_perf", concurrencies=[1, 4])
+    assert (None, "min_duration_ms", 0) in point_overrides(spec, 4, min_query_count=32)
+    assert "minimum duration is 0 unless --trial-duration-ms is given" in CLOSED_LOOP_NOTE
+    given = spec.model_copy(update={"trial_duration_ms": 5000})
+    durations = [value for _, key, value in point_overrides(given, 4, 32) if key == "min_duration_ms"]
+    assert durations == [5000]
+    # A Server search keeps the preset's duration unless told, and a confirmation run keeps it always.
+    search = SweepSpec(kind="search", preset="smoke")
+    assert not [key for _, key, _ in point_overrides(search, 2.0, 459) if key == "min_duration_ms"]
+    assert not [key for _, key, _ in point_overrides(spec, 4, None, full_durations=True) if key == "min_duration_ms"]
