@@ -36,6 +36,8 @@ def workload_sets(args) -> list[str]:
         n = args.output_tokens
         values = ["workload=synthetic", f"synthetic_records={args.samples}", f"synthetic_input_tokens={args.input_tokens}",
                   f"synthetic_output_tokens={n}", f"max_new_tokens={n}", f"min_new_tokens={n}"]
+    values += [f"{name}={limit:g}" for name, limit in (("ttft_latency_ms", args.ttft_limit_ms),
+                                                       ("tpot_latency_ms", args.tpot_limit_ms)) if limit]
     return [item for value in values for item in ("--set", value)]
 
 
@@ -45,6 +47,10 @@ def main() -> int:
     parser.add_argument("--input-tokens", type=int, default=32, help="synthetic: prompt length")
     parser.add_argument("--output-tokens", type=int, default=8,
                         help="synthetic: every answer's length; cnndm: max_new_tokens")
+    parser.add_argument("--ttft-limit-ms", type=float, default=None,
+                        help="LoadGen's p99 TTFT limit for the verdict (ttft_latency_ms; default: the Server scenario's)")
+    parser.add_argument("--tpot-limit-ms", type=float, default=None,
+                        help="LoadGen's p99 TPOT limit for the verdict (tpot_latency_ms; default: the Server scenario's)")
     parser.add_argument("--start-qps", type=float, default=2.0)
     parser.add_argument("--factor", type=float, default=2.0)
     parser.add_argument("--tolerance", type=float, default=0.25)
