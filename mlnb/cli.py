@@ -613,7 +613,8 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 @click.option("--tolerance", type=float, default=0.05, show_default=True,
               help="Search: stop when (lowest INVALID - highest VALID) / highest VALID <= this.")
 @click.option("--max-trials", type=int, default=16, show_default=True, help="Search: at most this many trials.")
-@click.option("--trial-duration-ms", type=int, default=None, help="min_duration of each point (default: the preset's).")
+@click.option("--trial-duration-ms", type=int, default=None,
+              help="min_duration of each point (default: the preset's; --concurrency: 0, each point sized by its query count).")
 @click.option("--confirm", is_flag=True, help="Search: a final run at the found QPS with the preset's durations.")
 @click.option("--no-early-stopping-sizing", "no_sizing", is_flag=True,
               help="Keep the preset's min_query_count: short points that cannot pass early stopping (curve only).")
@@ -626,22 +627,33 @@ def cleanup(outputs: Optional[Path], dry_run: bool, grace: float) -> None:
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Resume this sweep folder.")
 @click.option("--outputs", type=click.Path(path_type=Path), default=None, help="Outputs folder (default: outputs/).")
 @click.option("--sweep-id", default=None, help="Sweep folder name (default: date_sweep_preset).")
+@click.option("--force-free-gpu", is_flag=True,
+              help="First stop leftover processes of ended mlnb runs in the outputs folder; never others (also FORCE_FREE_GPU=1).")
 def sweep(preset, stage, backend, model, samples, sets, search, rates, concurrency, repeats, grid, queries_per_slot,
           start_qps, factor, tolerance,
           max_trials, trial_duration_ms, confirm, no_sizing, slos, saturation_margin, no_saturation_stop, resume,
-          outputs, sweep_id) -> None:
+          outputs, sweep_id, force_free_gpu=False) -> None:
     """Sweep a stage over load: each point a full run; sweep.json, points.csv, sweep.html.
 
     Server/Interactive over target_qps (--search, --rates), or the openai backend over requests in
     flight (--concurrency: a closed loop run as LoadGen Offline with a client cap; see the page's note).
 
     Ctrl-C stops it cleanly (exit 130); `mlnb sweep --resume FOLDER` carries on from its finished points.
+    Of the smoke scripts' switches (see `mlnb run`), SMOKE_SAMPLES and FORCE_FREE_GPU apply; the stage
+    switches and MMLU_LIMIT are printed as ignored (a sweep runs one stage).
     """
+    import os
+
+    from mlnb.seed_switches import for_sweep, read_seed_switches
     from mlnb.sweep.page import HTML_FILE
     from mlnb.sweep.plan import plan_point
     from mlnb.sweep.runner import SweepInterrupted, spec_of
     from mlnb.sweep.session import execute_sweep, open_sweep, spec_from_options
 
+    switches = for_sweep(read_seed_switches(os.environ, samples=samples, force_free_gpu=force_free_gpu),
+                         resuming=resume is not None)
+    if samples is None:
+        samples = switches.samples
     if resume is not None:
         if search or rates is not None or concurrency is not None:
             raise InputError("--resume", "resumes the sweep as it was started; give no --search, --rates or --concurrency")
@@ -659,8 +671,17 @@ def sweep(preset, stage, backend, model, samples, sets, search, rates, concurren
         )
         sweep_dir, state = open_sweep(spec, outputs, sweep_id)
     spec = spec_of(state)
+    for line in switches.lines:
+        click.echo(line)
+    if switches.force_free_gpu:
+        from mlnb.leftovers import free_leftovers
+
+        for line in free_leftovers(sweep_dir.parent):
+            click.echo(f"free: {line}")
     _prepare_models(plan_point(spec, state["first_qps"]))
     click.echo(f"sweep: {sweep_dir}")
+    if spec.kind == "concurrency" and spec.trial_duration_ms is None:
+        click.echo("concurrency points: min_duration_ms=0, each sized by its query count (--trial-duration-ms sets one)")
     try:
         state = execute_sweep(sweep_dir, state, echo=click.echo)
     except SweepInterrupted:

@@ -123,3 +123,23 @@ def read_seed_switches(
         else:
             found.lines.append(f"{label} -> nothing stopped")
     return found
+
+
+def for_sweep(switches: SeedSwitches, resuming: bool) -> SeedSwitches:
+    """The switches as ``mlnb sweep`` honours them: SMOKE_SAMPLES and FORCE_FREE_GPU apply, the rest cannot.
+
+    A sweep runs one stage (its ``--stage``), so the stage toggles and MMLU_LIMIT are printed as ignored
+    rather than dropped in silence; a resumed sweep keeps the samples it was started with.
+    """
+    lines = []
+    for line in switches.lines:
+        label, _, _ = line.partition(" -> ")
+        toggles = [name for name in STAGE_SWITCHES] + [flag for flag, _ in STAGE_SWITCHES.values()]
+        if line.startswith((*toggles, "MMLU_LIMIT", "--mmlu-limit")):
+            line = f"{label} -> ignored: a sweep runs only its --stage"
+        elif line.startswith("SMOKE_SAMPLES") and switches.samples is not None and resuming:
+            line = f"{label} -> ignored: a resumed sweep keeps the samples it was started with"
+            switches.samples = None
+        lines.append(line)
+    switches.stage_on, switches.mmlu_limit, switches.lines = {}, None, lines
+    return switches

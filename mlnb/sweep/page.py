@@ -65,6 +65,17 @@ def widen_narrow_axis(ax) -> None:
         ax.set_xlim(middle * (1 - NARROW_SHARE), middle * (1 + NARROW_SHARE))
 
 
+WIDE_RANGE = 30  # latencies spanning more than this factor (limit included) get a log axis
+
+
+def latency_axis(ax, values: list, limit) -> None:
+    """A log axis when the latencies and the limit span a wide range: on a linear one a 2 s limit under a
+    170 s TTFT is a line on the floor, and which points are near it cannot be read."""
+    shown = [v for v in [*values, limit] if v]
+    if shown and min(shown) > 0 and max(shown) / min(shown) > WIDE_RANGE:
+        ax.set_yscale("log")
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -117,6 +128,7 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict], level_rows: l
     if limit:
         ax.axvline(1000 / limit, color="#9ca3af", ls="--", lw=1, label=f"LoadGen TPOT limit ({limit:g} ms)")
     widen_narrow_axis(ax)
+    ax.set_ylim(bottom=0)  # from zero: a 2 % spread of throughput must not fill the height as if it were a trade-off
     ax.set_xlabel("per-user speed, tokens/s (1000 / p90 TPOT)")
     ax.set_ylabel("system output tokens/s")
     ax.grid(alpha=0.3)
@@ -137,11 +149,13 @@ def _figures(spec: dict, points: list[dict], frontier: list[dict], level_rows: l
             ax.scatter([level_of(p) for p in chosen], [p.get(key) for p in chosen], c=colour, zorder=3, label=verdict)
         limit = next((p.get(limit_key) for p in done if p.get(limit_key)), None)
         if limit:
-            ax.axhline(limit, color="#b91c1c", ls="--", lw=1, label="LoadGen limit")
+            ax.axhline(limit, color="#b91c1c", ls="--", lw=1, label=f"LoadGen limit ({limit:,.0f} ms)")
+        latency_axis(ax, [p.get(key) for p in ordered], limit)
         ax.set_xlabel(level_label)
-        ax.set_title(title + (" from the send" if closed_loop and key.startswith("ttft") else ""), fontsize=10)
+        scale = ", log scale" if ax.get_yscale() == "log" else ""
+        ax.set_title(title + (" from the send" if closed_loop and key.startswith("ttft") else "") + scale, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+        ax.legend(fontsize=8)
     figures.append(("Latency against offered load" if not closed_loop else "Latency against requests in flight", _png(fig)))
     return figures
 

@@ -35,8 +35,13 @@ CLOSED_LOOP_NOTE = (
     "send to its first chunk and TPOT from the first chunk to the last, not by LoadGen; (3) there are no scenario "
     "latency limits, so goodput needs --slo; (4) the last requests drain with fewer than N in flight, which lowers "
     "the throughput a little (the 'mean in flight' column shows how much); (5) saturation is throughput that rose by "
-    "less than the margin over the previous N, or failed requests."
+    "less than the margin over the previous N, or failed requests; (6) a point's size is its query count (at least "
+    "--queries-per-slot x N, and the stage's min_query_count), and its minimum duration is 0 unless "
+    "--trial-duration-ms is given: LoadGen Offline turns a minimum duration into target_qps x duration queries at "
+    "the stage's expected QPS, which has nothing to do with the point's N."
 )
+# min_duration of a concurrency point when --trial-duration-ms is not given: its size is its query count.
+CLOSED_LOOP_MIN_DURATION_MS = 0
 _SLO_UNITS_MS = {"ms": 1.0, "s": 1000.0}
 
 
@@ -57,7 +62,8 @@ class SweepSpec(StrictModel):
     factor: float = Field(2.0, gt=1, description="search: bracketing ladder step (x factor)")
     tolerance: float = Field(0.05, gt=0, lt=1, description="search: stop when (high - low) / low <= tolerance")
     max_trials: int = Field(16, ge=1, description="search: at most this many trials (resized trials included)")
-    trial_duration_ms: Optional[int] = Field(None, ge=0, description="min_duration of each point (None: the preset's)")
+    trial_duration_ms: Optional[int] = Field(
+        None, ge=0, description="min_duration of each point (None: the preset's; concurrency points: 0, sized by queries)")
     size_for_early_stopping: bool = Field(True, description="raise min_query_count to what early stopping needs")
     slo_ttft_ms: Optional[float] = Field(None, gt=0, description="goodput TTFT limit (None: the scenario's)")
     slo_tpot_ms: Optional[float] = Field(None, gt=0, description="goodput TPOT limit (None: the scenario's)")
@@ -178,6 +184,8 @@ def point_overrides(spec: SweepSpec, level: float, min_query_count: Optional[int
     if not full_durations:
         if spec.trial_duration_ms is not None:
             overrides.append((None, "min_duration_ms", int(spec.trial_duration_ms)))
+        elif spec.kind == "concurrency":  # not the Offline stage's duration (600 s under mlperf.conf)
+            overrides.append((None, "min_duration_ms", CLOSED_LOOP_MIN_DURATION_MS))
         if min_query_count is not None:
             overrides.append((None, "min_query_count", int(min_query_count)))
     return overrides

@@ -21,6 +21,7 @@ from mlnb.sweep.plan import CLOSED_LOOP_NOTE, SWEEP_FILE, SweepSpec, plan_point
 from mlnb.sweep.search import bracket, early_stopping_min_queries, next_qps, resized_query_count
 
 SCHEMA = "mlnb-sweep/1"
+LOADGEN_STARTED = "loadgen/mlperf_log_detail.txt"  # LoadGen opens it when its test starts
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -188,7 +189,9 @@ def search_result(state: dict[str, Any]) -> dict[str, Any]:
     latest = _latest_per_qps(finished)
     out: dict[str, Any] = {
         "stop_reason": state.get("stop_reason"),
-        "loadgen_runs": len([p for p in state["points"] if p["status"] in ("finished", "failed", "interrupted")]),
+        # A point stopped before LoadGen started (while its model loaded) ran no LoadGen test.
+        "loadgen_runs": len([p for p in state["points"] if p["status"] in ("finished", "failed")
+                             or (p["status"] == "interrupted" and p.get("loadgen_started", True))]),
         "elapsed_min": round(state.get("elapsed_s", 0.0) / 60, 2),
     }
     spec = spec_of(state)
@@ -197,7 +200,11 @@ def search_result(state: dict[str, Any]) -> dict[str, Any]:
     if spec.kind == "search":
         found = bracket([(q, p["verdict"] == "VALID") for q, p in latest.items()])
         high = latest.get(found.lowest_invalid_above) if found.lowest_invalid_above is not None else None
+        gap = None
+        if found.highest_valid and found.lowest_invalid_above is not None:
+            gap = round((found.lowest_invalid_above - found.highest_valid) / found.highest_valid, 4)
         out.update(
+            bracket_gap=gap, tolerance_reached=gap is not None and gap <= spec.tolerance,
             highest_valid_qps=found.highest_valid,
             lowest_invalid_qps=found.lowest_invalid_above,
             lowest_invalid_reasons=(high or {}).get("reasons", []),
@@ -264,6 +271,7 @@ def _run_points(sweep_dir: Path, state: dict[str, Any], spec, echo, write_page, 
     except (KeyboardInterrupt, RunInterrupted):  # Ctrl-C or SIGTERM, during a point or between points
         if point is not None:
             point["status"] = "interrupted"
+            point["loadgen_started"] = (sweep_dir / point["run_dir"] / spec.stage / LOADGEN_STARTED).is_file()
         state["elapsed_s"] = state.get("elapsed_s", 0.0) + time.monotonic() - started
         state["status"] = "interrupted"
         state["stop_reason"] = f"interrupted during {point['point']}" if point else "interrupted between points"

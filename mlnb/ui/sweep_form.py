@@ -253,7 +253,7 @@ class SweepSection:
             "repeats": self._text("repeats", "empty = 1 run per point"),
             "slo_ttft": self._text("TTFT limit (goodput)", "e.g. 500ms or 0.5s; empty = the scenario's"),
             "slo_tpot": self._text("TPOT limit (goodput)", "e.g. 50ms; empty = the scenario's"),
-            "trial_duration_ms": self._text("trial duration (ms)", "empty = the preset's min_duration"),
+            "trial_duration_ms": self._text("trial duration (ms)", "empty = the preset's min_duration (concurrency: 0)"),
         }
         self.confirm = w.Checkbox(value=False, description="confirm the found QPS with the preset's durations",
                                   indent=False, layout={"margin": "0 0 0 195px"})

@@ -69,3 +69,39 @@ def test_mmlu_limit_reaches_the_mmlu_stage_of_the_preset():
     stages, sets = _apply_seed_switches(found, "smoke", None, ())
     assert "08_mmlu" in stages.split(",") and "03_server_perf" not in stages.split(",")
     assert sets == ("08_mmlu.mmlu_limit=3",)
+
+
+def test_sweep_takes_samples_and_force_free_gpu_and_names_the_switches_it_cannot_apply():
+    from mlnb.seed_switches import for_sweep
+
+    env = {"SMOKE_SAMPLES": "6", "RUN_PERF_SERVER": "0", "MMLU_LIMIT": "3", "FORCE_FREE_GPU": "1"}
+    found = for_sweep(read_seed_switches(env), resuming=False)
+    assert (found.samples, found.force_free_gpu, found.stage_on, found.mmlu_limit) == (6, True, {}, None)
+    assert "SMOKE_SAMPLES=6 (environment) -> --samples 6" in found.lines
+    assert "RUN_PERF_SERVER=0 (environment) -> ignored: a sweep runs only its --stage" in found.lines
+    assert "MMLU_LIMIT=3 (environment) -> ignored: a sweep runs only its --stage" in found.lines
+    resumed = for_sweep(read_seed_switches({"SMOKE_SAMPLES": "6"}), resuming=True)
+    assert resumed.samples is None
+    assert resumed.lines == ["SMOKE_SAMPLES=6 (environment) -> ignored: a resumed sweep keeps the samples it was started with"]
+
+
+def test_mlnb_sweep_reads_the_switches_from_the_environment(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import mlnb.sweep.session as session
+    from mlnb.cli import main
+
+    seen = {}
+
+    def stop_here(spec, outputs, sweep_id):  # the spec is all this test needs; no point runs
+        seen["sets"] = spec.sets
+        raise SystemExit(3)
+
+    monkeypatch.setattr(session, "open_sweep", stop_here)
+    args = ["sweep", "--search", "--backend", "sim", "--outputs", str(tmp_path)]
+    result = CliRunner().invoke(main, args, env={"SMOKE_SAMPLES": "7"})
+    assert result.exit_code == 3 and "samples=7" in seen["sets"]
+    result = CliRunner().invoke(main, [*args, "--samples", "2"], env={"SMOKE_SAMPLES": "7"})
+    assert result.exit_code == 3 and "samples=2" in seen["sets"] and "samples=7" not in seen["sets"]
+    bad = CliRunner().invoke(main, args, env={"SMOKE_SAMPLES": "seven"})
+    assert bad.exit_code == 2 and "SMOKE_SAMPLES='seven' (environment): expected a whole number >= 1" in bad.output

@@ -113,3 +113,40 @@ def test_search_resizes_an_early_stopping_failure_once_then_confirms_the_result(
     assert next_action(state) == ("confirm", 16.25, None)  # full durations: no min_query_count override
     state["points"].append(_point(7, 16.25, "VALID", role="confirm"))
     assert next_action(state) is None and state["stop_reason"] == "tolerance reached"
+
+
+def test_a_concurrency_point_is_sized_by_queries_not_the_offline_stage_duration():
+    from mlnb.sweep.plan import CLOSED_LOOP_NOTE, point_overrides
+
+    spec = SweepSpec(kind="concurrency", preset="smoke", stage="01_offline_perf", concurrencies=[1, 4])
+    assert (None, "min_duration_ms", 0) in point_overrides(spec, 4, min_query_count=32)
+    assert "minimum duration is 0 unless --trial-duration-ms is given" in CLOSED_LOOP_NOTE
+    given = spec.model_copy(update={"trial_duration_ms": 5000})
+    durations = [value for _, key, value in point_overrides(given, 4, 32) if key == "min_duration_ms"]
+    assert durations == [5000]
+    # A Server search keeps the preset's duration unless told, and a confirmation run keeps it always.
+    search = SweepSpec(kind="search", preset="smoke")
+    assert not [key for _, key, _ in point_overrides(search, 2.0, 459) if key == "min_duration_ms"]
+    assert not [key for _, key, _ in point_overrides(spec, 4, None, full_durations=True) if key == "min_duration_ms"]
+
+
+def test_a_search_stopped_early_says_its_bracket_is_wider_than_the_tolerance_and_counts_only_started_loadgen_runs():
+    from mlnb.sweep.page import render_page
+    from mlnb.sweep.runner import search_result
+
+    spec = SweepSpec(kind="search", preset="smoke", tolerance=0.25)
+    points = [_point(1, 1.0, "VALID", role="search"), _point(2, 2.0, "INVALID", role="search"),
+              _point(3, 1.5, "INVALID", role="search"), _point(4, 1.5, "INVALID", role="resize"),
+              {**_point(5, 1.25, None, role="search", status="interrupted"), "loadgen_started": False}]
+    state = {"spec": spec.model_dump(mode="json"), "first_qps": 1.0, "points": points, "sweep_id": "s",
+             "status": "interrupted", "stop_reason": "interrupted during p05"}
+    result = search_result(state)
+    assert (result["highest_valid_qps"], result["lowest_invalid_qps"]) == (1.0, 1.5)
+    assert result["bracket_gap"] == 0.5 and result["tolerance_reached"] is False
+    assert result["loadgen_runs"] == 4  # p05 was stopped while its model loaded
+    points[4]["loadgen_started"] = True
+    assert search_result(state)["loadgen_runs"] == 5
+    page = render_page({**state, "result": result})
+    assert "the bracket is 50.0 % wide,\n<b>not within it</b>" in page
+    points[2:] = [_point(3, 1.25, "INVALID", role="search")]
+    assert search_result(state)["tolerance_reached"] is True
