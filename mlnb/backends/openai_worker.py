@@ -20,6 +20,7 @@ them when stopped. It dies with its parent (parent-death signal, and an end-of-f
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -73,6 +74,7 @@ class Worker:
                 self.inflight.add(task)
                 task.add_done_callback(self.inflight.discard)
         elif kind == "begin":
+            gc.freeze()  # what the worker loaded stays out of full collections: no mid-run stall (see openai_api)
             self.load.begin(self.loop)
         elif kind == "stop":
             if not self._stopped.done():
