@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import gc
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from mlnb.backends.openai_http import (
     describe_error as _describe,
     failure_reason,
     new_event_loop as _new_event_loop,
+    quiet_collector,
 )
 from mlnb.backends.openai_load import ClientLoad, combined_summary, process_cpu_s
 from mlnb.backends.openai_stream import StreamError, StreamedAnswer, encode_body, first_token_ids
@@ -251,10 +251,7 @@ class OpenAIBackend(Backend):
 
     def start(self, sink: ResponseSink) -> None:
         self._sink = sink
-        # Everything loaded so far (the tokenizer, transformers, torch: millions of objects) leaves the
-        # collector's sight: a full collection over it stopped the loop for up to 0.3 s mid-run, which
-        # showed as TPOT p99 and loop lag. Undone in stop().
-        gc.freeze()
+        quiet_collector()
         # From here to stop(): the client's CPU and its event loop's lag are what the run cost it.
         if self._workers is not None:
             self._parent_cpu0 = process_cpu_s()
@@ -413,7 +410,7 @@ class OpenAIBackend(Backend):
     def stop(self) -> None:
         """Cancel what is in flight, close the session and its connections, end the loop; safe to call twice."""
         atexit.unregister(self.stop)
-        gc.unfreeze()
+        quiet_collector(False)
         if self._workers is not None:
             workers, self._workers = self._workers, None
             loads = workers.stop()

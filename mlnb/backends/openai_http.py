@@ -22,6 +22,7 @@ aiohttp stays for the pre-run checks (``/v1/models``, the probes) in openai_api.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 import time
 from typing import Any, Callable, Optional
@@ -277,6 +278,27 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+_GC_THRESHOLD = gc.get_threshold()
+YOUNG_OBJECTS = 50_000
+
+
+def quiet_collector(on: bool = True) -> None:
+    """For the run (``on``) or after it: keep Python's cyclic collector from stopping the loop.
+
+    Everything loaded before the run (the tokenizer, transformers, torch: millions of objects) is frozen
+    out of the collector's sight: a full collection over it stopped the loop for up to 0.3 s mid-run. A
+    young-generation collection runs every :data:`YOUNG_OBJECTS` allocations instead of 700: an answer's
+    parsed chunks (thousands of objects, freed by reference counting) were walked and promoted by several
+    collections each, a few microseconds per chunk.
+    """
+    if on:
+        gc.freeze()
+        gc.set_threshold(max(YOUNG_OBJECTS, _GC_THRESHOLD[0]), *_GC_THRESHOLD[1:])
+    else:
+        gc.set_threshold(*_GC_THRESHOLD)
+        gc.unfreeze()
 
 
 def answer_facts(answer: StreamedAnswer, ids: list[int], url: str) -> dict[str, Any]:

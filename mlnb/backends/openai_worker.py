@@ -20,7 +20,6 @@ them when stopped. It dies with its parent (parent-death signal, and an end-of-f
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sys
 import threading
@@ -28,7 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Optional
 
-from mlnb.backends.openai_http import StreamClient, failure_reason, new_event_loop
+from mlnb.backends.openai_http import StreamClient, failure_reason, new_event_loop, quiet_collector
 from mlnb.backends.openai_stream import StreamError
 from mlnb.backends.openai_load import ClientLoad
 
@@ -74,7 +73,7 @@ class Worker:
                 self.inflight.add(task)
                 task.add_done_callback(self.inflight.discard)
         elif kind == "begin":
-            gc.freeze()  # what the worker loaded stays out of full collections: no mid-run stall (see openai_api)
+            quiet_collector()
             self.load.begin(self.loop)
         elif kind == "stop":
             if not self._stopped.done():
