@@ -224,3 +224,17 @@ def test_read_limit_and_cancellation_close_the_connection():
     assert timeout.startswith("timeout: "), timeout
     assert len(firsts) == 1  # the first token came before the silence
     assert not client.busy and all(not s.idle for s in client.servers.values())
+
+
+def test_the_collector_is_quieted_for_the_run_and_restored_after():
+    import gc
+
+    from mlnb.backends.openai_http import YOUNG_OBJECTS, quiet_collector
+
+    before = gc.get_threshold()
+    quiet_collector()
+    try:
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == max(YOUNG_OBJECTS, before[0])
+    finally:
+        quiet_collector(False)
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
