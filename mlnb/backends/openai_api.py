@@ -5,8 +5,9 @@ cap) serve the whole run; an aiohttp session makes the pre-run checks. LoadGen's
 requests over with a single ``call_soon_threadsafe`` per batch; nothing waits on a lock across an
 ``await``, and there is no concurrency cap unless ``max_concurrency`` sets one (then requests beyond
 it wait unsent in the client): LoadGen sets the arrivals. With several base URLs each request goes
-to the one with the fewest requests in flight (only the loop thread touches those counters). With ``client_workers`` > 1 the streaming runs
-in that many worker processes instead (openai_workers.py); the preflight checks stay here.
+to the one with the fewest requests in flight (only the loop thread touches those counters). With
+``client_workers`` > 1 the streaming runs in that many worker processes instead (openai_workers.py);
+the preflight checks stay here.
 
 Every failure (refused connection, HTTP status, timeout, a stream that ends early or is not JSON,
 an answer without tokens) completes the query with an error, so LoadGen ends the run and the
