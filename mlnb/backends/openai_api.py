@@ -1,12 +1,13 @@
 """The ``openai`` backend: any OpenAI-compatible server (vLLM's first), streamed over HTTP.
 
-One aiohttp session with an unbounded connection pool and one event loop thread serve the whole
-run. LoadGen's issue thread hands requests over with a single ``call_soon_threadsafe`` per batch;
-nothing waits on a lock across an ``await``, and there is no concurrency cap unless
-``max_concurrency`` sets one (then requests beyond it wait unsent in the client): LoadGen sets the
-arrivals. With several base URLs each request goes to the one with the fewest requests in
-flight (only the loop thread touches those counters). With ``client_workers`` > 1 the streaming runs
-in that many worker processes instead (openai_workers.py); the preflight checks stay here.
+One event loop thread and the streaming client of openai_http.py (keep-alive connections, no pool
+cap) serve the whole run; an aiohttp session makes the pre-run checks. LoadGen's issue thread hands
+requests over with a single ``call_soon_threadsafe`` per batch; nothing waits on a lock across an
+``await``, and there is no concurrency cap unless ``max_concurrency`` sets one (then requests beyond
+it wait unsent in the client): LoadGen sets the arrivals. With several base URLs each request goes
+to the one with the fewest requests in flight (only the loop thread touches those counters). With
+``client_workers`` > 1 the streaming runs in that many worker processes instead (openai_workers.py);
+the preflight checks stay here.
 
 Every failure (refused connection, HTTP status, timeout, a stream that ends early or is not JSON,
 an answer without tokens) completes the query with an error, so LoadGen ends the run and the
@@ -35,12 +36,12 @@ from typing import Any, Optional
 
 from mlnb.backends.base import Backend, Request, ResponseSink
 from mlnb.backends.openai_http import (
+    StreamClient,
     answer_facts,
     describe_error as _describe,
     failure_reason,
     new_event_loop as _new_event_loop,
-    open_session,
-    stream_answer,
+    quiet_collector,
 )
 from mlnb.backends.openai_load import ClientLoad, combined_summary, process_cpu_s
 from mlnb.backends.openai_stream import StreamError, StreamedAnswer, encode_body, first_token_ids
@@ -110,6 +111,7 @@ class OpenAIBackend(Backend):
         self._thread = threading.Thread(target=self._loop.run_forever, name="openai-client", daemon=True)
         self._thread.start()
         self._session = self._call(self._open_session())
+        self._client = StreamClient(p, self.api_key)
         # Closed at exit too, if an error ends the process before stop(): no "Unclosed client session".
         atexit.register(self.stop)
         self._closing_on_error(self._preflight(), timeout=PREFLIGHT_TIMEOUT_S * len(self.urls) + 5)
@@ -163,7 +165,12 @@ class OpenAIBackend(Backend):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _open_session(self):
-        return open_session(self.params, self.api_key)
+        """aiohttp for the pre-run checks (/models, the probes): a few requests, where its convenience costs nothing."""
+        import aiohttp
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        # read_bufsize: long prompts' usage chunks and long SSE lines exceed aiohttp's 64 KiB default.
+        return aiohttp.ClientSession(headers=headers, read_bufsize=2**20, max_line_size=2**20)
 
     async def _preflight(self) -> None:
         """Each server answers /models and serves the model: fail before LoadGen starts if not."""
@@ -245,6 +252,7 @@ class OpenAIBackend(Backend):
 
     def start(self, sink: ResponseSink) -> None:
         self._sink = sink
+        quiet_collector()
         # From here to stop(): the client's CPU and its event loop's lag are what the run cost it.
         if self._workers is not None:
             self._parent_cpu0 = process_cpu_s()
@@ -371,10 +379,10 @@ class OpenAIBackend(Backend):
                 self._sink.mark_time(request, "first_chunk_ms", arrived)
 
         self._sink.mark_sent(request)
-        answer = await stream_answer(self._session, url, path, encode_body(body), self.params.api == "chat", on_first)
+        answer, end = await self._client.stream(url, path, encode_body(body), self.params.api == "chat", on_first)
         self._client_load.chunks += answer.chunks
         ids = answer.final_token_ids(self._tokenizer)
-        self._finish(request, ids, answer_facts(answer, ids, url), url)
+        self._finish(request, ids, answer_facts(answer, ids, url), url, end)
 
     def _finish(self, request: Request, ids: list[int], facts: dict, url: Optional[str], at_ns: Optional[int] = None) -> None:
         """A whole answer: check the first answers' prompt counts, count, and complete the query."""
@@ -403,6 +411,7 @@ class OpenAIBackend(Backend):
     def stop(self) -> None:
         """Cancel what is in flight, close the session and its connections, end the loop; safe to call twice."""
         atexit.unregister(self.stop)
+        quiet_collector(False)
         if self._workers is not None:
             workers, self._workers = self._workers, None
             loads = workers.stop()
@@ -419,6 +428,7 @@ class OpenAIBackend(Backend):
                 task.cancel()
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
+            self._client.close()
             await self._session.close()
             # aiohttp's documented graceful shutdown: let the transports finish closing before the loop stops.
             await asyncio.sleep(0.25)
@@ -480,6 +490,7 @@ def _server_device(p) -> str:
 
 def _client_versions() -> str:
     import aiohttp
+    import httptools
 
     try:
         import uvloop
@@ -487,4 +498,4 @@ def _client_versions() -> str:
         loop = f"uvloop {uvloop.__version__}"
     except ImportError:
         loop = "asyncio"
-    return f"aiohttp {aiohttp.__version__}, {loop}"
+    return f"httptools {httptools.__version__} streams, {loop}; aiohttp {aiohttp.__version__} for the pre-run checks"

@@ -37,6 +37,16 @@ class StreamError(Exception):
     """The answer is unusable; the message says why in one line."""
 
 
+def _parse(payload: bytes) -> dict:
+    try:
+        chunk = _loads(payload)
+    except ValueError:
+        raise StreamError(f"malformed stream chunk (not JSON): {payload.strip()[:120]!r}") from None
+    if type(chunk) is not dict:
+        raise StreamError(f"malformed stream chunk (not an object): {payload.strip()[:120]!r}")
+    return chunk
+
+
 @dataclass
 class StreamedAnswer:
     chat: bool
@@ -50,27 +60,52 @@ class StreamedAnswer:
     done: bool = False  # saw data: [DONE]
 
     def feed_line(self, raw: bytes) -> Optional[tuple[str, list[int]]]:
-        """Take one line of the event stream; returns (text, ids) when it carried a token.
+        """Take one line of the event stream; returns (text, ids) when it carried a token."""
+        payload = self._payload(raw)
+        return None if payload is None else self.feed_chunk(_parse(payload))
 
-        The hot path of the client (one call per streamed chunk): orjson parses the payload (about
-        five times json's speed on these small objects), and only the fields used are looked up.
+    def feed_body(self, data: bytes) -> None:
+        """Every line of ``data`` at once, in order: one orjson call over all the chunks' payloads.
+
+        The client keeps a stream's bytes after its first token unparsed until the answer ends; one
+        call over a JSON array of all the chunks costs far less than one call per chunk.
         """
-        if raw.startswith(b"data: {"):  # the common case, a chunk as vLLM writes it: no strip, no copy
-            payload = raw[6:]
-        else:
-            line = raw.strip()
-            if not line or line.startswith(b":") or not line.startswith(b"data:"):
-                return None  # event separator, keep-alive comment, or an "event:"/"id:" field we do not use
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                self.done = True
-                return None
+        payloads = []
+        for line in data.split(b"\n"):
+            if line.startswith(b"data: {"):  # the common case, a chunk as vLLM writes it: no strip
+                payloads.append(line[6:])
+            elif line:
+                payload = self._payload(line)
+                if payload is not None:
+                    payloads.append(payload)
+        if not payloads:
+            return
         try:
-            chunk = _loads(payload)
+            chunks = _loads(b"[" + b",".join(payloads) + b"]")
         except ValueError:
-            raise StreamError(f"malformed stream chunk (not JSON): {payload.strip()[:120]!r}") from None
-        if type(chunk) is not dict:
-            raise StreamError(f"malformed stream chunk (not an object): {payload.strip()[:120]!r}")
+            chunks = None
+        if chunks is None or len(chunks) != len(payloads):  # one by one, so the bad chunk is named
+            chunks = [_parse(payload) for payload in payloads]
+        for chunk, payload in zip(chunks, payloads):
+            if type(chunk) is not dict:
+                raise StreamError(f"malformed stream chunk (not an object): {payload.strip()[:120]!r}")
+            self.feed_chunk(chunk)
+
+    def _payload(self, raw: bytes) -> Optional[bytes]:
+        """A line's JSON payload, or None for a line that carries none (noting ``[DONE]``)."""
+        if raw.startswith(b"data: {"):  # the common case: no strip, no copy
+            return raw[6:]
+        line = raw.strip()
+        if not line or line.startswith(b":") or not line.startswith(b"data:"):
+            return None  # event separator, keep-alive comment, or an "event:"/"id:" field we do not use
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            self.done = True
+            return None
+        return payload
+
+    def feed_chunk(self, chunk: dict) -> Optional[tuple[str, list[int]]]:
+        """One parsed chunk: only the fields used are looked up."""
         if "error" in chunk and chunk["error"]:
             raise StreamError(f"server error in stream: {str(chunk['error'])[:300]}")
         if "usage" in chunk and chunk["usage"]:

@@ -1,4 +1,4 @@
-"""One client worker process (``client_workers`` > 1): its own event loop and aiohttp session.
+"""One client worker process (``client_workers`` > 1): its own event loop and streaming client.
 
 Started by :mod:`mlnb.backends.openai_workers` as ``python -m mlnb.backends.openai_worker FD`` with one
 end of a socket pair. It reads its settings, then batches of requests (LoadGen's ids, the path and the
@@ -27,7 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, Optional
 
-from mlnb.backends.openai_http import failure_reason, new_event_loop, open_session, stream_answer
+from mlnb.backends.openai_http import StreamClient, failure_reason, new_event_loop, quiet_collector
 from mlnb.backends.openai_stream import StreamError
 from mlnb.backends.openai_load import ClientLoad
 
@@ -73,6 +73,7 @@ class Worker:
                 self.inflight.add(task)
                 task.add_done_callback(self.inflight.discard)
         elif kind == "begin":
+            quiet_collector()
             self.load.begin(self.loop)
         elif kind == "stop":
             if not self._stopped.done():
@@ -91,16 +92,16 @@ class Worker:
                 self._emit(("first", rid, sent, arrived, token))
 
         try:
-            answer = await stream_answer(self.session, url, path, body, self.chat, on_first)
+            answer, end = await self.client.stream(url, path, body, self.chat, on_first)
             self.load.chunks += answer.chunks
-            self._emit(("done", rid, sent, first[0], time.monotonic_ns(), url, answer, None))
+            self._emit(("done", rid, sent, first[0], end, url, answer, None))
         except (Exception, asyncio.CancelledError) as err:  # never a lost query
             self._emit(("done", rid, sent, first[0], time.monotonic_ns(), url, None, failure_reason(err, url)))
         finally:
             self.outstanding[url] -= 1
 
     async def run(self) -> None:
-        self.session = open_session(self.params, os.environ.get(self.params.api_key_env) or None)
+        self.client = StreamClient(self.params, os.environ.get(self.params.api_key_env) or None)
         threading.Thread(target=self._read, name="client-worker-pipe", daemon=True).start()
         self.conn.send([("ready", os.getpid())])
         await self._stopped
@@ -109,7 +110,7 @@ class Worker:
             task.cancel()
         if self.inflight:
             await asyncio.gather(*self.inflight, return_exceptions=True)
-        await self.session.close()
+        self.client.close()
         self._flush()
         self.conn.send([("stopped", self.load.raw())])
 
