@@ -10,9 +10,8 @@ It prints one table. Every figure is measured in this call on this machine:
   matmul throughput: a large square matmul in the model's dtype (the compute ceiling).
 - Greedy tokens of the static path (8 rows through 4 slots, so rows join as others leave) against
   eager ``generate`` of each prompt alone, on the embedded model's architecture with random weights, in
-  float32 (target: identical) and bfloat16 (the agreement rate). Its real weights cannot travel to a
-  GPU machine without a registry in one 64 MiB transfer; the CPU test in
-  tests/integration/test_static_decode.py checks the real weights in fp32.
+  float32 (target: identical) and bfloat16 (the agreement rate). The GPU bundle carries no model
+  weights; the CPU test in tests/integration/test_static_decode.py checks the real weights in fp32.
 - SingleStream TPOT at batch 1 on the static decode path (compiled step + CUDA graph), against the
   floor = bytes read per decode step / copy bandwidth, where bytes = all weights + the KV cache at the
   mean context (prompt + half the output). Target: at most 1.4 x the floor. Eager ``generate`` beside it.
@@ -67,8 +66,8 @@ TINY = {
     "vocab_size": 128256, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
     "bos_token_id": 128000, "eos_token_id": [128001, 128009], "tie_word_embeddings": False,
 }
-# SmolLM2-135M-Instruct's architecture (the embedded model), for the token check: its real weights are
-# too large to travel to a machine that has no registry, so the check runs it with random weights.
+# SmolLM2-135M-Instruct's architecture (the embedded model), for the token check: the GPU bundle
+# carries no weights, so the check runs it with random ones.
 EMBEDDED_ARCH = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
     "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
