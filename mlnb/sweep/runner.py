@@ -113,11 +113,13 @@ def next_action(state: dict[str, Any]) -> Optional[tuple]:
     if spec.kind in ("ladder", "concurrency"):
         return _next_ladder_point(state, spec, finished)
     trials = [p for p in finished if p["role"] != "confirm"]
+    unresized = None  # a trial that failed on early stopping alone and was not run longer
     if trials:
         resize = trials[-1].get("resize_to")
         if resize and not any(p["role"] == "resize" and p["target_qps"] == trials[-1]["target_qps"] for p in trials):
             if len(trials) < spec.max_trials:
                 return "resize", trials[-1]["target_qps"], resize
+            unresized = trials[-1]
     history = [(qps, p["verdict"] == "VALID") for qps, p in latest.items()]
     qps = next_qps(history, state["first_qps"], spec.factor, spec.tolerance)
     if qps is not None and len(trials) < spec.max_trials:
@@ -126,6 +128,10 @@ def next_action(state: dict[str, Any]) -> Optional[tuple]:
         reason = "tolerance reached" if bracket(history).lowest_invalid_above else "no bracket: see the trials"
     else:
         reason = f"max_trials={spec.max_trials} reached before the tolerance"
+    if unresized is not None:
+        # Its INVALID is a sample-size verdict, not a latency one: say so rather than let it stand as a bound.
+        reason += (f"; {unresized['target_qps']:g} qps failed on early stopping alone and max_trials left no room to "
+                   f"rerun it with {unresized['resize_to']} queries, so it is not a firm upper bound")
     found = bracket(history).highest_valid
     if spec.confirm and found is not None and not any(p["role"] == "confirm" for p in finished):
         return "confirm", found, None

@@ -150,3 +150,13 @@ def test_a_search_stopped_early_says_its_bracket_is_wider_than_the_tolerance_and
     assert "the bracket is 50.0 % wide,\n<b>not within it</b>" in page
     points[2:] = [_point(3, 1.25, "INVALID", role="search")]
     assert search_result(state)["tolerance_reached"] is True
+
+
+def test_a_bound_that_failed_on_early_stopping_alone_without_room_to_rerun_is_called_not_firm():
+    spec = SweepSpec(kind="search", preset="smoke", tolerance=0.25, max_trials=3)
+    state = {"spec": spec.model_dump(mode="json"), "first_qps": 1, "base_min_query_count": 459,
+             "points": [_point(1, 1, "VALID", role="search"), _point(2, 2, "INVALID", role="search"),
+                        {**_point(3, 1.25, "INVALID", role="search"), "resize_to": 700}]}
+    assert next_action(state) is None
+    assert state["stop_reason"].startswith("max_trials=3 reached") or state["stop_reason"].startswith("tolerance")
+    assert "1.25 qps failed on early stopping alone" in state["stop_reason"] and "not a firm upper bound" in state["stop_reason"]
