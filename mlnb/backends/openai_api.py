@@ -205,7 +205,7 @@ class OpenAIBackend(Backend):
             if line:
                 self.stop()
                 raise InputError("max_model_len", line)
-        timeout = PREFLIGHT_TIMEOUT_S * len(self.urls) * PROBE_PROMPTS + 5
+        timeout = self.params.read_timeout_s * len(self.urls) * PROBE_PROMPTS + 5
         self.prompt_check = self._closing_on_error(self._probe(), timeout=timeout)
 
     async def _probe(self) -> str:
@@ -214,7 +214,10 @@ class OpenAIBackend(Backend):
 
         local = self._local
         assert local is not None
-        timeout = aiohttp.ClientTimeout(total=PREFLIGHT_TIMEOUT_S)
+        # A probe is a real completion, so it gets a real request's wait (read_timeout_s), not the 15 s of
+        # the /models check: a busy CPU server's first completion took longer than 15 s (seen in CI).
+        limit = self.params.read_timeout_s
+        timeout = aiohttp.ClientTimeout(total=limit)
         checked = 0
         for url in self.urls:
             for index in range(min(PROBE_PROMPTS, len(local.ids))):
@@ -231,7 +234,8 @@ class OpenAIBackend(Backend):
                         async for line in response.content:
                             answer.feed_line(line)
                 except (StreamError, aiohttp.ClientError, asyncio.TimeoutError) as err:
-                    why = f"no answer within {PREFLIGHT_TIMEOUT_S:.0f} s" if isinstance(err, asyncio.TimeoutError) else _describe(err)
+                    why = (f"no answer within read_timeout_s={limit:g} s" if isinstance(err, asyncio.TimeoutError)
+                           else _describe(err))
                     raise InputError(f"base_url {url}", f"a probe request (one output token) failed: {why}") from None
                 counted = (answer.usage or {}).get("prompt_tokens")
                 if counted is None:
