@@ -236,13 +236,7 @@ class HFBackend(Backend):
             self._generate_eager(batch, sink)
 
     def _generate_static(self, batch: list[Request], sink: ResponseSink) -> None:
-        def on_token(row, tokens: list[int], done: bool) -> None:
-            if len(tokens) == 1 and row.key.stream:
-                sink.first_token(row.key, tokens[:1])
-            if done:
-                sink.complete(row.key, list(tokens))
-
-        self.decoder.generate([request_row(r) for r in batch], on_token)
+        self.decoder.generate([request_row(r) for r in batch], _token_reporter(sink, set()))
         self.batches_run += 1
         self.static_batches_run += 1
 
@@ -295,17 +289,8 @@ class HFBackend(Backend):
     def _decode_static(self, joining: list[Request]) -> None:
         """Admit ``joining`` and run one decode step; a failure ends every request in flight with its error."""
         sink = self.sink
-
         completed: set[int] = set()
-
-        def on_token(row, tokens: list[int], done: bool) -> None:
-            request = row.key
-            if len(tokens) == 1 and request.stream:
-                sink.first_token(request, tokens[:1])
-            if done:
-                completed.add(id(request))
-                sink.complete(request, list(tokens))
-
+        on_token = _token_reporter(sink, completed)
         try:
             if joining:
                 self.decoder.admit([request_row(r) for r in joining], on_token)
@@ -388,7 +373,6 @@ class HFBackend(Backend):
         if self.profile_window is not None and self.profile_window.result is not None:
             info["profile"] = self.profile_window.result
         if self.decoder is not None:
-            info["static_decode"] = self.static_facts
             info["batch_size"] = self.decoder.largest
             info["concurrency"] = (
                 f"continuous batching: {self.decoder.largest} slots (sized from free memory), steps recorded at "
@@ -413,6 +397,20 @@ def use_run_compile_cache(run_dir: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)  # read by inductor when it first compiles
     return f"{folder.name}/ in the run folder ({'reused' if warm else 'new'})"
+
+
+def _token_reporter(sink: ResponseSink, completed: set[int]):
+    """The static path's callback: a streaming request's first token, then its completion (noted in ``completed``)."""
+
+    def on_token(row, tokens: list[int], done: bool) -> None:
+        request = row.key
+        if len(tokens) == 1 and request.stream:
+            sink.first_token(request, tokens[:1])
+        if done:
+            completed.add(id(request))
+            sink.complete(request, list(tokens))
+
+    return on_token
 
 
 def request_row(request: Request):

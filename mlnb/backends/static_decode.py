@@ -90,7 +90,7 @@ class StaticDecoder:
         self.fallbacks: list[str] = []
         self._step_fn = self._step
         if use_cuda_graphs:
-            self._step_fn = torch.compile(self._step, dynamic=None, fullgraph=True)
+            self._step_fn = torch.compile(self._step, fullgraph=True)
 
     @property
     def largest(self) -> int:
@@ -281,10 +281,9 @@ class StaticDecoder:
         slot_index = torch.tensor(slots, dtype=torch.long, device=self.device)
         for layer in range(len(cache.keys)):
             self.ring.place(layer, slot_index, columns, cache.keys[layer], cache.values[layer])
-        banned = torch.tensor([row.min_new_tokens > 0 for row in group], device=self.device)
-        logits[banned.unsqueeze(1) & torch.isin(torch.arange(logits.shape[1], device=self.device), self.eos)] = float(
-            "-inf"
-        )
+        banned = [i for i, row in enumerate(group) if row.min_new_tokens > 0]  # EOS may not be the first token
+        if banned:
+            logits[torch.tensor(banned, device=self.device).unsqueeze(1), self.eos.unsqueeze(0)] = float("-inf")
         firsts = logits.argmax(dim=-1).tolist()
         for i, (row, slot) in enumerate(zip(group, slots)):
             n = len(row.prompt_ids)
