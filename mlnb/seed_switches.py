@@ -132,10 +132,10 @@ def for_sweep(switches: SeedSwitches, resuming: bool) -> SeedSwitches:
     rather than dropped in silence; a resumed sweep keeps the samples it was started with.
     """
     lines = []
+    not_for_sweeps = (*STAGE_SWITCHES, *(flag for flag, _ in STAGE_SWITCHES.values()), "MMLU_LIMIT", "--mmlu-limit")
     for line in switches.lines:
         label, _, _ = line.partition(" -> ")
-        toggles = [name for name in STAGE_SWITCHES] + [flag for flag, _ in STAGE_SWITCHES.values()]
-        if line.startswith((*toggles, "MMLU_LIMIT", "--mmlu-limit")):
+        if line.startswith(not_for_sweeps):
             line = f"{label} -> ignored: a sweep runs only its --stage"
         elif line.startswith("SMOKE_SAMPLES") and switches.samples is not None and resuming:
             line = f"{label} -> ignored: a resumed sweep keeps the samples it was started with"
