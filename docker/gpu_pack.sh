@@ -7,6 +7,8 @@
 #                                               with Llama-3.1-8B's architecture and random weights, or
 #                                               with the model folder in MLNB_GPU_MODEL (real weights)
 #   bash docker/gpu_pack.sh targets [BUNDLE] [ARGS...]   install, then tests/benchmarks/gpu_targets.py ARGS
+#   bash docker/gpu_pack.sh serve [BUNDLE] [ARGS...]     install, then a Server stage through the openai
+#                                               backend against a managed `transformers serve` on CUDA
 #
 # BUNDLE defaults to build/gpu-bundle (ignored by git). Copy the repository and the bundle to the GPU
 # machine, then run `smoke` from the repository's root. The target is CPython 3.12 on manylinux x86_64
@@ -38,6 +40,9 @@ for dep in deps:
     if name not in skip:
         print(dep)
 EOF
+    # `transformers serve` (server kind transformers) needs transformers' "serving" extra, which the
+    # target's transformers lacks: the names of that extra, less what the target has.
+    printf '%s\n' fastapi uvicorn starlette "openai>=1.98.0"
 }
 
 platform_args() {
@@ -156,10 +161,61 @@ targets() {
     PYTHONPATH="$PWD" "${MLNB_GPU_VENV:-.gpu-venv}/bin/python" tests/benchmarks/gpu_targets.py "${tokenizer[@]}" "$@"
 }
 
+# A Server stage of the openai backend against a managed `transformers serve` on the GPU (server kind
+# transformers). The served model is SmolLM2-135M's architecture with random bf16 weights, saved with the
+# bundle's SmolLM2 tokenizer (which made the embedded prompts), or the folder in MLNB_SERVE_MODEL. Its
+# small size puts the client and LoadGen under GPU token rates. SERVE_QPS sets the target rate.
+serve() {
+    install
+    local venv="${MLNB_GPU_VENV:-.gpu-venv}" model="${MLNB_SERVE_MODEL:-}" work
+    work="$(mktemp -d)"
+    if [ -z "$model" ]; then
+        model="$work/SmolLM2-135M-random"
+        PYTHONPATH="$PWD" "$venv/bin/python" - "$model" "$venv/tokenizer" <<'EOF'
+import shutil, sys
+from pathlib import Path
+
+import torch
+import transformers
+
+folder, tokenizer = Path(sys.argv[1]), Path(sys.argv[2])
+config = transformers.AutoConfig.from_pretrained("mlnb/configs/smollm2-135m-instruct")
+torch.manual_seed(0)
+transformers.AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(folder)
+for item in tokenizer.iterdir():
+    shutil.copy(item, folder / item.name)
+print(f"served model: {folder} (SmolLM2-135M architecture, random bf16 weights)")
+EOF
+    fi
+    cat > "$work/serve.yaml" <<EOF
+description: "openai backend against a managed transformers serve on CUDA (random weights: speed only)"
+stages: [03_server_perf]
+common:
+  backend: openai
+  model: $model
+  dataset: embedded
+  samples: 64
+  max_new_tokens: 128
+  output_length: reference
+  timeout_s: 900
+per_stage:
+  03_server_perf:
+    target_qps: ${SERVE_QPS:-8}
+    min_duration_ms: ${SERVE_MS:-30000}
+    min_query_count: ${SERVE_QUERIES:-240}
+server:
+  kind: transformers
+  engine_args: {device: cuda, dtype: bfloat16, continuous_batching: true}
+  ready_timeout_s: 300
+EOF
+    mlnb run --preset "$work/serve.yaml" "${@}"
+}
+
 case "$ACTION" in
     build) build ;;
     install) install ;;
     smoke) shift $(($# < 2 ? $# : 2)); smoke "$@" ;;
     targets) shift $(($# < 2 ? $# : 2)); targets "$@" ;;
+    serve) shift $(($# < 2 ? $# : 2)); serve "$@" ;;
     *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +69,7 @@ TINY = {
 }
 # SmolLM2-135M-Instruct's architecture (the embedded model), for the token check: the GPU bundle
 # carries no weights, so the check runs it with random ones.
-EMBEDDED_ARCH = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
-    "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
-    "vocab_size": 49152, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
-    "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": True,
-}
+EMBEDDED_ARCH = json.loads((ROOT / "mlnb" / "configs" / "smollm2-135m-instruct" / "config.json").read_text())
 SECTIONS = ("bandwidth", "tokens", "singlestream", "offline", "server", "interactive")
 TPOT_TARGET = 1.4  # x the floor (issue target for batch-1 decode)
 SERVER_TARGET = 0.6  # highest VALID Server QPS x output tokens / Offline tok/s
@@ -372,6 +368,8 @@ def main(argv=None) -> int:
     ap.add_argument("--server-trials", type=int, default=None, help="LoadGen runs per latency limit")
     ap.add_argument("--samples", type=int, default=None, help="dataset records used (the QSL size); default 64 (tiny: 8)")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--offline-json", default=None,
+                    help="an earlier call's --json file: its Offline tok/s and output length give the Server ratio")
     args = ap.parse_args(argv)
     import torch
 
@@ -391,6 +389,9 @@ def main(argv=None) -> int:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
     args.device = device
     figures: dict[str, object] = {"device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}
+    if args.offline_json:  # the Server ratio's denominator, measured by an earlier call on this machine kind
+        earlier = json.loads(Path(args.offline_json).read_text())
+        figures.update({key: earlier[key] for key in ("offline_tokens_per_s", "osl_mean") if key in earlier})
 
     config = json.loads((Path(args.model) / "config.json").read_text())
     shape = ModelShape.from_config(config)
@@ -409,12 +410,25 @@ def main(argv=None) -> int:
     table.section(rows)
     rows = []
 
-    if "tokens" in only:
-        rows = check_tokens(args, rows)
-        table.section(rows)
-        rows = []
+    def guarded(name: str, section) -> None:
+        """Run one section; a failure prints its traceback and one table row, and the next section still runs."""
+        try:
+            table.section(section())
+        except Exception as err:  # noqa: BLE001 - a first run on new hardware: keep the other figures
+            traceback.print_exc()
+            figures.setdefault("failed", {})[name] = f"{type(err).__name__}: {err}"[:400]
+            table.section([(f"{name}: FAILED", type(err).__name__, str(err).splitlines()[0][:64] if str(err) else "", "")])
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        if args.json:  # after every section, so a run cut short still leaves its figures
+            Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
 
-    if "singlestream" in only:
+    if "tokens" in only:
+        guarded("tokens", lambda: check_tokens(args, []))
+
+    def singlestream():
+        rows = []
         backend, load_s = load_backend(params_for(args, "SingleStream", static_max_batch=1))
         prompt = [int(t) for t in torch.randint(0, shape.vocab, (ss_prompt,), generator=torch.Generator().manual_seed(0))]
         static_tpot, static_tokens = decode_tpot(backend, prompt, ss_new, "static")
@@ -439,10 +453,13 @@ def main(argv=None) -> int:
         for why in backend.static_facts.get("fallbacks", []):
             rows.append(("  fell back from", why[:150], "", ""))
         free_backend(backend)
-        table.section(rows)
-        rows = []
+        return rows
 
-    if "offline" in only:
+    if "singlestream" in only:
+        guarded("singlestream", singlestream)
+
+    def offline():
+        rows = []
         params = params_for(args, "Offline")
         backend, load_s = load_backend(params)
         batch = backend.decoder.largest
@@ -463,22 +480,22 @@ def main(argv=None) -> int:
                      f"{tps / ceiling:.0%} of ceiling"))
         rows.append(("  shape: mean prompt / output tokens", f"{isl:.0f} / {osl:.0f}", lengths.note, ""))
         free_backend(backend)
-        table.section(rows)
-        rows = []
+        return rows
 
-    server_backend = None
-    for name in ("server", "interactive"):
-        if name not in only:
-            continue
+    if "offline" in only:
+        guarded("offline", offline)
+
+    def search(name: str, holder: dict):
+        rows = []
         ttft_ms, tpot_ms = LIMITS[name]
         # Slots up to 128: steps recorded at 1, 2, 4, ... 128 rows (one compile, one graph per size).
         params = params_for(args, "Server", static_max_batch=min(args.max_batch, 128))
-        if server_backend is None:
-            server_backend, load_s = load_backend(params)
+        if holder.get("backend") is None:
+            holder["backend"], load_s = load_backend(params)
             rows.append(("Server backend: static batches, compile (in load)",
-                         ", ".join(map(str, server_backend.decoder.batch_sizes)),
-                         f"{server_backend.static_facts['compile_seconds']} s", ""))
-        backend = server_backend
+                         ", ".join(map(str, holder["backend"].decoder.batch_sizes)),
+                         f"{holder['backend'].static_facts['compile_seconds']} s", ""))
+        backend = holder["backend"]
         best, tried = highest_valid_qps(backend, params, args.server_start_qps or (16.0 if args.tiny else 8.0),
                                         server_seconds, ttft_ms, tpot_ms, trials)
         figures[f"{name}_highest_valid_qps"] = best
@@ -497,15 +514,17 @@ def main(argv=None) -> int:
             rows.append((f"  {trial.qps:.3g} QPS x {trial.queries} queries", "VALID" if trial.valid else "INVALID",
                          f"p99 TTFT {ttft if ttft is None else round(ttft)} ms, p99 TPOT {tpot if tpot is None else round(tpot, 1)} ms"
                          + (f"; early stopping alone: {trial.needs_more} more needed" if trial.needs_more else ""), ""))
-        table.section(rows)
-        rows = []
-    if server_backend is not None:
-        free_backend(server_backend)
+        return rows
 
-    table.section(rows)  # the Server backend's compile row when no search ran
+    holder: dict = {}
+    for name in ("server", "interactive"):
+        if name in only:
+            guarded(name, lambda name=name: search(name, holder))
+    if holder.get("backend") is not None:
+        free_backend(holder["backend"])
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
-    return 0
+    return 1 if figures.get("failed") else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The static decode path against eager generate, and dummy-weight runs shaped by reference lengths.
 
 CPU only: the static path runs its decode step uncompiled here (CUDA graphs need a GPU); the GPU
-check of the same equality is tests/benchmarks/gpu_targets.py --check-tokens.
+check of the same equality is tests/benchmarks/gpu_targets.py --only tokens.
 """
 
 import json
