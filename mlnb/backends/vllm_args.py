@@ -33,9 +33,10 @@ def on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
-def sampling_params(max_new_tokens: int, min_new_tokens: int, streaming: bool):
+def sampling_params(max_new_tokens: int, min_new_tokens: int, streaming: bool, ignore_eos: bool = False):
     """MLPerf's Llama settings: greedy, max_tokens=128, min_tokens=1 (the reference's top_k=1 at
-    temperature 0 is the same greedy choice). Token ids only: the harness never needs text."""
+    temperature 0 is the same greedy choice). Token ids only: the harness never needs text.
+    ``ignore_eos``: run to max_tokens (reference output lengths), as the other backends do."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
@@ -43,6 +44,7 @@ def sampling_params(max_new_tokens: int, min_new_tokens: int, streaming: bool):
         temperature=0.0,
         max_tokens=max_new_tokens,
         min_tokens=min_new_tokens,
+        ignore_eos=ignore_eos,
         detokenize=False,
         output_kind=RequestOutputKind.DELTA if streaming else RequestOutputKind.FINAL_ONLY,
     )

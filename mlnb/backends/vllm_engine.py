@@ -103,7 +103,7 @@ class _OfflineWorker:
 
     def _add(self, batch: list[Request]) -> None:
         # A failing enqueue aborts the part of the batch it had added, so a retry starts clean.
-        params = [sampling_params(r.max_new_tokens, r.min_new_tokens, streaming=False) for r in batch]
+        params = [sampling_params(r.max_new_tokens, r.min_new_tokens, streaming=False, ignore_eos=r.ignore_eos) for r in batch]
         ids = self.llm.enqueue([tokens_prompt(r.prompt_ids) for r in batch], params, use_tqdm=False)
         for request, internal_id in zip(batch, ids):
             # enqueue returns "<external id>-<random suffix>"; outputs carry the external id.
@@ -157,7 +157,7 @@ class _StreamingLoop:
 
     async def stream(self, request: Request, sink: ResponseSink) -> None:
         tokens: list[int] = []
-        params = sampling_params(request.max_new_tokens, request.min_new_tokens, streaming=True)
+        params = sampling_params(request.max_new_tokens, request.min_new_tokens, streaming=True, ignore_eos=request.ignore_eos)
         self._count += 1
         request_id = f"{request.request_id}-{self._count}"
         error = None
@@ -357,7 +357,7 @@ class VLLMBackend(Backend):
             "load_seconds": round(self.load_seconds, 2),
             "warm_up_seconds": round(self.warm_up_seconds, 2),
             "eos_token_ids": sorted(self.eos_ids),
-            "sampling": "greedy (temperature 0), max_tokens=max_new_tokens, min_tokens=min_new_tokens",
+            "sampling": "greedy (temperature 0), max_tokens=max_new_tokens, min_tokens=min_new_tokens, ignore_eos per request (reference lengths)",
             "concurrency": (
                 "continuous batching: every request goes to the engine when it arrives; "
                 + ("streamed deltas, first token reported at once" if self.streaming else "reported the step it finishes")

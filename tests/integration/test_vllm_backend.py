@@ -107,3 +107,12 @@ def test_server_streams_through_one_persistent_loop_and_reports_errors(tmp_path)
     assert sum(not r["error"] for r in rows) >= 3
     # a SUT error makes the stage INVALID, with the reason
     assert summary.verdict == "INVALID" and f"{len(failed)} {'query' if len(failed) == 1 else 'queries'} failed in the SUT" in summary.verdict_reasons
+
+
+def test_reference_lengths_reach_vllm_as_ignore_eos():
+    # output_length=reference runs each answer to its reference length past EOS; vLLM stops at EOS
+    # unless its SamplingParams say otherwise.
+    from mlnb.backends.vllm_args import sampling_params
+
+    assert sampling_params(8, 8, streaming=False, ignore_eos=True).ignore_eos is True
+    assert sampling_params(8, 1, streaming=True).ignore_eos is False
