@@ -150,8 +150,12 @@ smoke() {
         stages="${stages//08_mmlu,/}"
         echo "08_mmlu left out: random weights (set MLNB_GPU_MODEL to a model folder with real weights to run it)"
     fi
+    # Four slots keep the smoke stages short; a --set static_max_batch=N among the arguments replaces it
+    # (mlnb refuses the same key set twice).
+    local slots=(--set static_max_batch=4)
+    [[ " $* " == *" static_max_batch="* ]] && slots=()
     mlnb run --preset smoke --stages "$stages" "${model_args[@]}" \
-        --set decode_path=static --set static_max_batch=4 "${tokenizer[@]}" "${@}"
+        --set decode_path=static "${slots[@]}" "${tokenizer[@]}" "${@}"
 }
 
 targets() {
