@@ -19,6 +19,8 @@ from mlnb.telemetry.prometheus import histogram_delta
 from mlnb.telemetry.sampler import SAMPLE_HZ, TelemetrySampler
 
 SERIES_FILE = "telemetry.jsonl"
+# The samples as they are taken; replaced by SERIES_FILE when the stage ends, kept when it was stopped.
+PARTIAL_SERIES_FILE = "telemetry.partial.jsonl"
 MEASURED = "measured board power: NVML power draw of the GPUs the engine can use"
 MEASURED_RAPL = "measured CPU package power (RAPL), not the whole machine"
 PROVISIONED = "provisioned power: the enforced power limits of the GPUs the engine can use"

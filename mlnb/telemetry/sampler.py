@@ -9,6 +9,7 @@ one core, on the harness's side and on the server's.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -50,8 +51,12 @@ class TelemetrySampler:
     """Samples host, GPUs and servers at SAMPLE_HZ in a daemon thread between ``start`` and ``stop``."""
 
     def __init__(self, progress: Progress, targets: list[ScrapeTarget], server: Optional[psutil.Process],
-                 device_param: str = "auto"):
+                 device_param: str = "auto", partial_path: Optional[Path] = None):
+        """``partial_path``: each sample is also appended there as it is taken, so a stage that is stopped
+        or killed before it can write its series still leaves what the system did until then."""
         self.progress = progress
+        self.partial_path = partial_path
+        self._partial = None
         self.targets = targets
         self.harness = ProcessTree(psutil.Process(os.getpid()))
         self.server = ProcessTree(server) if server is not None else None
@@ -67,6 +72,8 @@ class TelemetrySampler:
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
+        if self.partial_path is not None:
+            self._partial = open(self.partial_path, "w", encoding="utf-8")
         own = self.harness.pids() | (self.server.pids() if self.server else set())
         self.hardware = self._hardware_state(own)
         psutil.cpu_percent(None)  # the first reading of each counter starts its interval
@@ -87,6 +94,9 @@ class TelemetrySampler:
         if self.nvml:
             self.energy_counters_mj.append(self.nvml.energy_mj())
             self.nvml.close()
+        if self._partial is not None:
+            self._partial.close()
+            self._partial = None
 
     def _loop(self) -> None:
         period = 1.0 / SAMPLE_HZ
@@ -98,7 +108,11 @@ class TelemetrySampler:
     def _tick(self) -> None:
         started = time.thread_time()  # this thread's CPU time: the sampler's own cost, whatever the load
         try:
-            self.rows.append(self._sample())
+            row = self._sample()
+            self.rows.append(row)
+            if self._partial is not None:
+                self._partial.write(json.dumps(row) + "\n")
+                self._partial.flush()  # the line is on disk before the next tick, should the process be killed
         except Exception as err:  # telemetry must never cost the stage: count and say what failed
             key = type(err).__name__
             self.tick_errors.setdefault(key, f"{key}: {err}"[:300])

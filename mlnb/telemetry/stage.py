@@ -7,7 +7,7 @@ from typing import Optional
 
 from mlnb.config import StageParams
 from mlnb.fileio import read_json
-from mlnb.telemetry.aggregate import finish
+from mlnb.telemetry.aggregate import PARTIAL_SERIES_FILE, finish
 from mlnb.telemetry.sampler import Progress, TelemetrySampler, managed_server_root, scrape_targets
 
 
@@ -25,7 +25,8 @@ def start_for_stage(params: StageParams, stage_dir: Path, progress: Progress) ->
             managed = False
     base_url = params.base_url if params.backend == "openai" else None
     try:
-        sampler = TelemetrySampler(progress, scrape_targets(base_url, managed), server if managed else None, params.device)
+        sampler = TelemetrySampler(progress, scrape_targets(base_url, managed), server if managed else None, params.device,
+                                   partial_path=stage_dir / PARTIAL_SERIES_FILE)
         sampler.start()
     except Exception as err:  # telemetry must never cost the stage; the summary says why it is missing
         return NotStarted(f"{type(err).__name__}: {err}")
@@ -50,7 +51,9 @@ def finish_for_stage(sampler: "Optional[TelemetrySampler | NotStarted]", stage_d
     if isinstance(sampler, NotStarted):
         return {"enabled": True, "samples": 0, "note": f"telemetry did not start: {sampler.reason}", "errors": {}}
     try:
-        return finish(sampler, stage_dir, origin_s, test_s)
-    except Exception as err:
+        summary = finish(sampler, stage_dir, origin_s, test_s)
+        (stage_dir / PARTIAL_SERIES_FILE).unlink(missing_ok=True)  # the series file now holds every sample
+        return summary
+    except Exception as err:  # the partial file stays: it is then the only record of the samples
         return {"enabled": True, "samples": len(sampler.rows), "note": f"telemetry not summarised: {type(err).__name__}: {err}",
                 "errors": {}}

@@ -65,6 +65,7 @@ def test_every_stage_has_summary_notebook_and_html(sim_run):
     telemetry = server["telemetry"]
     assert telemetry["samples"] >= 2 and telemetry["aggregates"]["harness_rss_mib"]["peak"] > 10
     assert (run_dir / "03_server_perf" / "telemetry.jsonl").is_file()
+    assert not (run_dir / "03_server_perf" / "telemetry.partial.jsonl").exists()  # replaced by the series file
     assert "System telemetry during the test" in (run_dir / "03_server_perf" / "03_server_perf.html").read_text()
     accuracy = json.loads((run_dir / "02_offline_accuracy" / "summary.json").read_text())
     assert accuracy["accuracy"]["gen_num"] == 4
@@ -93,7 +94,7 @@ def test_failed_stage_keeps_logs_and_failure_json(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "mlnb.cli", "run", "--preset", "smoke", "--outputs", str(out),
-         "--stages", "03_server_perf,01_offline_perf", "--backend", "sim", "--set", "03_server_perf.timeout_s=0.5",
+         "--stages", "03_server_perf,01_offline_perf", "--backend", "sim", "--set", "03_server_perf.timeout_s=8",
          "--set", "03_server_perf.min_duration_ms=60000", "--continue-on-error"],
         capture_output=True, text=True, timeout=600,
     )
@@ -102,6 +103,10 @@ def test_failed_stage_keeps_logs_and_failure_json(tmp_path):
     failure = json.loads((run_dir / "03_server_perf" / "failure.json").read_text())
     assert failure["ename"] == "StageFailed" and "timeout" in failure["evalue"]
     assert (run_dir / "03_server_perf" / "harness.log").is_file()
+    # The harness was killed mid-test: the samples taken until then are kept, each line whole.
+    samples = (run_dir / "03_server_perf" / "telemetry.partial.jsonl").read_text().splitlines()
+    assert len(samples) >= 2 and all("harness_rss_mib" in json.loads(line) for line in samples)
+    assert json.loads(samples[-1])["issued"] > 0
     assert (run_dir / "03_server_perf" / "03_server_perf.html").is_file()
     # --continue-on-error ran the next stage
     assert (run_dir / "01_offline_perf" / "summary.json").is_file()
