@@ -56,7 +56,6 @@ class TelemetrySampler:
         or killed before it can write its series still leaves what the system did until then."""
         self.progress = progress
         self.partial_path = partial_path
-        self._partial = None
         self.targets = targets
         self.harness = ProcessTree(psutil.Process(os.getpid()))
         self.server = ProcessTree(server) if server is not None else None
@@ -73,7 +72,7 @@ class TelemetrySampler:
 
     def start(self) -> None:
         if self.partial_path is not None:
-            self._partial = open(self.partial_path, "w", encoding="utf-8")
+            self.partial_path.write_text("", encoding="utf-8")
         own = self.harness.pids() | (self.server.pids() if self.server else set())
         self.hardware = self._hardware_state(own)
         psutil.cpu_percent(None)  # the first reading of each counter starts its interval
@@ -94,9 +93,6 @@ class TelemetrySampler:
         if self.nvml:
             self.energy_counters_mj.append(self.nvml.energy_mj())
             self.nvml.close()
-        if self._partial is not None:
-            self._partial.close()
-            self._partial = None
 
     def _loop(self) -> None:
         period = 1.0 / SAMPLE_HZ
@@ -110,9 +106,11 @@ class TelemetrySampler:
         try:
             row = self._sample()
             self.rows.append(row)
-            if self._partial is not None:
-                self._partial.write(json.dumps(row) + "\n")
-                self._partial.flush()  # the line is on disk before the next tick, should the process be killed
+            if self.partial_path is not None:
+                # Opened per line, not held: the line is written before the next tick, should the process be
+                # killed, and no file of the stage stays open for writing between ticks.
+                with open(self.partial_path, "a", encoding="utf-8") as partial:
+                    partial.write(json.dumps(row) + "\n")
         except Exception as err:  # telemetry must never cost the stage: count and say what failed
             key = type(err).__name__
             self.tick_errors.setdefault(key, f"{key}: {err}"[:300])
