@@ -379,8 +379,7 @@ class HFBackend(Backend):
                 f"{', '.join(map(str, self.decoder.batch_sizes))} rows; a request joins at the next step after "
                 "its prefill, and leaves its slot when it ends"
             )
-            info["static_decode"] = {**self.static_facts, "decode_steps": self.decoder.steps_run,
-                                     "prefills": self.decoder.prefills_run}
+            info["static_decode"] = {**self.static_facts, **self.decoder.time_split()}
         if self.device.startswith("cuda"):
             info["gpu"] = torch.cuda.get_device_name(torch.device(self.device))
         else:

@@ -20,6 +20,7 @@ last position's logits.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -85,6 +86,13 @@ class StaticDecoder:
         self.slots: list[_Live | None] = [None] * rows
         self.steps_run = 0
         self.prefills_run = 0
+        # Where the wall time goes (each phase ends in a host read-back, so no extra synchronisation).
+        self.step_seconds = 0.0
+        self.prefill_seconds = 0.0
+        self.rows_stepped = 0  # live rows summed over steps; rows_stepped / steps_run is the mean occupancy
+        self.slots_stepped = 0  # the batch sizes that ran, summed: vacant slots below the highest still cost
+        self.prompt_tokens = 0
+        self.padded_tokens = 0  # prompt tokens plus the padding a prefill group computed
         self._graphs: dict[int, Any] = {}
         self.step_mode = "not warmed up"
         self.fallbacks: list[str] = []
@@ -196,10 +204,14 @@ class StaticDecoder:
         if not occupied:
             return
         size = next(s for s in self.batch_sizes if s > occupied[-1])
+        started = time.perf_counter()
         with torch.no_grad():
             self._run_step(size)
             chosen = self.chosen[:size].tolist()  # the one host synchronisation of a step
+        self.step_seconds += time.perf_counter() - started
         self.steps_run += 1
+        self.rows_stepped += len(occupied)
+        self.slots_stepped += size
         for i in occupied:
             self._advance(i, int(chosen[i]), on_token)
 
@@ -215,6 +227,19 @@ class StaticDecoder:
             self.slots[slot] = None
             self.positions[slot] = 0  # a vacant slot still runs in its batch; keep its positions small
 
+    def time_split(self) -> dict[str, Any]:
+        """Counters for the report: how many steps and prefills ran, their wall time, occupancy, padding."""
+        return {
+            "decode_steps": self.steps_run,
+            "prefills": self.prefills_run,
+            "decode_seconds": round(self.step_seconds, 3),
+            "prefill_seconds": round(self.prefill_seconds, 3),
+            "mean_rows_per_step": round(self.rows_stepped / self.steps_run, 1) if self.steps_run else None,
+            "mean_batch_per_step": round(self.slots_stepped / self.steps_run, 1) if self.steps_run else None,
+            "prompt_tokens": self.prompt_tokens,
+            "prefill_padding": round(1 - self.prompt_tokens / self.padded_tokens, 3) if self.padded_tokens else None,
+        }
+
     def evict_all(self) -> list[_Live]:
         """Empty every slot (after a failure) and return what was in them."""
         gone = [slot for slot in self.slots if slot is not None]
@@ -229,10 +254,12 @@ class StaticDecoder:
 
         free = [i for i, slot in enumerate(self.slots) if slot is None]
         assert len(rows) <= len(free), "admit more rows than free slots"
+        started = time.perf_counter()
         with torch.no_grad():
             for group in self._prefill_groups(rows):
                 slots, free = free[: len(group)], free[len(group) :]
                 self._prefill(group, slots, on_token)
+        self.prefill_seconds += time.perf_counter() - started
 
     def _prefill_groups(self, rows: Sequence[Row]):
         """Consecutive groups whose padded size (rows x widest prompt) stays within ``prefill_tokens``."""
@@ -275,6 +302,8 @@ class StaticDecoder:
                 logits_to_keep=1,
             ).logits[:, -1, :].float()
         self.prefills_run += 1
+        self.prompt_tokens += sum(len(r.prompt_ids) for r in group)
+        self.padded_tokens += width * len(group)
         # The prompt goes into the columns just behind the write column, so the next step continues it.
         write = int(self.ring.write_col.item())
         columns = (torch.arange(width, device=self.device) + write - width) % self.max_context

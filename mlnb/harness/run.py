@@ -162,7 +162,8 @@ def run_harness(stage_dir: Path) -> int:
     done = threading.Event()
     started = time.monotonic()
     threading.Thread(target=_progress, args=(sut, done, started, loadgen_dir), daemon=True).start()
-    telemetry = start_for_stage(params, stage_dir, lambda: (sut.issued, sut.completed, sut.tokens))
+    telemetry = start_for_stage(params, stage_dir)
+    sut.publish = getattr(telemetry, "publish", None)  # the sampler process reads the counters from shared memory
     try:
         if params.mode == "test06":
             audit = write_audit_config(loadgen_dir)

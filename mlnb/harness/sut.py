@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Optional, Sequence
+from typing import IO, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -81,6 +81,8 @@ class LoadgenSUT:
         self.completed = 0
         self.tokens = 0
         self.errors = 0
+        # publish(issued, completed, tokens), called as they change: the telemetry sampler's shared counters
+        self.publish: Optional[Callable[[int, int, int], None]] = None
 
     @property
     def origin_s(self) -> float | None:
@@ -108,6 +110,8 @@ class LoadgenSUT:
                 requests.append(
                     Request(qs.id, qs.index, prompt, self.streaming, max_new, min_new, ignore_eos=self.ignore_eos)
                 )
+            if self.publish is not None:
+                self.publish(self.issued, self.completed, self.tokens)
         self.backend.submit(requests)
 
     def flush_queries(self) -> None:
@@ -143,6 +147,8 @@ class LoadgenSUT:
                 self.completed += 1
                 self.tokens += len(data)
                 self.errors += error is not None
+                if self.publish is not None:
+                    self.publish(self.issued, self.completed, self.tokens)
                 if error is not None and len(self._error_examples) < 64:
                     self._error_examples.add(error)
                 self._emit(record)

@@ -18,14 +18,16 @@ POWERCAP = Path("/sys/class/powercap")
 class ProcessTree:
     """A process and its descendants, followed as children come and go; CPU % summed over the tree."""
 
-    def __init__(self, root: psutil.Process):
+    def __init__(self, root: psutil.Process, exclude: frozenset[int] = frozenset()):
+        """``exclude``: pids left out of the tree (the sampler's own process, a child of the harness)."""
         self.root = root
+        self.exclude = exclude
         self._known: dict[int, psutil.Process] = {}
 
     def sample(self) -> tuple[Optional[float], Optional[float]]:
         """(CPU % since the last sample, RSS MiB); (None, None) once the root has gone."""
         try:
-            members = [self.root, *self.root.children(recursive=True)]
+            members = [p for p in (self.root, *self.root.children(recursive=True)) if p.pid not in self.exclude]
         except psutil.Error:
             return None, None
         cpu = rss = 0.0
@@ -44,7 +46,7 @@ class ProcessTree:
 
     def pids(self) -> set[int]:
         try:
-            return {self.root.pid, *(p.pid for p in self.root.children(recursive=True))}
+            return {self.root.pid, *(p.pid for p in self.root.children(recursive=True))} - self.exclude
         except psutil.Error:
             return set()
 

@@ -1,4 +1,7 @@
-"""The sampler thread the harness runs around the LoadGen test.
+"""The sampler: a thread that samples host, GPUs and servers around the LoadGen test.
+
+A stage runs it in a process of its own (``sampler_process.py``), reading the harness's progress from
+shared memory; tests and scripts may run it in their own process.
 
 Rate: 2 Hz. NVML's utilisation is itself an average over the driver's sample window (1/6 s to 1 s
 by board), so faster sampling repeats readings; 2 Hz still gives 20 points in a 10 s test and
@@ -51,13 +54,16 @@ class TelemetrySampler:
     """Samples host, GPUs and servers at SAMPLE_HZ in a daemon thread between ``start`` and ``stop``."""
 
     def __init__(self, progress: Progress, targets: list[ScrapeTarget], server: Optional[psutil.Process],
-                 device_param: str = "auto", partial_path: Optional[Path] = None):
+                 device_param: str = "auto", partial_path: Optional[Path] = None, harness_pid: Optional[int] = None):
         """``partial_path``: each sample is also appended there as it is taken, so a stage that is stopped
-        or killed before it can write its series still leaves what the system did until then."""
+        or killed before it can write its series still leaves what the system did until then.
+        ``harness_pid``: the harness, when this sampler runs in a process of its own (``sampler_process.py``);
+        its tree then leaves this process out. Default: this process."""
         self.progress = progress
         self.partial_path = partial_path
         self.targets = targets
-        self.harness = ProcessTree(psutil.Process(os.getpid()))
+        own = frozenset() if harness_pid is None else frozenset({os.getpid()})
+        self.harness = ProcessTree(psutil.Process(harness_pid or os.getpid()), exclude=own)
         self.server = ProcessTree(server) if server is not None else None
         self.nvml, self.nvml_note = open_nvml()
         self.chosen = visible_indices(self.nvml.uuids(), device_param) if self.nvml else []

@@ -7,12 +7,17 @@ from typing import Optional
 
 from mlnb.config import StageParams
 from mlnb.fileio import read_json
-from mlnb.telemetry.aggregate import PARTIAL_SERIES_FILE, finish
-from mlnb.telemetry.sampler import Progress, TelemetrySampler, managed_server_root, scrape_targets
+from mlnb.telemetry.aggregate import PARTIAL_SERIES_FILE
+from mlnb.telemetry.counters import SharedCounters
+from mlnb.telemetry.sampler import managed_server_root, scrape_targets
+from mlnb.telemetry.sampler_process import SamplerProcess
 
 
-def start_for_stage(params: StageParams, stage_dir: Path, progress: Progress) -> "Optional[TelemetrySampler | NotStarted]":
-    """A running sampler, or None when the stage turned telemetry off."""
+def start_for_stage(params: StageParams, stage_dir: Path) -> "Optional[SamplerProcess | NotStarted]":
+    """A running sampler process, or None when the stage turned telemetry off.
+
+    The harness hands its progress to the sampler by calling the handle's ``publish(issued, completed,
+    output_tokens)`` whenever they change."""
     if not params.telemetry:
         return None
     run_dir = stage_dir.parent
@@ -24,10 +29,11 @@ def start_for_stage(params: StageParams, stage_dir: Path, progress: Progress) ->
         except (OSError, ValueError, AttributeError):
             managed = False
     base_url = params.base_url if params.backend == "openai" else None
+    targets = [(target.url, target.origin) for target in scrape_targets(base_url, managed)]
     try:
-        sampler = TelemetrySampler(progress, scrape_targets(base_url, managed), server if managed else None, params.device,
-                                   partial_path=stage_dir / PARTIAL_SERIES_FILE)
-        sampler.start()
+        counters = SharedCounters.create()
+        sampler = SamplerProcess.start(counters, targets, server.pid if managed else None, params.device,
+                                       stage_dir / PARTIAL_SERIES_FILE)
     except Exception as err:  # telemetry must never cost the stage; the summary says why it is missing
         return NotStarted(f"{type(err).__name__}: {err}")
     return sampler
@@ -43,7 +49,7 @@ class NotStarted:
         pass
 
 
-def finish_for_stage(sampler: "Optional[TelemetrySampler | NotStarted]", stage_dir: Path, origin_s: Optional[float],
+def finish_for_stage(sampler: "Optional[SamplerProcess | NotStarted]", stage_dir: Path, origin_s: Optional[float],
                      test_s: float) -> dict:
     """What harness.json (and then summary.json) keeps; ``{"enabled": False}`` when it was off."""
     if sampler is None:
@@ -51,9 +57,17 @@ def finish_for_stage(sampler: "Optional[TelemetrySampler | NotStarted]", stage_d
     if isinstance(sampler, NotStarted):
         return {"enabled": True, "samples": 0, "note": f"telemetry did not start: {sampler.reason}", "errors": {}}
     try:
-        summary = finish(sampler, stage_dir, origin_s, test_s)
+        summary = sampler.finish(stage_dir, origin_s, test_s)
         (stage_dir / PARTIAL_SERIES_FILE).unlink(missing_ok=True)  # the series file now holds every sample
         return summary
     except Exception as err:  # the partial file stays: it is then the only record of the samples
-        return {"enabled": True, "samples": len(sampler.rows), "note": f"telemetry not summarised: {type(err).__name__}: {err}",
-                "errors": {}}
+        return {"enabled": True, "samples": _lines(stage_dir / PARTIAL_SERIES_FILE),
+                "note": f"telemetry not summarised: {type(err).__name__}: {err}", "errors": {}}
+
+
+def _lines(path: Path) -> int:
+    try:
+        with open(path, encoding="utf-8") as partial:
+            return sum(1 for _ in partial)
+    except OSError:
+        return 0

@@ -464,7 +464,15 @@ def main(argv=None) -> int:
         backend, load_s = load_backend(params)
         batch = backend.decoder.largest
         queries = offline_queries or 3 * batch
+        decoder = backend.decoder
+        before = (decoder.prefill_seconds, decoder.step_seconds, decoder.steps_run, decoder.rows_stepped,
+                  decoder.prompt_tokens, decoder.padded_tokens)
+        started = time.perf_counter()
         result, lengths, prompts = loadgen_run(backend, params, "Offline", 1000.0, 0.0, queries)
+        wall = time.perf_counter() - started
+        prefill_s, step_s, steps, rows_stepped, prompt_tokens, padded = (
+            now - then for now, then in zip((decoder.prefill_seconds, decoder.step_seconds, decoder.steps_run,
+                                             decoder.rows_stepped, decoder.prompt_tokens, decoder.padded_tokens), before))
         isl = sum(map(len, prompts)) / len(prompts)
         limits = lengths.limits or [params.max_new_tokens] * len(prompts)
         osl = sum(limits) / len(limits)
@@ -479,6 +487,15 @@ def main(argv=None) -> int:
                      f"ceiling {ceiling:,.0f} (batch {ceiling_batch}); target >= {ceiling / 2:,.0f} ({target})",
                      f"{tps / ceiling:.0%} of ceiling"))
         rows.append(("  shape: mean prompt / output tokens", f"{isl:.0f} / {osl:.0f}", lengths.note, ""))
+        # Where the run's wall time went: prefill and decode end in a host read-back, so these are GPU-bound times.
+        figures.update(offline_prefill_s=prefill_s, offline_decode_s=step_s, offline_wall_s=wall, offline_steps=steps,
+                       offline_prefill_tflops=2 * shape.block_parameters * padded / max(prefill_s, 1e-9) / 1e12)
+        rows.append(("  prefill: wall time, padded-token TFLOP/s",
+                     f"{prefill_s:.1f} s", f"{2 * shape.block_parameters * padded / max(prefill_s, 1e-9) / 1e12:,.3g} TFLOP/s; "
+                     f"padding {1 - prompt_tokens / max(padded, 1):.0%}", f"{prefill_s / wall:.0%} of wall"))
+        rows.append(("  decode: wall time, steps, ms per step", f"{step_s:.1f} s",
+                     f"{steps} steps, {1e3 * step_s / max(steps, 1):.1f} ms/step, {rows_stepped / max(steps, 1):.0f} rows/step "
+                     f"(max_context {backend.static_facts['max_context']})", f"{step_s / wall:.0%} of wall"))
         free_backend(backend)
         return rows
 
