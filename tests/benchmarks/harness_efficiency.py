@@ -13,6 +13,8 @@ alternately, repeated, and the medians compared, because a 2-core machine is noi
 ``--telemetry both`` adds a third side: the harness with the telemetry sampler off (``telemetry=False``),
 interleaved with the others; the cost of telemetry is 1 - on/off (target: under 1 %). The spread of
 each side's repeats and the load average are printed beside it: a cost below the spread is noise.
+The paired costs (each on run against the off run beside it) and the standard deviation of their mean
+say how well the cost is pinned down.
 """
 
 from __future__ import annotations
@@ -120,6 +122,11 @@ def main() -> int:
         print(f"telemetry on  tokens/s: {', '.join(f'{x:.1f}' for x in through)}  median {t:.1f}  {_spread(through)}")
         print(f"telemetry off tokens/s: {', '.join(f'{x:.1f}' for x in without)}  median {w:.1f}  {_spread(without)}")
         print(f"telemetry cost (1 - on/off): {1 - t / w:+.2%}  target < 1 %")
+        # Each on run sits next to its off run, so a drift of the machine hits both: the paired costs.
+        paired = [1 - on / off for on, off in zip(through, without)]
+        print(f"paired cost per repeat: {', '.join(f'{c:+.1%}' for c in paired)}  median {statistics.median(paired):+.2%}  "
+              f"mean {statistics.mean(paired):+.2%}" + (f"  sd of the mean {statistics.stdev(paired) / len(paired) ** 0.5:.2%}"
+                                                        if len(paired) > 1 else ""))
     load_after = os.getloadavg()
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min; {os.cpu_count()} CPUs)")
     return 0
