@@ -36,12 +36,18 @@ class RingCache:
 
     def update(self, key_states, value_states, layer_idx: int, *_args, **_kwargs):
         # A step of batch size b runs on the first b rows (views, so one cache serves every size).
-        rows = key_states.shape[0]
-        keys = self.keys[layer_idx][:rows]
-        values = self.values[layer_idx][:rows]
-        keys.index_copy_(2, self.write_col, key_states)
-        values.index_copy_(2, self.write_col, value_states)
-        return keys, values
+        import torch
+
+        rows, heads = key_states.shape[:2]
+        keys, values = self.keys[layer_idx], self.values[layer_idx]
+        # One token per row (decode steps only; prefill fills a PrefillCache). Written through index_put_ on the whole tensor, not index_copy_ on the view of the first rows: a
+        # compiler that treats the batch size as symbolic copies a mutated view out and back in, twice
+        # the cache's traffic per layer, which made a compiled step of 256 rows 7x its bandwidth floor.
+        where = (torch.arange(rows, device=keys.device).unsqueeze(1), torch.arange(heads, device=keys.device).unsqueeze(0),
+                 self.write_col)
+        keys.index_put_(where, key_states[:, :, 0])
+        values.index_put_(where, value_states[:, :, 0])
+        return keys[:rows], values[:rows]
 
     def place(self, layer_idx: int, slots, columns, keys, values) -> None:
         """Copy prefilled keys/values (k rows, kv_heads, width, head_dim) into ``slots`` at ``columns``."""
