@@ -4,7 +4,7 @@ As a thread of the harness, the sampler shared the interpreter lock and the core
 engine: on a 2-core machine that cost about 5 % of throughput although its ticks used under 1 % of a
 core. Here it runs in a child interpreter at the lowest CPU priority (nice 19), so the engine's threads
 always come first; the harness only stores its three progress counters into shared memory
-(``counters.py``) and answers no request.
+(``counters.py``, inherited as a descriptor) and answers no request.
 
 The harness and the child speak JSON lines over the child's stdin and stdout:
 
@@ -51,17 +51,17 @@ class SamplerProcess:
 
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlnb.telemetry.sampler_process"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, preexec_fn=die_with_parent_preexec(),  # noqa: PLW1509 - the child must die with the harness
+            text=True, pass_fds=(counters.fd,),
+            preexec_fn=die_with_parent_preexec(),  # noqa: PLW1509 - the child must die with the harness
         )
         handle = cls(proc, counters)
-        config = {"parent_pid": os.getpid(), "counters": str(counters.path), "targets": targets, "server_pid": server_pid,
+        config = {"parent_pid": os.getpid(), "counters_fd": counters.fd, "targets": targets, "server_pid": server_pid,
                   "device": device, "partial_path": str(partial_path) if partial_path else None}
         try:
             handle._ask({"config": config}, "ready", READY_TIMEOUT_S)
         except SamplerProcessError:
             handle.kill()
             raise
-        counters.forget_path()  # both sides have it mapped; no name is left behind should either die
         return handle
 
     def stop(self) -> None:
@@ -135,7 +135,7 @@ def _child() -> int:
     set_parent_death_signal(config["parent_pid"])
     os.nice(NICE)  # the engine's threads come first; a tick that waits is stamped when it runs
     try:
-        counters = SharedCounters.attach(Path(config["counters"]))
+        counters = SharedCounters.attach(config["counters_fd"])
         server = psutil.Process(config["server_pid"]) if config["server_pid"] else None
         sampler = TelemetrySampler(counters.read, [ScrapeTarget(url, origin) for url, origin in config["targets"]], server,
                                    config["device"], Path(config["partial_path"]) if config["partial_path"] else None,

@@ -30,11 +30,14 @@ def start_for_stage(params: StageParams, stage_dir: Path) -> "Optional[SamplerPr
             managed = False
     base_url = params.base_url if params.backend == "openai" else None
     targets = [(target.url, target.origin) for target in scrape_targets(base_url, managed)]
+    counters = None
     try:
         counters = SharedCounters.create()
         sampler = SamplerProcess.start(counters, targets, server.pid if managed else None, params.device,
                                        stage_dir / PARTIAL_SERIES_FILE)
     except Exception as err:  # telemetry must never cost the stage; the summary says why it is missing
+        if counters is not None:
+            counters.close()
         return NotStarted(f"{type(err).__name__}: {err}")
     return sampler
 
