@@ -59,7 +59,7 @@ class SamplerProcess:
                   "device": device, "partial_path": str(partial_path) if partial_path else None}
         try:
             handle._ask({"config": config}, "ready", READY_TIMEOUT_S)
-        except SamplerProcessError:
+        except Exception:
             handle.kill()
             raise
         return handle
@@ -104,7 +104,10 @@ class SamplerProcess:
         if not line:
             why = "no answer" if not ready else f"exited with {self.proc.poll()}"
             raise SamplerProcessError(f"the sampler process gave {why} to {next(iter(message))} within {timeout_s:.0f} s")
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError as err:
+            raise SamplerProcessError(f"the sampler process answered {line[:200]!r}") from err
         if answer not in reply:
             raise SamplerProcessError(f"the sampler process failed: {reply.get('error', reply)}")
         return reply[answer]
@@ -112,6 +115,8 @@ class SamplerProcess:
 
 def _child() -> int:
     """The child's side: sample until told to stop, then summarise into the stage folder."""
+    # The protocol owns stdout; anything a library prints goes to stderr (the harness's log) instead.
+    protocol, sys.stdout = sys.stdout, sys.stderr
     import psutil
 
     from mlnb.lifecycle import set_parent_death_signal
@@ -121,8 +126,8 @@ def _child() -> int:
     from mlnb.telemetry.sampler import TelemetrySampler
 
     def say(message: dict) -> None:
-        sys.stdout.write(json.dumps(message) + "\n")
-        sys.stdout.flush()
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
 
     def next_message() -> Optional[dict]:
         line = sys.stdin.readline()
