@@ -60,7 +60,8 @@ def test_search_finds_the_sims_capacity_and_resumes_after_ctrl_c(tmp_path):
     try:
         # Ctrl-C while the second trial's LoadGen test runs.
         def second_trial_running() -> bool:
-            if not out.is_dir() or not any(out.iterdir()):
+            # The sweep's folder exists a moment before its sweep.json: wait for the file, not the folder.
+            if not out.is_dir() or not any((p / "sweep.json").is_file() for p in out.iterdir()):
                 return False
             sweep_dir = _sweep_dir(out)
             points = _state(sweep_dir)["points"]
