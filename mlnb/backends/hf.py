@@ -180,6 +180,7 @@ class HFBackend(Backend):
             "cuda_graphs": graphs,
             "prefill_tokens": prefill_tokens,
             "step": self.decoder.step_mode,
+            "prefill": self.decoder.prefill_mode,
             "compile_cache": cache_note,
             "fallbacks": self.decoder.fallbacks,
             "compile_seconds": round(time.monotonic() - started, 2),
