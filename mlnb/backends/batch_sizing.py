@@ -99,19 +99,21 @@ def rows_that_fit(
     return max(0, usable // per_row)
 
 
-def static_batch_sizes(rows: int, limit: int, streaming: bool) -> list[int]:
+def static_batch_sizes(rows: int, limit: int, streaming: bool, compiled: bool = False) -> list[int]:
     """The batch sizes to record decode steps for; all share one KV cache of the largest size.
 
     Offline keeps its slots full, so it gets a single size. Streaming scenarios see any number of
-    requests in flight, so they get powers of two up to the largest: a lone query runs at batch 1, not
-    padded to a batch of 64.
+    requests in flight, so they get powers of two up to the largest: a lone query runs at batch 1 (at
+    batch 2 when the step is ``compiled``), not padded to a batch of 64. A compiled step shares one graph
+    among sizes of 2 and more, but a size of 1 gets a compile of its own (size-1 dimensions specialise),
+    which cost 35-50 s on an H100 for a step that reads the same weights as a 2-row one.
     """
     largest = min(rows, limit)
     if largest < 1:
         return []
     if not streaming:
         return [largest]
-    sizes, size = [], 1
+    sizes, size = [], 2 if compiled and largest > 1 else 1
     while size < largest:
         sizes.append(size)
         size *= 2

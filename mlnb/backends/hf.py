@@ -161,12 +161,12 @@ class HFBackend(Backend):
         # forward runs near the matrix units' peak; on CPUs a group's cost is its tokens either way.
         prefill_tokens = 16384 if self.device.startswith("cuda") else 2048
         rows = rows_that_fit(free, ModelShape.from_config(self.model.config), dtype_bytes, max_context, prefill_tokens)
-        sizes = static_batch_sizes(rows, p.static_max_batch, streaming=p.scenario != "Offline")
+        graphs = self.device.startswith("cuda")
+        sizes = static_batch_sizes(rows, p.static_max_batch, streaming=p.scenario != "Offline", compiled=graphs)
         if not sizes:
             raise InputError(
                 "decode_path 'static'", f"no KV cache of {max_context} tokens fits in {free / 2**30:.1f} GiB free memory"
             )
-        graphs = self.device.startswith("cuda")
         cache_note = use_run_compile_cache(Path(p.run_dir)) if graphs else None
         self.decoder = StaticDecoder(
             self.model, sizes, max_context, self.eos_ids, self.pad_id, use_cuda_graphs=graphs, prefill_tokens=prefill_tokens
@@ -180,7 +180,6 @@ class HFBackend(Backend):
             "cuda_graphs": graphs,
             "prefill_tokens": prefill_tokens,
             "step": self.decoder.step_mode,
-            "prefill": self.decoder.prefill_mode,
             "compile_cache": cache_note,
             "fallbacks": self.decoder.fallbacks,
             "compile_seconds": round(time.monotonic() - started, 2),

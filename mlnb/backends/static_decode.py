@@ -10,9 +10,8 @@ step's tokens, positions, per-row column mask and EOS ban are buffers updated in
 itself picks the next tokens (greedy argmax, EOS banned below ``min_new_tokens``) and feeds them back.
 On CUDA the step is compiled once with inductor (the batch dimension dynamic) and recorded as a CUDA
 graph per batch size before LoadGen starts; a step is then one graph replay plus the read-back of the
-chosen tokens, the only host synchronisation. The prefill is compiled there too (rows and width
-dynamic), without graphs: its shapes change with every group. On CPUs both run eagerly, so the path
-is tested where there is no GPU.
+chosen tokens, the only host synchronisation. On CPUs the same step runs eagerly, so the path is
+tested where there is no GPU.
 
 Greedy decoding here gives the tokens eager ``generate`` gives up to floating-point rounding (tests check
 it on the CPU in fp32): same positions per row, EOS suppressed until ``min_new_tokens``, argmax of the
@@ -55,7 +54,6 @@ class StaticDecoder:
         pad_id: int,
         use_cuda_graphs: bool,
         prefill_tokens: int = 4096,
-        compile_prefill: bool | None = None,
     ):
         import torch
 
@@ -95,22 +93,12 @@ class StaticDecoder:
         self.slots_stepped = 0  # the batch sizes that ran, summed: vacant slots below the highest still cost
         self.prompt_tokens = 0
         self.padded_tokens = 0  # prompt tokens plus the padding a prefill group computed
-        self.eager_prefills = 0  # groups the compiled prefill would have had to recompile for
         self._graphs: dict[int, Any] = {}
         self.step_mode = "not warmed up"
         self.fallbacks: list[str] = []
         self._step_fn = self._step
         if use_cuda_graphs:
             self._step_fn = torch.compile(self._step, fullgraph=True)
-        # Prefill is compiled too where the step is (CUDA): fusing the norms, rotary embedding and
-        # activation saves passes over activations the size of the whole group. One graph with the rows
-        # and width dynamic serves every group; a one-row group gets its own (size-1 dimensions specialise).
-        self.compile_prefill = use_cuda_graphs if compile_prefill is None else compile_prefill
-        self.prefill_mode = "eager"
-        self._prefill_fn = self._prefill_forward
-        if self.compile_prefill:
-            self._prefill_fn = torch.compile(self._prefill_forward, dynamic=True, fullgraph=True)
-            self.prefill_mode = "compiled (not warmed up)"
 
     @property
     def largest(self) -> int:
@@ -162,7 +150,6 @@ class StaticDecoder:
         """
         import torch
 
-        self._warm_up_prefill()
         if not self.use_cuda_graphs:
             self.step_mode = "eager (no CUDA)"
             return
@@ -179,26 +166,6 @@ class StaticDecoder:
             self.step_mode = "eager"
             self._step_fn = self._step
         self._reset_buffers()
-
-    def _warm_up_prefill(self) -> None:
-        """Compile the prefill for groups of several rows and of one row, or fall back to eager and say why."""
-        import torch
-
-        if not self.compile_prefill:
-            return
-        try:
-            with torch.no_grad():
-                for rows in (2, 1):
-                    width = 16
-                    ids = torch.full((rows, width), self.pad_id, dtype=torch.long, device=self.device)
-                    positions = torch.arange(width, device=self.device).repeat(rows, 1)  # contiguous, as real groups
-                    valid = torch.ones((rows, width), dtype=torch.bool, device=self.device)
-                    self._prefill_fn(ids, positions, self._prefill_mask(valid, 0, width))
-            self.prefill_mode = "compiled"
-        except Exception as err:  # noqa: BLE001 - eager prefill still gives the same tokens
-            self._prefill_fn = self._prefill_forward
-            self.prefill_mode = "eager"
-            self.fallbacks.append(f"compiled prefill: {type(err).__name__}: {str(err)[:300]}")
 
     def _record_graphs(self, fn) -> None:
         import torch
@@ -270,7 +237,6 @@ class StaticDecoder:
             "mean_rows_per_step": round(self.rows_stepped / self.steps_run, 1) if self.steps_run else None,
             "mean_batch_per_step": round(self.slots_stepped / self.steps_run, 1) if self.steps_run else None,
             "prompt_tokens": self.prompt_tokens,
-            "eager_prefills": self.eager_prefills,
             "prefill_padding": round(1 - self.prompt_tokens / self.padded_tokens, 3) if self.padded_tokens else None,
         }
 
@@ -314,8 +280,7 @@ class StaticDecoder:
 
         from mlnb.backends.kv_ring import PrefillCache
 
-        # At least two columns: a width of one would specialise (and recompile) the compiled prefill.
-        width = max(2, max(len(r.prompt_ids) for r in group))
+        width = max(len(r.prompt_ids) for r in group)
         ids = torch.full((len(group), width), self.pad_id, dtype=torch.long)
         positions = torch.zeros((len(group), width), dtype=torch.long)
         valid = torch.zeros((len(group), width), dtype=torch.bool)
@@ -325,17 +290,17 @@ class StaticDecoder:
             positions[i, width - n :] = torch.arange(n)
             valid[i, width - n :] = True
         ids, positions, valid = ids.to(self.device), positions.to(self.device), valid.to(self.device)
+        cache = PrefillCache(self.model.config.num_hidden_layers)
         # Chunks bound the activations of one very long prompt; most groups are one chunk.
         chunk = max(1, self.prefill_tokens // len(group))
-        if width <= chunk:
-            logits, keys, values = self._prefill_whole(ids, positions, self._prefill_mask(valid, 0, width))
-        else:  # chunks attend to the earlier ones through the cache: eager (rare, and a shape of its own)
-            cache = PrefillCache(self.model.config.num_hidden_layers)
-            for start in range(0, width, chunk):
-                stop = min(width, start + chunk)
-                logits = self._forward_last(ids[:, start:stop], positions[:, start:stop],
-                                            self._prefill_mask(valid, start, stop), cache)
-            keys, values = cache.keys, cache.values
+        logits = None
+        for start in range(0, width, chunk):
+            stop = min(width, start + chunk)
+            logits = self.model(
+                input_ids=ids[:, start:stop], position_ids=positions[:, start:stop],
+                attention_mask=self._prefill_mask(valid, start, stop), past_key_values=cache, use_cache=True,
+                logits_to_keep=1,
+            ).logits[:, -1, :].float()
         self.prefills_run += 1
         self.prompt_tokens += sum(len(r.prompt_ids) for r in group)
         self.padded_tokens += width * len(group)
@@ -343,8 +308,8 @@ class StaticDecoder:
         write = int(self.ring.write_col.item())
         columns = (torch.arange(width, device=self.device) + write - width) % self.max_context
         slot_index = torch.tensor(slots, dtype=torch.long, device=self.device)
-        for layer in range(len(keys)):
-            self.ring.place(layer, slot_index, columns, keys[layer], values[layer])
+        for layer in range(len(cache.keys)):
+            self.ring.place(layer, slot_index, columns, cache.keys[layer], cache.values[layer])
         banned = [i for i, row in enumerate(group) if row.min_new_tokens > 0]  # EOS may not be the first token
         if banned:
             logits[torch.tensor(banned, device=self.device).unsqueeze(1), self.eos.unsqueeze(0)] = float("-inf")
@@ -362,35 +327,6 @@ class StaticDecoder:
                 on_token(row, [], True)
                 continue
             self._advance(slot, int(firsts[i]), on_token)
-
-    def _prefill_whole(self, ids, positions, mask):
-        if self.prefill_mode != "compiled":
-            return self._prefill_forward(ids, positions, mask)
-        import torch
-
-        # A shape the warm-up did not cover must not compile while LoadGen measures: run it eagerly.
-        try:
-            with torch.compiler.set_stance("fail_on_recompile"):
-                return self._prefill_fn(ids, positions, mask)
-        except RuntimeError as err:
-            if "recompil" not in str(err).lower():
-                raise
-            self.eager_prefills += 1
-            return self._prefill_forward(ids, positions, mask)
-
-    def _prefill_forward(self, ids, positions, mask):
-        """A whole group in one forward: the last position's logits, and every layer's keys and values."""
-        from mlnb.backends.kv_ring import PrefillCache
-
-        cache = PrefillCache(self.model.config.num_hidden_layers)
-        logits = self._forward_last(ids, positions, mask, cache)
-        return logits, cache.keys, cache.values
-
-    def _forward_last(self, ids, positions, mask, cache):
-        return self.model(
-            input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=cache, use_cache=True,
-            logits_to_keep=1,
-        ).logits[:, -1, :].float()
 
     def _prefill_mask(self, valid, start: int, stop: int):
         """Additive mask (rows, 1, stop-start, stop): causal over the prompt so far, padding hidden."""

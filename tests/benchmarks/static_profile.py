@@ -1,15 +1,15 @@
-"""Where the hf backend's static path spends GPU time: one prefill of every slot, and decode steps.
+"""Where the hf backend's static path spends GPU time: prefill groups of several sizes, and decode steps.
 
-    python tests/benchmarks/static_profile.py [--rows 256] [--prefill-tokens 16384,32768]
+    python tests/benchmarks/static_profile.py [--rows 256] [--prefill-tokens 2048,16384,32768]
 
 Llama-3.1-8B's architecture with random bf16 weights (the config in mlnb/configs), prompts from the
 embedded CNN/DailyMail set (its token ids, modulo the vocabulary). One StaticDecoder of ``--rows`` slots
-is compiled (decode step and prefill) as the backend compiles it. Then, for each prefill group size and
-for the eager and the compiled prefill, it admits a full batch of rows, twice (the second is timed),
-and prints the wall time, the padded-token TFLOP/s (2 x block weights x padded tokens / s) and the
-kernels that took the most GPU time. Last, the decode step with every slot live: ms per step as a CUDA
-graph replay, its memory floor (weights plus the live part of every row's cache, read once at the
-measured copy bandwidth), and the kernels of the same step run without the graph.
+is compiled as the backend compiles it. Then, for each prefill group size, it admits ``--prefill-rows``
+rows (a spread of prompt lengths) three times: a warm-up, one under the profiler, one timed. It prints
+the wall time, the padded-token TFLOP/s (2 x block weights x padded tokens / s) and the kernels that
+took the most GPU time. Last, the decode step with every slot live: ms per step as a CUDA graph
+replay, its memory floor (weights plus the live part of every row's cache, or the whole ring, read once
+at the measured copy bandwidth), and the kernels of the same step run without the graph.
 
 A diagnostic for choosing what to speed up, not a benchmark of record: ``gpu_targets.py`` measures
 the path under LoadGen.
@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=256, help="slots, all filled")
     ap.add_argument("--new-tokens", type=int, default=64, help="per row (sets the ring's length with the prompts)")
     ap.add_argument("--prefill-tokens", default="16384", help="comma list of prefill group sizes (tokens)")
-    ap.add_argument("--prefill-rows", type=int, default=96, help="rows admitted per prefill measurement (a spread of lengths)")
+    ap.add_argument("--prefill-rows", type=int, default=96, help="rows admitted per prefill measurement (0: none)")
     ap.add_argument("--steps", type=int, default=20, help="decode steps timed")
     ap.add_argument("--top", type=int, default=12, help="kernels and ops listed per profile")
     ap.add_argument("--device", default="cuda", help="cpu: a self-check of this script (prefill compiled, step eager)")
@@ -102,17 +102,14 @@ def main() -> None:
     sizes = [int(s) for s in args.prefill_tokens.split(",")]
     eos = {int(e) for e in (config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])}
     started = time.perf_counter()
-    decoder = StaticDecoder(model, [args.rows], max_context, eos, 0, use_cuda_graphs=on_gpu, prefill_tokens=sizes[0],
-                            compile_prefill=True)
+    decoder = StaticDecoder(model, [args.rows], max_context, eos, 0, use_cuda_graphs=on_gpu, prefill_tokens=sizes[0])
     decoder.warm_up()
-    print(f"compile + capture {time.perf_counter() - started:.1f} s; step {decoder.step_mode}; prefill "
-          f"{decoder.prefill_mode}; fallbacks {decoder.fallbacks or 'none'}", flush=True)
-    compiled_mode = decoder.prefill_mode
+    print(f"compile + capture {time.perf_counter() - started:.1f} s; step {decoder.step_mode}; "
+          f"fallbacks {decoder.fallbacks or 'none'}", flush=True)
     for group_tokens in sizes:  # one decoder (one ring) for every group size: groups are formed at admit
         decoder.prefill_tokens = group_tokens
         print(f"\n== prefill in groups of up to {group_tokens} tokens", flush=True)
-        for mode in ("eager", compiled_mode):
-            decoder.prefill_mode = mode
+        if args.prefill_rows:
             every = max(1, len(prompts) // args.prefill_rows)
             rows = [Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)][::every]
             rows = rows[: args.prefill_rows]
@@ -126,17 +123,16 @@ def main() -> None:
                         sync()
                     profiled = time.perf_counter() - started
                     decoder.evict_all()
-                padded, runs, eager = decoder.padded_tokens, decoder.prefills_run, decoder.eager_prefills
+                padded, runs = decoder.padded_tokens, decoder.prefills_run
                 sync()
                 started = time.perf_counter()
                 decoder.admit(rows, lambda *_: None)
                 sync()
                 seconds = time.perf_counter() - started
             padded = decoder.padded_tokens - padded
-            print(f"  prefill {mode}: {seconds:.3f} s for {len(rows)} rows in {decoder.prefills_run - runs} groups, "
+            print(f"  prefill: {seconds:.3f} s for {len(rows)} rows in {decoder.prefills_run - runs} groups, "
                   f"{padded:,} padded tokens, {2 * shape.block_parameters * padded / seconds / 1e12:.0f} TFLOP/s "
-                  f"(profiled: {profiled:.3f} s; groups run eagerly for want of a compile: {decoder.eager_prefills - eager})",
-                  flush=True)
+                  f"(profiled: {profiled:.3f} s)", flush=True)
             print("\n".join(top_kernels(prof, args.top)), flush=True)
 
     # Decode with every slot live.

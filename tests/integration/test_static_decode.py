@@ -175,31 +175,3 @@ def test_deepseek_r1_stage_with_random_weights_on_the_static_path(tmp_path):
     summary = run_stage(p)
     assert summary.sut["errors"] == 0
     assert summary.engine["static_decode"]["batch_sizes"] == [4]
-
-
-def test_compiled_prefill_gives_the_tokens_of_the_eager_prefill(tmp_path):
-    """The compiled prefill (rows and width dynamic, one-row groups apart) against the eager one, fp32."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from mlnb.backends.static_decode import Row, StaticDecoder
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(_tiny_model(tmp_path)), dtype=torch.float32).eval()
-    generator = torch.Generator().manual_seed(1)
-    # Prompts of different lengths, one of a single token (padded to two columns), in groups of one and two rows.
-    lengths = [7, 1, 33, 12, 5, 30]
-    prompts = [torch.randint(0, 128000, (n,), generator=generator).tolist() for n in lengths]
-    got = {}
-    for compiled in (False, True):
-        decoder = StaticDecoder(model, [1, 2, 4], 40, {128001}, 0, use_cuda_graphs=False, prefill_tokens=64,
-                                compile_prefill=compiled)
-        decoder.warm_up()
-        assert decoder.prefill_mode == ("compiled" if compiled else "eager"), decoder.fallbacks
-        tokens = {}
-        decoder.generate([Row(p, 6, 6, True, key=i) for i, p in enumerate(prompts)],
-                         lambda row, ids, done: done and tokens.__setitem__(row.key, list(ids)))
-        got[compiled] = tokens
-        assert decoder.prefills_run >= 4 and decoder.eager_prefills == 0  # no group needed a new compile
-    assert got[True] == got[False]
-    assert all(len(ids) == 6 for ids in got[True].values())

@@ -55,3 +55,8 @@ def test_offline_gets_one_size_streaming_gets_a_ladder_of_powers_of_two():
     assert static_batch_sizes(100, 256, streaming=True) == [1, 2, 4, 8, 16, 32, 64, 100]
     assert static_batch_sizes(3, 8, streaming=True) == [1, 2, 3]
     assert static_batch_sizes(0, 8, streaming=True) == []
+    # A compiled step (CUDA graphs) runs a lone query at batch 2: batch 1 would be a compile of its own.
+    assert static_batch_sizes(300, 256, streaming=True, compiled=True) == [2, 4, 8, 16, 32, 64, 128, 256]
+    assert static_batch_sizes(1, 8, streaming=True, compiled=True) == [1]
+    assert static_batch_sizes(2, 8, streaming=True, compiled=True) == [2]
+    assert static_batch_sizes(300, 256, streaming=False, compiled=True) == [256]
