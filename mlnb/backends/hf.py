@@ -149,19 +149,20 @@ class HFBackend(Backend):
         import torch
 
         from mlnb.backends.batch_sizing import ModelShape, rows_that_fit, static_batch_sizes
+        from mlnb.backends.kv_ring import ring_columns
         from mlnb.backends.static_decode import StaticDecoder
         from mlnb.errors import InputError
 
         p = self.params
         started = time.monotonic()
-        max_context = self._max_context()
+        graphs = self.device.startswith("cuda")
+        max_context = ring_columns(self._max_context(), on_gpu=graphs)  # sized as the decoder will round it
         free = free_memory_bytes(self.device)
         dtype_bytes = torch.finfo(self.dtype).bits // 8
         # Whole prompts go through prefill in groups of this many tokens: large on GPUs, where a wide
         # forward runs near the matrix units' peak; on CPUs a group's cost is its tokens either way.
         prefill_tokens = 16384 if self.device.startswith("cuda") else 2048
         rows = rows_that_fit(free, ModelShape.from_config(self.model.config), dtype_bytes, max_context, prefill_tokens)
-        graphs = self.device.startswith("cuda")
         sizes = static_batch_sizes(rows, p.static_max_batch, streaming=p.scenario != "Offline", compiled=graphs)
         if not sizes:
             raise InputError(

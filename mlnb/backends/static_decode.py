@@ -57,8 +57,9 @@ class StaticDecoder:
     ):
         import torch
 
-        from mlnb.backends.kv_ring import RingCache, use_ring_attention
+        from mlnb.backends.kv_ring import RingCache, ring_columns, use_ring_attention
 
+        max_context = ring_columns(max_context, on_gpu=use_cuda_graphs)
         self.model = model
         config = model.config
         self.device = next(model.parameters()).device

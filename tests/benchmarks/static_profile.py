@@ -147,10 +147,10 @@ def main() -> None:
     per_step = (time.perf_counter() - started) / args.steps
     context = sum(map(len, prompts)) / len(prompts) + 3 + args.steps / 2
     live_bytes = shape.weight_bytes(2) + args.rows * context * shape.kv_bytes_per_token(2)
-    ring_bytes = shape.weight_bytes(2) + args.rows * max_context * shape.kv_bytes_per_token(2)
+    ring_bytes = shape.weight_bytes(2) + args.rows * decoder.max_context * shape.kv_bytes_per_token(2)
     print(f"\n== decode, {args.rows} rows live: {per_step * 1e3:.1f} ms per step (graph replay); floor "
           f"{live_bytes / bandwidth * 1e3:.1f} ms reading live columns, {ring_bytes / bandwidth * 1e3:.1f} ms reading "
-          f"the whole ring ({max_context} columns)", flush=True)
+          f"the whole ring ({decoder.max_context} columns)", flush=True)
     size = decoder.largest
     step_args = (decoder.tokens[:size], decoder.positions[:size], decoder.mask[:size], decoder.ban_eos[:size],
                  decoder.chosen[:size])

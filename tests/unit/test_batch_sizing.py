@@ -60,3 +60,10 @@ def test_offline_gets_one_size_streaming_gets_a_ladder_of_powers_of_two():
     assert static_batch_sizes(1, 8, streaming=True, compiled=True) == [1]
     assert static_batch_sizes(2, 8, streaming=True, compiled=True) == [2]
     assert static_batch_sizes(300, 256, streaming=False, compiled=True) == [256]
+
+
+def test_gpu_rings_have_a_column_count_aligned_for_the_attention_matmuls():
+    from mlnb.backends.kv_ring import ring_columns
+
+    assert [ring_columns(n, on_gpu=True) for n in (1, 64, 65, 1453)] == [64, 64, 128, 1472]
+    assert ring_columns(1453, on_gpu=False) == 1453  # CPUs keep the exact length (tests wrap the ring)
