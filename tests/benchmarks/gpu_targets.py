@@ -161,6 +161,9 @@ def free_backend(backend) -> None:
 
     backend.decoder = None
     backend.model = None
+    # The compiled step's code cache still refers to its decoder (and so to its ring): drop it too.
+    # Without this the Offline section's 60 GiB outlived it, and the Server section's load ran out of memory.
+    torch._dynamo.reset()
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
