@@ -175,6 +175,7 @@ def run_harness(stage_dir: Path) -> int:
     finally:
         done.set()
         wall_s = time.monotonic() - started
+        sut.publish = None  # the counters close with the sampler; nothing may write them after this
         if telemetry is not None:
             telemetry.stop()
         backend.stop()

@@ -45,6 +45,8 @@ class SharedCounters:
         return cls(fd, writable=False)
 
     def publish(self, issued: int, completed: int, tokens: int) -> None:
+        if self.closed:  # a completion that came after the stage's end (a backend past its stop timeout)
+            return
         _LAYOUT.pack_into(self._map, 0, issued, completed, tokens)
 
     def read(self) -> tuple[int, int, int]:

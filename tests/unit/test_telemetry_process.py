@@ -41,6 +41,7 @@ def test_sampler_process_reads_the_published_counters_and_leaves_nothing(tmp_pat
     assert rows[-1]["output_tokens"] == 600 and max(row["in_flight"] for row in rows) > 0
     assert not (stage_dir / PARTIAL_SERIES_FILE).exists()
     assert 0 < out["sampler_cpu_s"] < test_s
+    sampler.publish(121, 61, 610)  # a completion after the stage's end (the counters are closed): ignored
     child.wait(timeout=5)  # the child has exited
     assert not psutil.pid_exists(child.pid) or child.status() == psutil.STATUS_ZOMBIE
 
