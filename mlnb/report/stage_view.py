@@ -413,6 +413,12 @@ def stage_parts(
     from mlnb.report.replica_view import replica_parts
 
     parts.extend(replica_parts(s, rows, stage_dir))  # replicas > 1 and profile=true only
+    if perf and "throughput" not in exclude:
+        from mlnb.report.static_path_view import static_path_html
+
+        phases = static_path_html(s)  # the hf backend's static path only
+        if phases:
+            parts.append(("html", wrap(phases)))
     parts.extend(telemetry_parts(s, stage_dir))
     parts.extend(_report_sections(s, rows, stage_dir, perf, sol, sol_why))
     tail = [_accuracy(s, max_examples) if s.get("mode") != "accuracy" else "", details_section_html(s)]
