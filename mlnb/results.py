@@ -11,7 +11,8 @@ Schema version 2 (2 added ``telemetry``; version 1 files load with it null). Top
   ``verdict_reasons``: why, one line each
 - ``submittable`` and ``relaxed_rules``: every MLPerf rule this run did not follow
 - ``metrics``: samples_per_second, tokens_per_second, latency_ms / ttft_ms / tpot_ms
-  (min, mean, max, percentiles as LoadGen printed them, in ms), query_count
+  (min, mean, max, percentiles as LoadGen printed them, in ms), query_count, samples_per_query
+  (LoadGen's generated count: Offline's one query holds every sample; absent in older files)
 - ``loadgen``: the parsed LoadGen log (validity flags, settings, errors, warnings)
 - ``accuracy``: ROUGE scores, gen_len, gen_num, target checks (accuracy mode only)
 - ``compliance``: TEST06's three checks (test06 mode only; absent in older files)

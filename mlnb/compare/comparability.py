@@ -27,6 +27,12 @@ _PARAMS = {
     "batch_size": "engine", "dtype": "engine", "load_format": "engine", "device": "engine", "seed": "workload",
 }
 _SIM_PARAMS = ("sim_ttft_ms", "sim_prefill_ms_per_token", "sim_tpot_ms", "sim_max_batch", "sim_output_tokens")
+# What an engine measured while it ran, not how it was set up: these differ between any two runs and
+# would bury the settings that do. Their effects show in the compared metrics instead.
+_MEASURED_ENGINE_KEYS = ("load_seconds", "warm_up_seconds", "compile_seconds", "compile_cache")
+_MEASURED_ENGINE_PREFIXES = ("engine.profile.",)
+_STATIC_DECODE_COUNTERS = ("decode_steps", "prefills", "decode_seconds", "prefill_seconds", "mean_rows_per_step",
+                           "mean_batch_per_step", "prompt_tokens", "prefill_padding")
 
 
 @dataclass
@@ -51,6 +57,13 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
+def _measured(key: str) -> bool:
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf in _MEASURED_ENGINE_KEYS or key.startswith(_MEASURED_ENGINE_PREFIXES):
+        return True
+    return key.startswith("engine.static_decode.") and leaf in _STATIC_DECODE_COUNTERS
+
+
 def stage_facts(summary: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     """``{key: (category, value)}`` for everything about a stage that could explain a change."""
     facts: dict[str, tuple[str, Any]] = {}
@@ -72,11 +85,15 @@ def stage_facts(summary: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     settings = (summary.get("loadgen") or {}).get("settings") or {}
     for key, value in settings.items():
         facts[f"loadgen.{key}"] = ("load" if "limit" not in key else "limits", value)
-    facts["loadgen.query_count"] = ("load", (summary.get("metrics") or {}).get("query_count"))
+    metrics = summary.get("metrics") or {}
+    facts["loadgen.query_count"] = ("load", metrics.get("query_count"))
+    # Offline's one query: its size is the load (384 samples and 768 both have query_count 1).
+    facts["loadgen.samples_per_query"] = ("load", metrics.get("samples_per_query"))
     engine: dict[str, Any] = {}
     _flatten("engine", summary.get("engine") or {}, engine)
     for key, value in engine.items():
-        facts[key] = ("engine", value)
+        if not _measured(key):
+            facts[key] = ("engine", value)
     environment = summary.get("environment") or {}
     for key in ("python", "platform", "machine", "mlnb_git"):
         facts[f"environment.{key}"] = ("software", environment.get(key))

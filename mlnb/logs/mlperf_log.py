@@ -133,6 +133,9 @@ class LoadgenResult(BaseModel):
     # over effective_target_latency_ns, which is 0 in token-latency runs (every query
     # would count), so it is left None there (the value stays in ``raw``).
     overlatency_query_count: int | None = None
+    # Samples per query as LoadGen generated them (detail log only; the summary's value is the setting):
+    # Offline issues one query of every sample, so its query_count is 1.
+    samples_per_query: int | None = None
     samples_per_second: float | None = None
     scheduled_samples_per_second: float | None = None  # Server
     tokens_per_second: float | None = None
@@ -453,6 +456,7 @@ def parse_detail_log(path: str | Path) -> LoadgenResult:
         overlatency_query_count=(
             None if use_tokens else _as_int(raw.get("result_overlatency_query_count"))
         ),
+        samples_per_query=_as_int(raw.get("generated_samples_per_query")),
         samples_per_second=_as_float(raw.get(_DETAIL_SAMPLES.get(scenario or "", ""))),
         scheduled_samples_per_second=_as_float(raw.get("result_scheduled_samples_per_sec")),
         tokens_per_second=_as_float(raw.get(_DETAIL_TOKENS.get(scenario or "", ""))),

@@ -263,6 +263,8 @@ def key_metrics(summary: Any) -> dict[str, Optional[float]]:
         "samples_per_second": _number(metrics.get("samples_per_second")),
         "tokens_per_second": _number(metrics.get("tokens_per_second")),
         "query_count": _number(metrics.get("query_count")),
+        # Shown only where a query holds several samples (Offline: one query of them all).
+        "samples_per_query": _number(metrics.get("samples_per_query")) if (_number(metrics.get("samples_per_query")) or 0) > 1 else None,
         "ttft_p50_ms": stat_percentile(metrics.get("ttft_ms"), 50),
         "ttft_p90_ms": stat_percentile(metrics.get("ttft_ms"), 90),
         "ttft_p99_ms": stat_percentile(metrics.get("ttft_ms"), 99),

@@ -130,11 +130,14 @@ def key_cards(s: Mapping[str, Any]) -> list[tuple[str, Optional[float]]]:
     cards: list[tuple[str, Optional[float]]] = []
     if s.get("scenario") == "SingleStream":
         cards.append(("p90 latency, ms (SingleStream's metric)", m["latency_p90_ms"]))
+    per_query = int(m["samples_per_query"]) if m["samples_per_query"] is not None else None
     cards += [
         ("samples / s", m["samples_per_second"]),
         ("tokens / s", m["tokens_per_second"]),
         ("query" if queries == 1 else "queries", queries),
     ]
+    if per_query is not None:  # Offline: "1 query" alone reads as if one sample ran
+        cards.append(("samples per query", per_query))
     if m["rouge1"] is not None:
         cards.append(("ROUGE-1", m["rouge1"]))
     return cards

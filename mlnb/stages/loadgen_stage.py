@@ -219,6 +219,7 @@ def run_stage(params: StageParams) -> StageSummary:
             "samples_per_second": loadgen.samples_per_second,
             "tokens_per_second": loadgen.tokens_per_second,
             "query_count": loadgen.query_count,
+            "samples_per_query": loadgen.samples_per_query,
             "latency_ms": _stats(loadgen.latency),
             "ttft_ms": _stats(loadgen.ttft),
             "tpot_ms": _stats(loadgen.tpot),

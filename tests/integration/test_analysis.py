@@ -88,6 +88,10 @@ def test_key_metrics_values_sut_and_limits(run_dir):
     assert table.loc["ttft_p99_ms", "sut"] == s["sut"]["ttft_ms"]["p99"]
     assert table.loc["ttft_p99_ms", "limit"] == latency_limits(s)["ttft_ms"]
     assert pd.isna(table.loc["ttft_p50_ms", "limit"])
+    assert "samples_per_query" not in table.index  # a Server query is one sample
+    offline = analysis.key_metrics(_summary(run_dir, "01_offline_perf"))
+    # Offline's one LoadGen query beside the samples it held (40: min_query_count is its sample floor)
+    assert offline.loc["query_count", "value"] == 1 and offline.loc["samples_per_query", "value"] == 40
     with pytest.raises(InputError):
         analysis.key_metrics(run_dir / "05_singlestream_perf")
 

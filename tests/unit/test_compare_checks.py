@@ -54,6 +54,20 @@ def test_every_setting_that_differs_is_listed():
     assert not any(d.blocking for d in keys.values())
 
 
+def test_engine_measurements_are_not_settings_but_offline_sample_counts_are():
+    static = {"batch_sizes": [256], "step": "compiled + CUDA graphs", "decode_seconds": 6.6, "compile_seconds": 57.5}
+    a = _run("a", _summary(engine={"engine": "transformers 5.17.0", "load_seconds": 1.2, "static_decode": static},
+                           metrics={"query_count": 1, "samples_per_query": 384}))
+    b = _run("b", _summary(engine={"engine": "transformers 5.17.0", "load_seconds": 3.4,
+                                   "static_decode": {**static, "decode_seconds": 15.3, "compile_seconds": 104.6,
+                                                     "batch_sizes": [128]}},
+                           metrics={"query_count": 1, "samples_per_query": 768}))
+    keys = {d.key: d for d in differences([a, b])}
+    assert keys["loadgen.samples_per_query"].values == [384, 768] and keys["loadgen.samples_per_query"].category == "load"
+    assert keys["engine.static_decode.batch_sizes"].values == ["256", "128"]  # a setting: listed
+    assert not {"engine.load_seconds", "engine.static_decode.decode_seconds", "engine.static_decode.compile_seconds"} & set(keys)
+
+
 def test_the_same_difference_in_every_stage_is_folded():
     a = _run("a", _summary("01_offline_perf"), _summary())
     b = _run("b", _summary("01_offline_perf", params__sim_tpot_ms=3.0), _summary(params__sim_tpot_ms=3.0))

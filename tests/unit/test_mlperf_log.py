@@ -185,6 +185,8 @@ def test_offline_valid(detail: dict[str, LoadgenResult]) -> None:
     assert result.settings.min_duration_ms == int(summary_value(text, "min_duration (ms)"))
     assert result.settings.min_sample_count == result.raw["effective_min_sample_count"]
     assert result.num_errors == 0 and result.errors == []
+    # Offline's one query holds every sample: LoadGen's generated count, not the setting
+    assert result.query_count == 1 and result.samples_per_query == result.raw["generated_samples_per_query"] > 1
 
 
 def test_server_valid(detail: dict[str, LoadgenResult]) -> None:
