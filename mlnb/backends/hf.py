@@ -163,7 +163,9 @@ class HFBackend(Backend):
         # forward runs near the matrix units' peak; on CPUs a group's cost is its tokens either way.
         prefill_tokens = 16384 if self.device.startswith("cuda") else 2048
         rows = rows_that_fit(free, ModelShape.from_config(self.model.config), dtype_bytes, max_context, prefill_tokens)
-        sizes = static_batch_sizes(rows, p.static_max_batch, streaming=p.scenario != "Offline", compiled=graphs)
+        # SingleStream has one query in flight at a time: one size, batch 1, as MLPerf measures it.
+        limit = 1 if p.scenario == "SingleStream" else p.static_max_batch
+        sizes = static_batch_sizes(rows, limit, streaming=p.scenario != "Offline", compiled=graphs)
         if not sizes:
             raise InputError(
                 "decode_path 'static'", f"no KV cache of {max_context} tokens fits in {free / 2**30:.1f} GiB free memory"

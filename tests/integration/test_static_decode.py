@@ -175,3 +175,12 @@ def test_deepseek_r1_stage_with_random_weights_on_the_static_path(tmp_path):
     summary = run_stage(p)
     assert summary.sut["errors"] == 0
     assert summary.engine["static_decode"]["batch_sizes"] == [4]
+
+
+def test_singlestream_records_batch_one_alone():
+    """One query in flight at a time: the static path sizes itself for batch 1, whatever static_max_batch says."""
+    params = StageParams(model="embedded", samples=1, max_new_tokens=4, scenario="SingleStream", decode_path="static",
+                         static_max_batch=4)
+    backend = get_backend("hf")(params)
+    backend.load()
+    assert backend.describe()["static_decode"]["batch_sizes"] == [1]
