@@ -84,8 +84,8 @@ def main() -> None:
     prompts.sort(key=len)  # as Offline admits them: shortest first, so a group pads little
     max_context = max(map(len, prompts)) + args.new_tokens
     print(f"{torch.cuda.get_device_name() if on_gpu else 'CPU'}, torch {torch.__version__}; {args.rows} rows, prompts "
-          f"{min(map(len, prompts))}-{max(map(len, prompts))} tokens (mean {sum(map(len, prompts)) / len(prompts):.0f}), "
-          f"ring {max_context} columns", flush=True)
+          f"{min(map(len, prompts))}-{max(map(len, prompts))} tokens (mean {sum(map(len, prompts)) / len(prompts):.0f}); "
+          f"rows of up to {max_context} tokens (the ring may round up)", flush=True)
 
     src = torch.empty(2**32 if on_gpu else 2**28, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
