@@ -62,6 +62,12 @@ class RingCache:
         values.index_put_(where, value_states[:, :, 0])
         return keys[:rows], values[:rows]
 
+    def move_row(self, src: int, dst: int) -> None:
+        """Copy row ``src``'s keys and values, every layer, into row ``dst`` (the batch's compaction)."""
+        for keys, values in zip(self.keys, self.values):
+            keys[dst].copy_(keys[src])
+            values[dst].copy_(values[src])
+
     def place(self, layer_idx: int, slots, columns, keys, values) -> None:
         """Copy prefilled keys/values (k rows, kv_heads, width, head_dim) into ``slots`` at ``columns``."""
         # Advanced indices on dims 0 and 2 around a slice put the indexed dims first: (k, width, heads, dim).

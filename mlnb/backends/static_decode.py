@@ -92,6 +92,7 @@ class StaticDecoder:
         self.prefill_seconds = 0.0
         self.rows_stepped = 0  # live rows summed over steps; rows_stepped / steps_run is the mean occupancy
         self.slots_stepped = 0  # the batch sizes that ran, summed: vacant slots below the highest still cost
+        self.rows_moved = 0  # rows moved to lower slots so that steps run at a smaller size
         self.prompt_tokens = 0
         self.padded_tokens = 0  # prompt tokens plus the padding a prefill group computed
         self._graphs: dict[int, Any] = {}
@@ -204,7 +205,9 @@ class StaticDecoder:
         occupied = [i for i, slot in enumerate(self.slots) if slot is not None]
         if not occupied:
             return
-        size = next(s for s in self.batch_sizes if s > occupied[-1])
+        if self._size_for(occupied[-1]) > self._size_for(len(occupied) - 1):
+            occupied = self._compact(occupied)
+        size = self._size_for(occupied[-1])
         started = time.perf_counter()
         with torch.no_grad():
             self._run_step(size)
@@ -215,6 +218,30 @@ class StaticDecoder:
         self.slots_stepped += size
         for i in occupied:
             self._advance(i, int(chosen[i]), on_token)
+
+    def _size_for(self, highest_slot: int) -> int:
+        """The smallest recorded batch size whose rows include ``highest_slot``."""
+        return next(s for s in self.batch_sizes if s > highest_slot)
+
+    def _compact(self, occupied: list[int]) -> list[int]:
+        """Move the rows above the smallest size that holds them all into its free slots.
+
+        A step runs every slot up to the highest occupied one, so one long row left in a high slot would
+        keep every step at a large batch (reading that many rows of cache) after the others ended. A move
+        copies the row's cache, mask and inputs (a few hundred MB on an 8B model, well under a step's
+        time). The write column is shared, so the row's columns stay where they are.
+        """
+        bound = self._size_for(len(occupied) - 1)
+        holes = [i for i in range(bound) if self.slots[i] is None]
+        movers = [i for i in occupied if i >= bound]
+        for src, dst in zip(movers, holes):
+            self.ring.move_row(src, dst)
+            for buffer in (self.mask, self.tokens, self.positions, self.ban_eos):
+                buffer[dst].copy_(buffer[src])
+            self.positions[src] = 0  # a vacant slot still runs in its batch; keep its positions small
+            self.slots[dst], self.slots[src] = self.slots[src], None
+            self.rows_moved += 1
+        return sorted([i for i in occupied if i < bound] + holes[: len(movers)])
 
     def _advance(self, slot: int, token: int, on_token: TokenCallback) -> None:
         live = self.slots[slot]
@@ -237,6 +264,7 @@ class StaticDecoder:
             "prefill_seconds": round(self.prefill_seconds, 3),
             "mean_rows_per_step": round(self.rows_stepped / self.steps_run, 1) if self.steps_run else None,
             "mean_batch_per_step": round(self.slots_stepped / self.steps_run, 1) if self.steps_run else None,
+            "rows_moved": self.rows_moved,
             "prompt_tokens": self.prompt_tokens,
             "prefill_padding": round(1 - self.prompt_tokens / self.padded_tokens, 3) if self.padded_tokens else None,
         }

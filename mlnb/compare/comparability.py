@@ -32,7 +32,7 @@ _SIM_PARAMS = ("sim_ttft_ms", "sim_prefill_ms_per_token", "sim_tpot_ms", "sim_ma
 _MEASURED_ENGINE_KEYS = ("load_seconds", "warm_up_seconds", "compile_seconds", "compile_cache")
 _MEASURED_ENGINE_PREFIXES = ("engine.profile.",)
 _STATIC_DECODE_COUNTERS = ("decode_steps", "prefills", "decode_seconds", "prefill_seconds", "mean_rows_per_step",
-                           "mean_batch_per_step", "prompt_tokens", "prefill_padding")
+                           "mean_batch_per_step", "prompt_tokens", "prefill_padding", "rows_moved")
 
 
 @dataclass

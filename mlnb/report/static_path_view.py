@@ -40,7 +40,8 @@ def static_path_rows(s: Mapping[str, Any]) -> list[list[str]]:
          + (f", {padding:.1%} padding" if padding is not None else "")],
         ["decode steps", f"{int(steps or 0):,} steps", f"{decode_s:,.2f}", share(decode_s),
          f"{1e3 * decode_s / steps:,.1f} ms a step" if steps else "\u2014",
-         f"{facts.get('mean_rows_per_step')} live rows of a batch of {facts.get('mean_batch_per_step')} on average"
+         (f"{facts.get('mean_rows_per_step')} live rows of a batch of {facts.get('mean_batch_per_step')} on average"
+          + (f"; {int(facts['rows_moved']):,} rows moved to lower slots" if facts.get("rows_moved") else ""))
          if steps else ""],
     ]
     if test_s:

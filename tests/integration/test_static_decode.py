@@ -184,3 +184,35 @@ def test_singlestream_records_batch_one_alone():
     backend = get_backend("hf")(params)
     backend.load()
     assert backend.describe()["static_decode"]["batch_sizes"] == [1]
+
+
+def test_a_long_row_left_in_a_high_slot_moves_down_and_steps_shrink(embedded_model_dir):
+    """Four rows in slots 0-3, three end early: the long one moves to slot 0 and the steps run at batch 1,
+    with the tokens generate gives it alone (the cache, mask and inputs moved with it)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mlnb.backends.static_decode import Row, StaticDecoder
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32).eval()
+    prompts = [tokenizer(t).input_ids for t in ("Name three colours:", "The capital of France is", "Once upon a time",
+                                                  "A short story about a robot who learns to paint:")]
+    new_tokens = [2, 3, 2, 16]
+    expected = []
+    for ids, n in zip(prompts, new_tokens):
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                 pad_token_id=tokenizer.eos_token_id)
+        expected.append(out[0, len(ids):].tolist())
+    ring = max(len(p) + n for p, n in zip(prompts, new_tokens))
+    decoder = StaticDecoder(model, [1, 2, 4], ring, {tokenizer.eos_token_id}, tokenizer.eos_token_id, use_cuda_graphs=False)
+    got = {}
+    decoder.generate([Row(p, n, n, False, key=i) for i, (p, n) in enumerate(zip(prompts, new_tokens))],
+                     lambda row, tokens, done: done and got.__setitem__(row.key, list(tokens)))
+    assert [got[i] for i in range(4)] == expected
+    split = decoder.time_split()
+    assert split["rows_moved"] == 1
+    # 15 steps after the prefill: one at batch 4; then two rows live in slots 1 and 3, so the long row
+    # moves to slot 0 and the step runs at batch 2; then 13 at batch 1 (without the move: all 15 at 4)
+    assert decoder.steps_run == 15 and decoder.slots_stepped == 4 + 2 + 13 * 1
