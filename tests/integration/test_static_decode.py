@@ -74,6 +74,19 @@ def test_static_path_gives_the_greedy_tokens_of_eager_generate(embedded_model_di
     assert static.firsts == {i: ids[:1] for i, ids in static.done.items()}
 
 
+def _generate_alone(model, tokenizer, prompts, new_tokens):
+    """Each prompt's greedy tokens from eager generate, run alone (exactly ``n`` new tokens each)."""
+    import torch
+
+    expected = []
+    for ids, n in zip(prompts, new_tokens):
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                 pad_token_id=tokenizer.eos_token_id)
+        expected.append(out[0, len(ids):].tolist())
+    return expected
+
+
 def test_rows_join_as_slots_free_and_the_ring_wraps_with_the_tokens_of_generate_alone(embedded_model_dir):
     """Continuous batching: 7 rows through 2 slots, each row's tokens as generate gives it run alone.
 
@@ -92,12 +105,7 @@ def test_rows_join_as_slots_free_and_the_ring_wraps_with_the_tokens_of_generate_
     prompts = [tokenizer(t).input_ids for t in texts]
     new_tokens = [9, 3, 12, 6, 1, 10, 5]
     eos = {tokenizer.eos_token_id}
-    expected = []
-    for ids, n in zip(prompts, new_tokens):
-        with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                 pad_token_id=tokenizer.eos_token_id)
-        expected.append(out[0, len(ids):].tolist())
+    expected = _generate_alone(model, tokenizer, prompts, new_tokens)
     ring = max(len(p) + n for p, n in zip(prompts, new_tokens))
     decoder = StaticDecoder(model, [1, 2], ring, eos, tokenizer.eos_token_id, use_cuda_graphs=False,
                             prefill_tokens=24)  # small groups: several prefills, one chunked
@@ -199,12 +207,7 @@ def test_a_long_row_left_in_a_high_slot_moves_down_and_steps_shrink(embedded_mod
     prompts = [tokenizer(t).input_ids for t in ("Name three colours:", "The capital of France is", "Once upon a time",
                                                   "A short story about a robot who learns to paint:")]
     new_tokens = [2, 3, 2, 16]
-    expected = []
-    for ids, n in zip(prompts, new_tokens):
-        with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                 pad_token_id=tokenizer.eos_token_id)
-        expected.append(out[0, len(ids):].tolist())
+    expected = _generate_alone(model, tokenizer, prompts, new_tokens)
     ring = max(len(p) + n for p, n in zip(prompts, new_tokens))
     decoder = StaticDecoder(model, [1, 2, 4], ring, {tokenizer.eos_token_id}, tokenizer.eos_token_id, use_cuda_graphs=False)
     got = {}
