@@ -10,10 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from mlnb.report.markup import macro
-
-
-def _number(value: Any) -> Optional[float]:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+from mlnb.report.plots import number as _number
 
 
 def static_path_rows(s: Mapping[str, Any]) -> list[list[str]]:
