@@ -182,6 +182,7 @@ class HFBackend(Backend):
             "free_memory_gib": round(free / 2**30, 2),
             "cuda_graphs": graphs,
             "prefill_tokens": prefill_tokens,
+            "prefill_fused_norms": len(self.decoder.prefill_norms),
             "step": self.decoder.step_mode,
             "compile_cache": cache_note,
             "fallbacks": self.decoder.fallbacks,

@@ -57,6 +57,7 @@ class StaticDecoder:
     ):
         import torch
 
+        from mlnb.backends.fused_norms import fusable_norms
         from mlnb.backends.kv_ring import RingCache, ring_columns, use_ring_attention
 
         max_context = ring_columns(max_context, on_gpu=use_cuda_graphs)
@@ -71,6 +72,7 @@ class StaticDecoder:
         self.prefill_tokens = prefill_tokens
         self.use_cuda_graphs = use_cuda_graphs
         use_ring_attention(model)
+        self.prefill_norms = fusable_norms(model)  # run fused while prefilling (see fused_norms)
         rows = self.largest
         heads = config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
@@ -307,6 +309,7 @@ class StaticDecoder:
     def _prefill(self, group: list[Row], slots: list[int], on_token: TokenCallback) -> None:
         import torch
 
+        from mlnb.backends.fused_norms import fused
         from mlnb.backends.kv_ring import PrefillCache
 
         width = max(len(r.prompt_ids) for r in group)
@@ -323,13 +326,14 @@ class StaticDecoder:
         # Chunks bound the activations of one very long prompt; most groups are one chunk.
         chunk = max(1, self.prefill_tokens // len(group))
         logits = None
-        for start in range(0, width, chunk):
-            stop = min(width, start + chunk)
-            logits = self.model(
-                input_ids=ids[:, start:stop], position_ids=positions[:, start:stop],
-                attention_mask=self._prefill_mask(valid, start, stop), past_key_values=cache, use_cache=True,
-                logits_to_keep=1,
-            ).logits[:, -1, :].float()
+        with fused(self.prefill_norms):
+            for start in range(0, width, chunk):
+                stop = min(width, start + chunk)
+                logits = self.model(
+                    input_ids=ids[:, start:stop], position_ids=positions[:, start:stop],
+                    attention_mask=self._prefill_mask(valid, start, stop), past_key_values=cache, use_cache=True,
+                    logits_to_keep=1,
+                ).logits[:, -1, :].float()
         self.prefills_run += 1
         self.prompt_tokens += sum(len(r.prompt_ids) for r in group)
         self.padded_tokens += width * len(group)

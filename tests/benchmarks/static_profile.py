@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=64, help="per row (sets the ring's length with the prompts)")
     ap.add_argument("--prefill-tokens", default="16384", help="comma list of prefill group sizes (tokens)")
     ap.add_argument("--prefill-rows", type=int, default=96, help="rows admitted per prefill measurement (0: none)")
+    ap.add_argument("--norms", default="fused", help="comma list: fused (as the backend prefills), own (transformers' RMSNorm)")
     ap.add_argument("--steps", type=int, default=20, help="decode steps timed")
     ap.add_argument("--top", type=int, default=12, help="kernels and ops listed per profile")
     ap.add_argument("--device", default="cuda", help="cpu: a self-check of this script (prefill compiled, step eager)")
@@ -106,34 +107,38 @@ def main() -> None:
     decoder.warm_up()
     print(f"compile + capture {time.perf_counter() - started:.1f} s; step {decoder.step_mode}; "
           f"fallbacks {decoder.fallbacks or 'none'}", flush=True)
-    for group_tokens in sizes:  # one decoder (one ring) for every group size: groups are formed at admit
+    fusable = decoder.prefill_norms
+    every = max(1, len(prompts) // max(1, args.prefill_rows))
+    rows = [Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)][::every]
+    rows = rows[: args.prefill_rows]
+    variants = [(size, norms) for size in sizes for norms in args.norms.split(",")] if rows else []
+    for group_tokens, norms in variants:  # one decoder (one ring) for all: groups are formed at admit
         decoder.prefill_tokens = group_tokens
-        print(f"\n== prefill in groups of up to {group_tokens} tokens", flush=True)
-        if args.prefill_rows:
-            every = max(1, len(prompts) // args.prefill_rows)
-            rows = [Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)][::every]
-            rows = rows[: args.prefill_rows]
-            for attempt in range(2):
-                decoder.evict_all()
-                if attempt == 1:  # the profiled admit first, then the timed one
-                    sync()
-                    started = time.perf_counter()
-                    with profile(activities=activities) as prof:
-                        decoder.admit(rows, lambda *_: None)
-                        sync()
-                    profiled = time.perf_counter() - started
-                    decoder.evict_all()
-                padded, runs = decoder.padded_tokens, decoder.prefills_run
+        decoder.prefill_norms = fusable if norms == "fused" else []
+        print(f"\n== prefill in groups of up to {group_tokens} tokens, RMSNorm {norms} "
+              f"({len(decoder.prefill_norms)} layers swapped)", flush=True)
+        for attempt in range(2):
+            decoder.evict_all()
+            if attempt == 1:  # the profiled admit first, then the timed one
                 sync()
                 started = time.perf_counter()
-                decoder.admit(rows, lambda *_: None)
-                sync()
-                seconds = time.perf_counter() - started
-            padded = decoder.padded_tokens - padded
-            print(f"  prefill: {seconds:.3f} s for {len(rows)} rows in {decoder.prefills_run - runs} groups, "
-                  f"{padded:,} padded tokens, {2 * shape.block_parameters * padded / seconds / 1e12:.0f} TFLOP/s "
-                  f"(profiled: {profiled:.3f} s)", flush=True)
-            print("\n".join(top_kernels(prof, args.top)), flush=True)
+                with profile(activities=activities) as prof:
+                    decoder.admit(rows, lambda *_: None)
+                    sync()
+                profiled = time.perf_counter() - started
+                decoder.evict_all()
+            padded, groups = decoder.padded_tokens, decoder.prefills_run
+            sync()
+            started = time.perf_counter()
+            decoder.admit(rows, lambda *_: None)
+            sync()
+            seconds = time.perf_counter() - started
+        padded = decoder.padded_tokens - padded
+        print(f"  prefill: {seconds:.3f} s for {len(rows)} rows in {decoder.prefills_run - groups} groups, "
+              f"{padded:,} padded tokens, {2 * shape.block_parameters * padded / seconds / 1e12:.0f} TFLOP/s "
+              f"(profiled: {profiled:.3f} s)", flush=True)
+        print("\n".join(top_kernels(prof, args.top)), flush=True)
+    decoder.prefill_norms = fusable
 
     # Decode with every slot live.
     decoder.evict_all()
