@@ -183,6 +183,7 @@ class HFBackend(Backend):
             "cuda_graphs": graphs,
             "prefill_tokens": prefill_tokens,
             "prefill_fused_norms": len(self.decoder.prefill_norms),
+            "prefill_attention": list(self.decoder.prefill_attention or []) or "torch's choice",
             "step": self.decoder.step_mode,
             "compile_cache": cache_note,
             "fallbacks": self.decoder.fallbacks,

@@ -149,16 +149,23 @@ def params_for(args, scenario: str, decode_path: str = "static", **extra) -> Sta
     return StageParams(**{**values, **extra})
 
 
+PREFILL_ATTENTION: tuple[str, ...] | None = None  # --prefill-attention: SDPA kernels for the static prefill
+
+
 def load_backend(params: StageParams):
     backend = get_backend("hf")(params)
     t = time.perf_counter()
     backend.load()
+    if PREFILL_ATTENTION and getattr(backend, "decoder", None) is not None:
+        backend.decoder.prefill_attention = PREFILL_ATTENTION
     return backend, time.perf_counter() - t
 
 
 def free_backend(backend) -> None:
     import torch
 
+    if getattr(backend, "decoder", None) is not None:
+        backend.decoder.release()  # a caller's local reference must not keep the ring alive
     backend.decoder = None
     backend.model = None
     # The compiled step's code cache still refers to its decoder (and so to its ring): drop it too.
@@ -373,8 +380,13 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--offline-json", default=None,
                     help="an earlier call's --json file: its Offline tok/s and output length give the Server ratio")
+    ap.add_argument("--prefill-attention", default=None,
+                    help="SDPBackend names joined by + for the static prefill's attention (default: the decoder's)")
     args = ap.parse_args(argv)
     import torch
+
+    global PREFILL_ATTENTION
+    PREFILL_ATTENTION = tuple(args.prefill_attention.split("+")) if args.prefill_attention else None
 
     only = set(args.only.split(","))
     if args.tiny:
@@ -403,7 +415,9 @@ def main(argv=None) -> int:
     dtype = pick_dtype(args.dtype, device)
     dtype_bytes = torch.finfo(dtype).bits // 8
     table = TablePrinter(f"gpu_targets on {figures['device']} ({'tiny self-check' if args.tiny else Path(args.model).name}, "
-                         f"{str(dtype).replace('torch.', '')}, random weights, {args.samples} samples)")
+                         f"{str(dtype).replace('torch.', '')}, random weights, {args.samples} samples"
+                         + (f", prefill attention {args.prefill_attention}" if args.prefill_attention else "") + ")")
+    figures["prefill_attention"] = args.prefill_attention or "the decoder's default"
     rows: list[tuple[str, str, str, str]] = []  # this section's rows: figure, measured, floor/ceiling, fraction
     bandwidth = measure_copy_bandwidth(device, copy_mib)
     flops = measure_matmul_flops(device, dtype, matmul)

@@ -66,7 +66,9 @@ def main() -> None:
     ap.add_argument("--prefill-tokens", default="16384", help="comma list of prefill group sizes (tokens)")
     ap.add_argument("--prefill-rows", type=int, default=96, help="rows admitted per prefill measurement (0: none)")
     ap.add_argument("--norms", default="fused", help="comma list: fused (as the backend prefills), own (transformers' RMSNorm)")
-    ap.add_argument("--steps", type=int, default=20, help="decode steps timed")
+    ap.add_argument("--attention", default="default",
+                    help="comma list: default (torch's SDPA choice) or SDPBackend names joined by +, e.g. EFFICIENT_ATTENTION")
+    ap.add_argument("--steps", type=int, default=20, help="decode steps timed (0: prefill only, nothing compiled)")
     ap.add_argument("--top", type=int, default=12, help="kernels and ops listed per profile")
     ap.add_argument("--device", default="cuda", help="cpu: a self-check of this script (prefill compiled, step eager)")
     args = ap.parse_args()
@@ -103,43 +105,50 @@ def main() -> None:
     sizes = [int(s) for s in args.prefill_tokens.split(",")]
     eos = {int(e) for e in (config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])}
     started = time.perf_counter()
-    decoder = StaticDecoder(model, [args.rows], max_context, eos, 0, use_cuda_graphs=on_gpu, prefill_tokens=sizes[0])
+    decoder = StaticDecoder(model, [args.rows], max_context, eos, 0, use_cuda_graphs=on_gpu and args.steps > 0,
+                            prefill_tokens=sizes[0])
     decoder.warm_up()
     print(f"compile + capture {time.perf_counter() - started:.1f} s; step {decoder.step_mode}; "
           f"fallbacks {decoder.fallbacks or 'none'}", flush=True)
     fusable = decoder.prefill_norms
     every = max(1, len(prompts) // max(1, args.prefill_rows))
-    rows = [Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)][::every]
-    rows = rows[: args.prefill_rows]
-    variants = [(size, norms) for size in sizes for norms in args.norms.split(",")] if rows else []
-    for group_tokens, norms in variants:  # one decoder (one ring) for all: groups are formed at admit
+    variants = [(size, norms, attention) for size in sizes for norms in args.norms.split(",")
+                for attention in args.attention.split(",")] if args.prefill_rows else []
+    for index, (group_tokens, norms, attention) in enumerate(variants):  # one decoder (one ring) for all
         decoder.prefill_tokens = group_tokens
         decoder.prefill_norms = fusable if norms == "fused" else []
+        decoder.prefill_attention = None if attention == "default" else tuple(attention.split("+"))
+        # Each variant takes its own rows, so its first admit meets group shapes no earlier one ran:
+        # the "cold" time includes whatever a kernel library builds per new shape.
+        rows = [Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)]
+        rows = rows[index % every :: every][: args.prefill_rows]
         print(f"\n== prefill in groups of up to {group_tokens} tokens, RMSNorm {norms} "
-              f"({len(decoder.prefill_norms)} layers swapped)", flush=True)
-        for attempt in range(2):
+              f"({len(decoder.prefill_norms)} layers swapped), attention {attention}", flush=True)
+        timed = []
+        for attempt in range(3):  # cold, profiled, warm
             decoder.evict_all()
-            if attempt == 1:  # the profiled admit first, then the timed one
-                sync()
-                started = time.perf_counter()
-                with profile(activities=activities) as prof:
-                    decoder.admit(rows, lambda *_: None)
-                    sync()
-                profiled = time.perf_counter() - started
-                decoder.evict_all()
             padded, groups = decoder.padded_tokens, decoder.prefills_run
             sync()
             started = time.perf_counter()
-            decoder.admit(rows, lambda *_: None)
-            sync()
-            seconds = time.perf_counter() - started
+            if attempt == 1:
+                with profile(activities=activities) as prof:
+                    decoder.admit(rows, lambda *_: None)
+                    sync()
+            else:
+                decoder.admit(rows, lambda *_: None)
+                sync()
+            timed.append(time.perf_counter() - started)
         padded = decoder.padded_tokens - padded
+        cold, profiled, seconds = timed
         print(f"  prefill: {seconds:.3f} s for {len(rows)} rows in {decoder.prefills_run - groups} groups, "
               f"{padded:,} padded tokens, {2 * shape.block_parameters * padded / seconds / 1e12:.0f} TFLOP/s "
-              f"(profiled: {profiled:.3f} s)", flush=True)
+              f"(cold: {cold:.3f} s, profiled: {profiled:.3f} s)", flush=True)
         print("\n".join(top_kernels(prof, args.top)), flush=True)
-    decoder.prefill_norms = fusable
+    decoder.prefill_norms, decoder.prefill_attention = fusable, None
+    decoder.evict_all()
 
+    if not args.steps:
+        return
     # Decode with every slot live.
     decoder.evict_all()
     decoder.admit([Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)], lambda *_: None)
