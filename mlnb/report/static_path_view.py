@@ -30,11 +30,13 @@ def static_path_rows(s: Mapping[str, Any]) -> list[list[str]]:
 
     padding = _number(facts.get("prefill_padding"))
     tokens = _number(facts.get("prompt_tokens"))
+    fused_norms = _number(facts.get("prefill_fused_norms"))
     rows = [
         ["prefill", f"{int(prefills or 0):,} groups", f"{prefill_s:,.2f}", share(prefill_s),
          f"{1e3 * prefill_s / prefills:,.1f} ms a group" if prefills else "\u2014",
          (f"{int(tokens):,} prompt tokens" if tokens is not None else "")
-         + (f", {padding:.1%} padding" if padding is not None else "")],
+         + (f", {padding:.1%} padding" if padding is not None else "")
+         + (f"; RMSNorm fused in {int(fused_norms)} layers" if fused_norms else "")],
         ["decode steps", f"{int(steps or 0):,} steps", f"{decode_s:,.2f}", share(decode_s),
          f"{1e3 * decode_s / steps:,.1f} ms a step" if steps else "\u2014",
          (f"{facts.get('mean_rows_per_step')} live rows of a batch of {facts.get('mean_batch_per_step')} on average"

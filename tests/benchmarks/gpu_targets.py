@@ -73,6 +73,7 @@ EMBEDDED_ARCH = json.loads((ROOT / "mlnb" / "configs" / "smollm2-135m-instruct" 
 SECTIONS = ("bandwidth", "tokens", "singlestream", "offline", "server", "interactive")
 TPOT_TARGET = 1.4  # x the floor (issue target for batch-1 decode)
 SERVER_TARGET = 0.6  # highest VALID Server QPS x output tokens / Offline tok/s
+COMPILE_TARGET_S = 60.0  # compile + graph capture for one model's batch sizes
 LIMITS = {"server": (2000.0, 100.0), "interactive": (500.0, 30.0)}  # Llama-3.1-8B TTFT, TPOT in ms
 
 
@@ -250,6 +251,17 @@ def offline_ceiling(shape: ModelShape, dtype_bytes: int, bandwidth: float, flops
     step = max(step_bytes / bandwidth, 2 * decode_params * batch / flops)
     prefill_per_token = 2 * shape.block_parameters * isl / flops / osl
     return 1.0 / (step / batch + prefill_per_token), batch
+
+
+def compile_row(label: str, facts: dict) -> tuple[str, str, str, str]:
+    """The load's compile + capture time against its target, with the state of inductor's cache: only a
+    new (empty) cache gives the cold figure the target is about; a reused one makes it look far shorter."""
+    seconds = facts.get("compile_seconds")
+    met = "met" if seconds is not None and seconds <= COMPILE_TARGET_S else "NOT met"
+    if not facts.get("cuda_graphs"):
+        met = "no target: nothing is compiled without CUDA"
+    return (label, f"{seconds} s", f"target <= {COMPILE_TARGET_S:.0f} s ({met}); sizes "
+            f"{', '.join(map(str, facts.get('batch_sizes', [])))}; cache {facts.get('compile_cache')}", "")
 
 
 def trial_queries(qps: float, seconds: float, needed: int | None = None) -> int:
@@ -465,8 +477,8 @@ def main(argv=None) -> int:
                      f"{static_tpot / floor:.2f}x floor"))
         rows.append(("  eager generate, batch 1", f"{eager_tpot * 1e3:.2f} ms", "", f"floor/TPOT {floor / eager_tpot:.0%}"))
         rows.append(("  static = eager greedy tokens", f"{same}/{len(eager_tokens)} equal", "first difference at the count" if same < len(eager_tokens) else "", ""))
-        rows.append(("  compile + graph capture (in load)", f"{backend.static_facts.get('compile_seconds')} s",
-                     f"load {load_s:.1f} s; step: {backend.static_facts.get('step')}", ""))
+        rows.append(compile_row(f"  compile + graph capture (load {load_s:.1f} s)", backend.static_facts))
+        rows.append(("  step", str(backend.static_facts.get("step")), "", ""))
         for why in backend.static_facts.get("fallbacks", []):
             rows.append(("  fell back from", why[:150], "", ""))
         free_backend(backend)
@@ -504,6 +516,8 @@ def main(argv=None) -> int:
                      f"ceiling {ceiling:,.0f} (batch {ceiling_batch}); target >= {ceiling / 2:,.0f} ({target})",
                      f"{tps / ceiling:.0%} of ceiling"))
         rows.append(("  shape: mean prompt / output tokens", f"{isl:.0f} / {osl:.0f}", lengths.note, ""))
+        rows.append(compile_row("  compile + graph capture (in load)", backend.static_facts))
+        figures["offline_compile_s"] = backend.static_facts.get("compile_seconds")
         # Where the run's wall time went: prefill and decode end in a host read-back, so these are GPU-bound times.
         figures.update(offline_prefill_s=prefill_s, offline_decode_s=step_s, offline_wall_s=wall, offline_steps=steps,
                        offline_prefill_tflops=2 * shape.block_parameters * padded / max(prefill_s, 1e-9) / 1e12)
@@ -526,9 +540,8 @@ def main(argv=None) -> int:
         params = params_for(args, "Server", static_max_batch=min(args.max_batch, 128))
         if holder.get("backend") is None:
             holder["backend"], load_s = load_backend(params)
-            rows.append(("Server backend: static batches, compile (in load)",
-                         ", ".join(map(str, holder["backend"].decoder.batch_sizes)),
-                         f"{holder['backend'].static_facts['compile_seconds']} s", ""))
+            rows.append(compile_row("Server backend: compile + graph capture (in load)", holder["backend"].static_facts))
+            figures["server_compile_s"] = holder["backend"].static_facts.get("compile_seconds")
         backend = holder["backend"]
         best, tried = highest_valid_qps(backend, params, args.server_start_qps or (16.0 if args.tiny else 8.0),
                                         server_seconds, ttft_ms, tpot_ms, trials)

@@ -62,3 +62,14 @@ def test_the_swap_ends_with_the_block_even_when_it_raises():
         assert "forward" in vars(module)
         raise RuntimeError("a prefill failed")
     assert "forward" not in vars(module) and all("forward" not in vars(m) for m, _ in norms)
+
+
+def test_a_forward_set_on_the_instance_before_is_put_back():
+    model = _llama(torch.float32)
+    norms = fusable_norms(model)
+    module = norms[0][0]
+    hooked = module.forward  # as a device hook would wrap it
+    module.forward = hooked
+    with fused(norms):
+        assert module.forward is not hooked
+    assert vars(module)["forward"] is hooked

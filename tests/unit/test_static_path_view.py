@@ -18,6 +18,8 @@ def test_phases_split_the_test_and_the_rest_is_what_they_leave():
     assert rows[1][1:5] == ["232 steps", "8.49", "42%", "36.6 ms a step"]
     assert rows[2][2:4] == ["0.39", "2%"]  # 20.362 - 11.475 - 8.495
     assert "2.7% padding" in rows[0][5] and "104.0 live rows of a batch of 128.0" in rows[1][5]
+    assert "RMSNorm" not in rows[0][5]  # a stage from before the fused norms says nothing of them
+    assert "RMSNorm fused in 65 layers" in static_path_rows(_summary({**FACTS, "prefill_fused_norms": 65}))[0][5]
     html = static_path_html(_summary())
     assert "compiled + CUDA graphs" in html and "133.9 s" in html
 
