@@ -69,3 +69,14 @@ def test_the_table_prints_each_section_as_it_finishes(gpu_targets):
     table.section([("Offline tokens/s", "100 tok/s", "ceiling 200", "50% of ceiling")])
     assert out.getvalue().splitlines()[-1].startswith("Offline tokens/s") and "50% of ceiling" in out.getvalue()
     assert len(table.rows) == 1
+
+
+def test_a_compile_row_judges_the_target_and_names_the_cache(gpu_targets):
+    cold = {"compile_seconds": 69.11, "batch_sizes": [2, 4, 128], "cuda_graphs": True,
+            "compile_cache": "compile-cache/ in the run folder (new)"}
+    row = gpu_targets.compile_row("Server", cold)
+    assert row[1] == "69.11 s" and "NOT met" in row[2] and "(new)" in row[2] and "2, 4, 128" in row[2]
+    warm = {**cold, "compile_seconds": 6.66, "compile_cache": "compile-cache/ in the run folder (reused)"}
+    assert "(met)" in gpu_targets.compile_row("Server", warm)[2] and "(reused)" in gpu_targets.compile_row("Server", warm)[2]
+    cpu = {"compile_seconds": 0.02, "batch_sizes": [4], "cuda_graphs": False, "compile_cache": None}
+    assert "nothing is compiled" in gpu_targets.compile_row("Offline", cpu)[2]
