@@ -229,7 +229,11 @@ class StaticDecoder:
             self._advance(i, int(chosen[i]), on_token)
 
     def _size_for(self, highest_slot: int) -> int:
-        """The smallest recorded batch size whose rows include ``highest_slot``."""
+        """The batch a step runs at so that its rows include ``highest_slot``: the smallest recorded size
+        when steps replay recorded graphs, else exactly the rows up to it (an eager step takes any size;
+        a CPU run's tail used to run every step at the one Offline size, 256 rows for two live ones)."""
+        if not self._graphs:
+            return highest_slot + 1
         return next(s for s in self.batch_sizes if s > highest_slot)
 
     def _compact(self, occupied: list[int]) -> list[int]:
