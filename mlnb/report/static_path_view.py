@@ -57,4 +57,4 @@ def static_path_html(s: Mapping[str, Any]) -> str:
     engine = s.get("engine") or {}
     facts = engine.get("static_decode") or {}
     return str(macro("stage.html.j2", "static_path", rows, str(facts.get("step") or ""),
-                     _number(facts.get("compile_seconds"))))
+                     _number(facts.get("compile_seconds")), bool(facts.get("cuda_graphs"))))
