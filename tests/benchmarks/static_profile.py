@@ -66,8 +66,9 @@ def main() -> None:
     ap.add_argument("--prefill-tokens", default="16384", help="comma list of prefill group sizes (tokens)")
     ap.add_argument("--prefill-rows", type=int, default=96, help="rows admitted per prefill measurement (0: none)")
     ap.add_argument("--norms", default="fused", help="comma list: fused (as the backend prefills), own (transformers' RMSNorm)")
-    ap.add_argument("--attention", default="default",
-                    help="comma list: default (torch's SDPA choice) or SDPBackend names joined by +, e.g. EFFICIENT_ATTENTION")
+    ap.add_argument("--attention", default="decoder",
+                    help="comma list: decoder (the backend's prefill kernels), torch (torch's SDPA choice, cuDNN on "
+                         "an H100), or SDPBackend names joined by +, e.g. EFFICIENT_ATTENTION")
     ap.add_argument("--steps", type=int, default=20, help="decode steps timed (0: prefill only, nothing compiled)")
     ap.add_argument("--top", type=int, default=12, help="kernels and ops listed per profile")
     ap.add_argument("--device", default="cuda", help="cpu: a self-check of this script (prefill compiled, step eager)")
@@ -110,20 +111,22 @@ def main() -> None:
     decoder.warm_up()
     print(f"compile + capture {time.perf_counter() - started:.1f} s; step {decoder.step_mode}; "
           f"fallbacks {decoder.fallbacks or 'none'}", flush=True)
-    fusable = decoder.prefill_norms
+    fusable, own_attention = decoder.prefill_norms, decoder.prefill_attention
+    chosen_attention = {"decoder": own_attention, "torch": None}
     every = max(1, len(prompts) // max(1, args.prefill_rows))
     variants = [(size, norms, attention) for size in sizes for norms in args.norms.split(",")
                 for attention in args.attention.split(",")] if args.prefill_rows else []
     for index, (group_tokens, norms, attention) in enumerate(variants):  # one decoder (one ring) for all
         decoder.prefill_tokens = group_tokens
         decoder.prefill_norms = fusable if norms == "fused" else []
-        decoder.prefill_attention = None if attention == "default" else tuple(attention.split("+"))
+        decoder.prefill_attention = chosen_attention.get(attention, tuple(attention.split("+")))
         # Each variant takes its own rows, so its first admit meets group shapes no earlier one ran:
         # the "cold" time includes whatever a kernel library builds per new shape.
         rows = [Row(p, args.new_tokens, args.new_tokens, True, key=i) for i, p in enumerate(prompts)]
         rows = rows[index % every :: every][: args.prefill_rows]
         print(f"\n== prefill in groups of up to {group_tokens} tokens, RMSNorm {norms} "
-              f"({len(decoder.prefill_norms)} layers swapped), attention {attention}", flush=True)
+              f"({len(decoder.prefill_norms)} layers swapped), attention {attention} "
+              f"({'+'.join(decoder.prefill_attention) if decoder.prefill_attention else 'torch chooses'})", flush=True)
         timed = []
         for attempt in range(3):  # cold, profiled, warm
             decoder.evict_all()
@@ -144,7 +147,7 @@ def main() -> None:
               f"{padded:,} padded tokens, {2 * shape.block_parameters * padded / seconds / 1e12:.0f} TFLOP/s "
               f"(cold: {cold:.3f} s, profiled: {profiled:.3f} s)", flush=True)
         print("\n".join(top_kernels(prof, args.top)), flush=True)
-    decoder.prefill_norms, decoder.prefill_attention = fusable, None
+    decoder.prefill_norms, decoder.prefill_attention = fusable, own_attention
     decoder.evict_all()
 
     if not args.steps:
