@@ -157,8 +157,12 @@ def test_workers_die_with_the_harness_and_carry_the_stage_mark(tmp_path):
         for worker in _workers():
             marks.append(worker.environ().get("MLNB_STAGE_DIR"))
         for child in psutil.Process().children(recursive=True):
-            if child.cmdline()[-2:] == ["mlnb.harness", str(stage_dir)]:
-                child.kill()
+            try:  # a child that ended meanwhile (a zombie until reaped) has no command line to read
+                if child.cmdline()[-2:] == ["mlnb.harness", str(stage_dir)]:
+                    child.kill()
+                    return
+            except psutil.NoSuchProcess:
+                continue
 
     killer = threading.Thread(target=kill_the_harness, daemon=True)
     killer.start()
