@@ -95,6 +95,11 @@ class HFBackend(Backend):
         self.model_path = resolve_model(p.model)
         self.device = pick_device(p.device)
         self.dtype = pick_dtype(p.dtype, self.device)
+        # Before the model is built: building one makes inductor settle on its default cache folder
+        # (and set TORCHINDUCTOR_CACHE_DIR to it), after which the run folder's cache went unused.
+        self.compile_cache_note = None
+        if p.decode_path == "static" and self.device.startswith("cuda"):
+            self.compile_cache_note = use_run_compile_cache(Path(p.run_dir))
         torch.manual_seed(p.seed)
         started = time.monotonic()
         self._tokenizer = self._load_tokenizer(AutoTokenizer)
@@ -170,7 +175,6 @@ class HFBackend(Backend):
             raise InputError(
                 "decode_path 'static'", f"no KV cache of {max_context} tokens fits in {free / 2**30:.1f} GiB free memory"
             )
-        cache_note = use_run_compile_cache(Path(p.run_dir)) if graphs else None
         self.decoder = StaticDecoder(
             self.model, sizes, max_context, self.eos_ids, self.pad_id, use_cuda_graphs=graphs, prefill_tokens=prefill_tokens
         )
@@ -185,8 +189,9 @@ class HFBackend(Backend):
             "prefill_fused_norms": len(self.decoder.prefill_norms),
             "prefill_attention": list(self.decoder.prefill_attention or []) or "torch's choice",
             "step": self.decoder.step_mode,
-            "compile_cache": cache_note,
+            "compile_cache": self.compile_cache_note,
             "fallbacks": self.decoder.fallbacks,
+            "record_seconds": self.decoder.record_seconds,  # per batch size; the first includes the compile
             "compile_seconds": round(time.monotonic() - started, 2),
         }
 
@@ -393,14 +398,28 @@ class HFBackend(Backend):
 
 
 def use_run_compile_cache(run_dir: Path) -> str:
-    """Point inductor's on-disk cache at the run folder, so later stages of the run reuse its kernels."""
-    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
-        return f"TORCHINDUCTOR_CACHE_DIR from the environment ({os.environ['TORCHINDUCTOR_CACHE_DIR']})"
+    """Point inductor's on-disk cache at the run folder, so later stages of the run reuse its kernels.
+
+    A folder the user set is kept. Importing ``torch._dynamo`` (transformers does) sets the variable to
+    inductor's default folder, so that value does not count as the user's: taking it as theirs left every
+    stage compiling into the default folder while the run folder's cache stayed empty.
+    """
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current and current != _inductor_default_cache_dir():
+        return f"TORCHINDUCTOR_CACHE_DIR from the environment ({current})"
     folder = run_dir / "compile-cache"
     warm = folder.is_dir() and any(folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)  # read by inductor when it first compiles
     return f"{folder.name}/ in the run folder ({'reused' if warm else 'new'})"
+
+
+def _inductor_default_cache_dir() -> str | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # moved in another torch release: any value set counts as the user's
+        return None
+    return default_cache_dir()
 
 
 def _token_reporter(sink: ResponseSink, completed: set[int]):

@@ -31,36 +31,61 @@ def ring_columns(context: int, on_gpu: bool) -> int:
     return -(-context // GPU_COLUMN_MULTIPLE) * GPU_COLUMN_MULTIPLE
 
 
-class RingCache:
-    """Per-layer key/value tensors of shape (rows, kv_heads, columns, head_dim), written at ``write_col``.
+class RingLayer:
+    """One layer's keys and values, shape (rows, kv_heads, columns, head_dim), written at ``write_col``.
 
-    Duck-types the one method transformers' decoder layers call on a cache: ``update``.
+    Duck-types the one method transformers' attention layers call on a cache, ``update``, and ignores the
+    layer index it is given: the object is that layer's own. A compiled layer (``layer_compile.py``)
+    therefore never reads the index, and one compiled graph serves every layer.
+    """
+
+    def __init__(self, keys, values, write_col):
+        self.keys, self.values, self.write_col = keys, values, write_col
+
+    def update(self, key_states, value_states, *_args, **_kwargs):
+        # A step of batch size b runs on the first b rows (views, so one cache serves every size).
+        import torch
+
+        rows, heads = key_states.shape[:2]
+        # One token per row (decode steps only; prefill fills a PrefillCache). Written with index_put_ on
+        # the whole tensor, not index_copy_ on a view of the first rows: with a symbolic batch size,
+        # inductor copies a mutated view out and back in, every layer (a 256-row step on an H100: 140 ms
+        # that way, 66 ms this way).
+        device = self.keys.device
+        where = (torch.arange(rows, device=device).unsqueeze(1), torch.arange(heads, device=device).unsqueeze(0),
+                 self.write_col)
+        self.keys.index_put_(where, key_states[:, :, 0])
+        self.values.index_put_(where, value_states[:, :, 0])
+        return self.keys[:rows], self.values[:rows]
+
+
+class RingCache:
+    """Every layer's ``RingLayer``; all share one write column, advanced once per decode step.
+
+    Passed to the model as its cache: ``update`` hands each layer's call to that layer's ring.
     """
 
     def __init__(self, layers: int, rows: int, kv_heads: int, columns: int, head_dim: int, dtype, device):
         import torch
 
-        self.keys = [torch.zeros(rows, kv_heads, columns, head_dim, dtype=dtype, device=device) for _ in range(layers)]
-        self.values = [torch.zeros_like(k) for k in self.keys]
         self.write_col = torch.zeros(1, dtype=torch.long, device=device)
+        self.layers = []
+        for _ in range(layers):
+            keys = torch.zeros(rows, kv_heads, columns, head_dim, dtype=dtype, device=device)
+            self.layers.append(RingLayer(keys, torch.zeros_like(keys), self.write_col))
         self.columns = columns
         self.rows = rows
 
-    def update(self, key_states, value_states, layer_idx: int, *_args, **_kwargs):
-        # A step of batch size b runs on the first b rows (views, so one cache serves every size).
-        import torch
+    @property
+    def keys(self) -> list:
+        return [layer.keys for layer in self.layers]
 
-        rows, heads = key_states.shape[:2]
-        keys, values = self.keys[layer_idx], self.values[layer_idx]
-        # One token per row (decode steps only; prefill fills a PrefillCache). Written with index_put_ on
-        # the whole tensor, not index_copy_ on a view of the first rows: with a symbolic batch size,
-        # inductor copies a mutated view out and back in, every layer (a 256-row step on an H100: 140 ms
-        # that way, 66 ms this way).
-        where = (torch.arange(rows, device=keys.device).unsqueeze(1), torch.arange(heads, device=keys.device).unsqueeze(0),
-                 self.write_col)
-        keys.index_put_(where, key_states[:, :, 0])
-        values.index_put_(where, value_states[:, :, 0])
-        return keys[:rows], values[:rows]
+    @property
+    def values(self) -> list:
+        return [layer.values for layer in self.layers]
+
+    def update(self, key_states, value_states, layer_idx: int, *_args, **_kwargs):
+        return self.layers[layer_idx].update(key_states, value_states)
 
     def move_row(self, src: int, dst: int) -> None:
         """Copy row ``src``'s keys and values, every layer, into row ``dst`` (the batch's compaction)."""

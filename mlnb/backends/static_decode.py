@@ -8,9 +8,10 @@ therefore never holds the others back, and a new request starts at the next step
 A decode step advances every row by one token and keeps every shape fixed for a batch size: the
 step's tokens, positions, per-row column mask and EOS ban are buffers updated in place, and the step
 itself picks the next tokens (greedy argmax, EOS banned below ``min_new_tokens``) and feeds them back.
-On CUDA the step is compiled once with inductor (the batch dimension dynamic) and recorded as a CUDA
-graph per batch size before LoadGen starts; a step is then one graph replay plus the read-back of the
-chosen tokens, the only host synchronisation. On CPUs the same step runs eagerly, so the path is
+On CUDA one decoder layer is compiled with inductor and reused by every layer (``layer_compile.py``; the
+batch dimension dynamic when there are several sizes), and the step is recorded as a CUDA graph per batch
+size before LoadGen starts; a step is then one graph replay plus the read-back of the chosen tokens, the
+only host synchronisation. On CPUs the same step runs eagerly, so the path is
 tested where there is no GPU.
 
 Greedy decoding here gives the tokens eager ``generate`` gives up to floating-point rounding (tests check
@@ -107,9 +108,9 @@ class StaticDecoder:
         self._graphs: dict[int, Any] = {}
         self.step_mode = "not warmed up"
         self.fallbacks: list[str] = []
+        self.record_seconds: dict[int, float] = {}  # per batch size; the first includes the compile
         self._step_fn = self._step
-        if use_cuda_graphs:
-            self._step_fn = torch.compile(self._step, fullgraph=True)
+        self._compiled_layers = None
 
     @property
     def largest(self) -> int:
@@ -153,39 +154,66 @@ class StaticDecoder:
         else:
             self._step_fn(*args)
 
+    # What inductor compiles: "layers" (one decoder layer, reused by all) or "step" (the whole step, one
+    # graph of every layer). On an H100 the whole 8B step took 63-69 s to compile with empty caches.
+    compile_scope = "layers"
+    _mark_step_dynamic = False  # "step" scope over several sizes: the step's inputs have a symbolic row count
+
     def warm_up(self) -> None:
-        """Compile the step and record one CUDA graph per batch size (call before LoadGen starts).
+        """Compile and record one CUDA graph per batch size (call before LoadGen starts).
 
         Falls back a rung at a time (graphs of the uncompiled step, then no graphs) and says why in
         ``step_mode``, so a compiler failure costs speed, not the run.
         """
-        import torch
-
         if not self.use_cuda_graphs:
             self.step_mode = "eager (no CUDA)"
             return
-        compiled = self._step_fn
-        for mode, fn in (("compiled + CUDA graphs", compiled), ("CUDA graphs, uncompiled", self._step)):
+        compiled_mode = f"compiled {'layer' if self.compile_scope == 'layers' else 'step'} + CUDA graphs"
+        for mode, compile_it in ((compiled_mode, True), ("CUDA graphs, uncompiled", False)):
             try:
-                self._record_graphs(fn)
+                self._record_graphs(self._compile() if compile_it else self._step)
                 self.step_mode = mode
                 break
             except Exception as err:  # noqa: BLE001 - the next rung is tried, and the reason kept
-                self._graphs = {}
+                self._uncompile()
                 self.fallbacks.append(f"{mode}: {type(err).__name__}: {str(err)[:300]}")
         else:
             self.step_mode = "eager"
-            self._step_fn = self._step
         self._reset_buffers()
+
+    def _compile(self):
+        """The step function to record, compiled as ``compile_scope`` says."""
+        import torch
+
+        dynamic = len(self.batch_sizes) > 1  # one graph for every size; a single size compiles static
+        if self.compile_scope == "step":
+            self._step_fn = torch.compile(self._step, fullgraph=True)
+            self._mark_step_dynamic = dynamic
+            return self._step_fn
+        from mlnb.backends.layer_compile import CompiledLayers
+
+        self._compiled_layers = CompiledLayers(self.model, self.ring, dynamic_batch=dynamic)
+        self._compiled_layers.install()
+        return self._step
+
+    def _uncompile(self) -> None:
+        self._graphs = {}
+        self._step_fn = self._step
+        self._mark_step_dynamic = False
+        if self._compiled_layers is not None:
+            self._compiled_layers.remove()
+            self._compiled_layers = None
 
     def _record_graphs(self, fn) -> None:
         import torch
 
+        self.record_seconds = {}
         with torch.no_grad():
             for size in self.batch_sizes:
+                started = time.perf_counter()
                 args = (self.tokens[:size], self.positions[:size], self.mask[:size], self.ban_eos[:size],
                         self.chosen[:size])
-                if size > 1:  # one compiled graph for every size, not one per size
+                if self._mark_step_dynamic and size > 1:
                     for tensor in args:
                         torch._dynamo.mark_dynamic(tensor, 0)
                 side = torch.cuda.Stream()
@@ -197,8 +225,9 @@ class StaticDecoder:
                 graph = torch.cuda.CUDAGraph()
                 with torch.cuda.graph(graph):
                     fn(*args)
+                torch.cuda.synchronize()
                 self._graphs[size] = graph
-            torch.cuda.synchronize()
+                self.record_seconds[size] = round(time.perf_counter() - started, 2)
 
     def _reset_buffers(self) -> None:
         self.ring.write_col.zero_()
@@ -285,7 +314,7 @@ class StaticDecoder:
     def release(self) -> None:
         """Drop the GPU memory this decoder holds (cache ring, recorded graphs, compiled step), even while
         something else still refers to the decoder."""
-        self._graphs = {}
+        self._uncompile()
         self._step_fn = None
         self.ring = None
         self.model = None

@@ -77,6 +77,13 @@ COMPILE_TARGET_S = 60.0  # compile + graph capture for one model's batch sizes
 LIMITS = {"server": (2000.0, 100.0), "interactive": (500.0, 30.0)}  # Llama-3.1-8B TTFT, TPOT in ms
 
 
+def tiny_model_folder() -> Path:
+    """A new folder holding the tiny config (random weights), for CPU self-checks."""
+    folder = Path(tempfile.mkdtemp(prefix="tiny-llama-"))
+    (folder / "config.json").write_text(json.dumps(TINY))
+    return folder
+
+
 def sync(device: str) -> None:
     import torch
 
@@ -392,6 +399,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--offline-json", default=None,
                     help="an earlier call's --json file: its Offline tok/s and output length give the Server ratio")
+    ap.add_argument("--compile-scope", default=None, choices=("layers", "step"),
+                    help="what the static path compiles: one decoder layer reused by all, or the whole step")
     ap.add_argument("--prefill-attention", default=None,
                     help="SDPBackend names joined by + for the static prefill's attention (default: the decoder's)")
     args = ap.parse_args(argv)
@@ -399,12 +408,14 @@ def main(argv=None) -> int:
 
     global PREFILL_ATTENTION
     PREFILL_ATTENTION = tuple(args.prefill_attention.split("+")) if args.prefill_attention else None
+    if args.compile_scope:
+        from mlnb.backends.static_decode import StaticDecoder
+
+        StaticDecoder.compile_scope = args.compile_scope
 
     only = set(args.only.split(","))
     if args.tiny:
-        folder = Path(tempfile.mkdtemp(prefix="tiny-llama-"))
-        (folder / "config.json").write_text(json.dumps(TINY))
-        args.model = args.model or folder
+        args.model = args.model or tiny_model_folder()
         args.samples, args.max_new_tokens, args.max_batch = args.samples or 8, 16, 4
         copy_mib, matmul, ss_prompt, ss_new, offline_queries = 64, 512, 64, 16, 16
         server_seconds, trials = args.server_seconds or 2.0, args.server_trials or 2
@@ -428,7 +439,8 @@ def main(argv=None) -> int:
     dtype_bytes = torch.finfo(dtype).bits // 8
     table = TablePrinter(f"gpu_targets on {figures['device']} ({'tiny self-check' if args.tiny else Path(args.model).name}, "
                          f"{str(dtype).replace('torch.', '')}, random weights, {args.samples} samples"
-                         + (f", prefill attention {args.prefill_attention}" if args.prefill_attention else "") + ")")
+                         + (f", prefill attention {args.prefill_attention}" if args.prefill_attention else "")
+                         + (f", compile scope {args.compile_scope}" if args.compile_scope else "") + ")")
     figures["prefill_attention"] = args.prefill_attention or "the decoder's default"
     rows: list[tuple[str, str, str, str]] = []  # this section's rows: figure, measured, floor/ceiling, fraction
     bandwidth = measure_copy_bandwidth(device, copy_mib)
