@@ -106,7 +106,8 @@ def static_batch_sizes(rows: int, limit: int, streaming: bool, compiled: bool = 
     requests in flight, so they get powers of two up to the largest: a lone query runs at batch 1 (at
     batch 2 when the step is ``compiled``), not padded to a batch of 64. A compiled step shares one graph
     among sizes of 2 and more, but a size of 1 gets a compile of its own (size-1 dimensions specialise),
-    which cost 35-50 s on an H100 for a step that reads the same weights as a 2-row one.
+    for a step that reads the same weights as a 2-row one (35-50 s on an H100 when the whole step was
+    compiled; a few seconds with one compiled layer).
     """
     largest = min(rows, limit)
     if largest < 1:
