@@ -95,8 +95,7 @@ class HFBackend(Backend):
         self.model_path = resolve_model(p.model)
         self.device = pick_device(p.device)
         self.dtype = pick_dtype(p.dtype, self.device)
-        # Before the model is built: building one makes inductor settle on its default cache folder
-        # (and set TORCHINDUCTOR_CACHE_DIR to it), after which the run folder's cache went unused.
+        # Decided before anything is built, so every compile of this load uses the run folder's cache.
         self.compile_cache_note = None
         if p.decode_path == "static" and self.device.startswith("cuda"):
             self.compile_cache_note = use_run_compile_cache(Path(p.run_dir))

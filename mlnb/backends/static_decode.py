@@ -46,6 +46,11 @@ TokenCallback = Callable[[Row, list[int], bool], None]
 
 
 class StaticDecoder:
+    # What inductor compiles: "layers" (one decoder layer, reused by all) or "step" (the whole step, one
+    # graph of every layer). On an H100 the whole 8B step took 63-69 s to compile with empty caches.
+    compile_scope = "layers"
+    _mark_step_dynamic = False  # "step" scope over several sizes: the step's inputs have a symbolic row count
+
     def __init__(
         self,
         model,
@@ -153,11 +158,6 @@ class StaticDecoder:
             graph.replay()
         else:
             self._step_fn(*args)
-
-    # What inductor compiles: "layers" (one decoder layer, reused by all) or "step" (the whole step, one
-    # graph of every layer). On an H100 the whole 8B step took 63-69 s to compile with empty caches.
-    compile_scope = "layers"
-    _mark_step_dynamic = False  # "step" scope over several sizes: the step's inputs have a symbolic row count
 
     def warm_up(self) -> None:
         """Compile and record one CUDA graph per batch size (call before LoadGen starts).
