@@ -12,7 +12,7 @@ It prints one table. Every figure is measured in this call on this machine:
   eager ``generate`` of each prompt alone, on the embedded model's architecture with random weights, in
   float32 (target: identical) and bfloat16 (the agreement rate). The GPU bundle carries no model
   weights; the CPU test in tests/integration/test_static_decode.py checks the real weights in fp32.
-- SingleStream TPOT at batch 1 on the static decode path (compiled step + CUDA graph), against the
+- SingleStream TPOT at batch 1 on the static decode path (compiled layer + CUDA graph), against the
   floor = bytes read per decode step / copy bandwidth, where bytes = all weights + the KV cache at the
   mean context (prompt + half the output). Target: at most 1.4 x the floor. Eager ``generate`` beside it.
 - Offline tokens/s on the CNN/DailyMail shape (prompts from the embedded set, output lengths from its
