@@ -76,28 +76,21 @@ class RingCache:
         self.columns = columns
         self.rows = rows
 
-    @property
-    def keys(self) -> list:
-        return [layer.keys for layer in self.layers]
-
-    @property
-    def values(self) -> list:
-        return [layer.values for layer in self.layers]
-
     def update(self, key_states, value_states, layer_idx: int, *_args, **_kwargs):
         return self.layers[layer_idx].update(key_states, value_states)
 
     def move_row(self, src: int, dst: int) -> None:
         """Copy row ``src``'s keys and values, every layer, into row ``dst`` (the batch's compaction)."""
-        for keys, values in zip(self.keys, self.values):
-            keys[dst].copy_(keys[src])
-            values[dst].copy_(values[src])
+        for layer in self.layers:
+            layer.keys[dst].copy_(layer.keys[src])
+            layer.values[dst].copy_(layer.values[src])
 
     def place(self, layer_idx: int, slots, columns, keys, values) -> None:
         """Copy prefilled keys/values (k rows, kv_heads, width, head_dim) into ``slots`` at ``columns``."""
         # Advanced indices on dims 0 and 2 around a slice put the indexed dims first: (k, width, heads, dim).
-        self.keys[layer_idx][slots[:, None], :, columns[None, :]] = keys.permute(0, 2, 1, 3)
-        self.values[layer_idx][slots[:, None], :, columns[None, :]] = values.permute(0, 2, 1, 3)
+        layer = self.layers[layer_idx]
+        layer.keys[slots[:, None], :, columns[None, :]] = keys.permute(0, 2, 1, 3)
+        layer.values[slots[:, None], :, columns[None, :]] = values.permute(0, 2, 1, 3)
 
 
 class PrefillCache:

@@ -18,7 +18,7 @@ def test_release_frees_the_ring_while_the_decoder_is_still_referenced():
     decoder = StaticDecoder(model, [1, 2], 32, {2}, 0, use_cuda_graphs=False)
     decoder.generate([Row([5, 6, 7], 4, 4, True, key=0)], lambda *_: None)
     assert decoder.steps_run > 0  # the ring was used
-    key_cache = weakref.ref(decoder.ring.keys[0])
+    key_cache = weakref.ref(decoder.ring.layers[0].keys)
     del model
     decoder.release()
     gc.collect()
